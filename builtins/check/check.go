@@ -1,0 +1,41 @@
+// Package check is the Starlark `check` module: health-check results.
+package check
+
+import (
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+
+	"phoenix/runtime"
+)
+
+// Module is the check module. Results are printed after the changes, as a
+// table or as "checks" in JSON; any failure makes the run exit 3.
+//
+//	ok(name, target, detail="") - None
+//	fail(name, target, detail="") - None
+//	skip(name, target, reason="") - None
+var Module = &starlarkstruct.Module{
+	Name: "check",
+	Members: starlark.StringDict{
+		"ok":   record("ok", "detail"),
+		"fail": record("fail", "detail"),
+		"skip": record("skip", "reason"),
+	},
+}
+
+func record(status, third string) *starlark.Builtin {
+	return starlark.NewBuiltin("check."+status, func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		var name, target string
+		var detail starlark.Value = starlark.String("")
+		if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "target", &target, third+"?", &detail); err != nil {
+			return nil, err
+		}
+		text, ok := starlark.AsString(detail)
+		if !ok {
+			// Secrets and other values show as they print: <secret>.
+			text = detail.String()
+		}
+		runtime.AddCheck(thread, runtime.CheckResult{Name: name, Target: target, Status: status, Detail: text})
+		return starlark.None, nil
+	})
+}

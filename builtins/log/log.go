@@ -1,0 +1,44 @@
+// Package log is the Starlark `log` module. Logs go to stderr; stdout
+// carries only the run's result.
+package log
+
+import (
+	"fmt"
+	"strings"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+)
+
+// Module is the log module.
+//
+//	info(*args) - None
+//	warn(*args) - None
+//	error(*args) - None
+var Module = &starlarkstruct.Module{
+	Name: "log",
+	Members: starlark.StringDict{
+		"info":  level("info"),
+		"warn":  level("warn"),
+		"error": level("error"),
+	},
+}
+
+func level(name string) *starlark.Builtin {
+	return starlark.NewBuiltin("log."+name, func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		if len(kwargs) > 0 {
+			return nil, fmt.Errorf("%s: unexpected keyword arguments", b.Name())
+		}
+		parts := make([]string, len(args))
+		for i, a := range args {
+			if s, ok := starlark.AsString(a); ok {
+				parts[i] = s
+			} else {
+				parts[i] = a.String()
+			}
+		}
+		// thread.Print keeps a parallel step's lines with its other output.
+		thread.Print(thread, name+": "+strings.Join(parts, " "))
+		return starlark.None, nil
+	})
+}

@@ -1,0 +1,291 @@
+// Package cli is phoenix's command line: it parses flags, builds a
+// runtime and prints what the run did.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/pflag"
+	"go.starlark.net/starlark"
+
+	"phoenix/builtins"
+	"phoenix/runtime"
+)
+
+// Exit codes; the CLI contract relies on them.
+const (
+	ExitOK      = 0
+	ExitError   = 1
+	ExitUsage   = 2
+	ExitCheck   = 3
+	ExitPending = 4
+)
+
+const usage = `phoenix automates a Proxmox VE site with Starlark scripts.
+
+usage:
+  phoenix exec     [flags] SCRIPT [script parameters]   run a script, applying its changes
+  phoenix plan     [flags] SCRIPT [script parameters]   the same run with --dry-run: reads happen, nothing changes
+  phoenix check    SCRIPT...                           parse, resolve names and follow load() without running anything
+  phoenix repl     [flags]                             interactive session, plan first
+  phoenix validate [--config DIR]                      validate the site configuration
+  phoenix sim serve [flags]                            run the Proxmox VE API simulator
+  phoenix ca serve  [flags]                            run the CA daemon from a ca.json
+  phoenix version
+
+Run 'phoenix COMMAND -h' for a command's flags. Everything after SCRIPT
+belongs to the script: its declared parameters (--name=value) and --help.
+
+exit codes: 0 success, 1 script or runtime error, 2 usage error,
+            3 a health check failed, 4 plan --detailed-exitcode found changes
+`
+
+// Extra subcommands registered by packages that own them (sim, ca, repl,
+// validate), so the CLI stays one table.
+type command func(args []string, stdin io.Reader, stdout, stderr io.Writer) int
+
+var commands = map[string]command{}
+
+// Register adds a subcommand. Called from init in this package only.
+func register(name string, c command) { commands[name] = c }
+
+// Run is phoenix's main.
+func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return ExitUsage
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return ExitOK
+	case "version", "--version":
+		fmt.Fprintln(stdout, "phoenix", Version())
+		return ExitOK
+	case "exec":
+		return runScript(args[1:], false, stdout, stderr)
+	case "plan":
+		return runScript(args[1:], true, stdout, stderr)
+	case "check":
+		return checkCmd(args[1:], stdout, stderr)
+	}
+	if c, ok := commands[args[0]]; ok {
+		return c(args[1:], stdin, stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "phoenix: unknown command %q\n\n%s", args[0], usage)
+	return ExitUsage
+}
+
+// Version is the module version stamped by the go tool, or "devel".
+func Version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+// runFlags are the flags exec, plan and repl share.
+type runFlags struct {
+	fs               *pflag.FlagSet
+	dryRun, sim      bool
+	root, target     string
+	netns, guestNS   string
+	config           string
+	vars             []string
+	output           string
+	maxSteps         uint64
+	detailedExitcode bool
+	yes              bool
+}
+
+func newRunFlags(name string, stderr io.Writer) *runFlags {
+	f := &runFlags{fs: pflag.NewFlagSet(name, pflag.ContinueOnError)}
+	fs := f.fs
+	fs.SetOutput(stderr)
+	fs.SetInterspersed(false)
+	fs.BoolVar(&f.dryRun, "dry-run", false, "perform reads only; change nothing and print the plan")
+	fs.StringVar(&f.root, "root", "", "directory that stands for / for every site path (default / , or ./.phoenix-sim with --sim)")
+	fs.BoolVar(&f.sim, "sim", false, "use the embedded simulators (PVE API, ZFS, host commands) instead of the real host")
+	fs.StringVar(&f.target, "target", "", "PVE API URL (default https://127.0.0.1:8006; with --sim, an external simulator)")
+	fs.StringVar(&f.netns, "netns", "", "network namespace for nftables (default: the host's)")
+	fs.StringVar(&f.guestNS, "guest-netns", "", "run lxc_exec in network namespace PATTERN ({vmid} is replaced) instead of pct exec")
+	fs.StringVar(&f.config, "config", "./config", "directory holding the site's declarative config")
+	fs.StringArrayVar(&f.vars, "var", nil, "set a script parameter, NAME=VALUE (repeatable)")
+	fs.StringVar(&f.output, "output", "text", "result format: text or json")
+	fs.Uint64Var(&f.maxSteps, "max-steps", runtime.DefaultMaxSteps, "bound on Starlark execution steps")
+	fs.BoolVar(&f.detailedExitcode, "detailed-exitcode", false, "with plan: exit 4 when changes are pending")
+	return f
+}
+
+func (f *runFlags) options(dryRun bool, stderr io.Writer) (runtime.Options, map[string]string, error) {
+	if f.output != "text" && f.output != "json" {
+		return runtime.Options{}, nil, fmt.Errorf("--output: want text or json, got %q", f.output)
+	}
+	vars := map[string]string{}
+	for _, v := range f.vars {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok || k == "" {
+			return runtime.Options{}, nil, fmt.Errorf("--var %q: want NAME=VALUE", v)
+		}
+		vars[k] = val
+	}
+	root := f.root
+	if root == "" {
+		root = "/"
+		if f.sim {
+			root = "./.phoenix-sim"
+		}
+	}
+	return runtime.Options{
+		DryRun:      dryRun || f.dryRun,
+		Sim:         f.sim,
+		RootDir:     root,
+		Target:      f.target,
+		NetNS:       f.netns,
+		GuestNetNS:  f.guestNS,
+		ConfigDir:   f.config,
+		Yes:         f.yes,
+		MaxSteps:    f.maxSteps,
+		Stderr:      stderr,
+		Predeclared: builtins.Predeclared(),
+		SimSetup:    builtins.SimSetup(),
+	}, vars, nil
+}
+
+func runScript(args []string, plan bool, stdout, stderr io.Writer) int {
+	name := "exec"
+	if plan {
+		name = "plan"
+	}
+	f := newRunFlags(name, stderr)
+	f.fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: phoenix %s [flags] SCRIPT [script parameters]\n\nflags:\n%s", name, f.fs.FlagUsages())
+	}
+	if err := f.fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return ExitOK
+		}
+		return ExitUsage
+	}
+	if f.fs.NArg() < 1 {
+		fmt.Fprintf(stderr, "phoenix %s: missing SCRIPT\n", name)
+		f.fs.Usage()
+		return ExitUsage
+	}
+	script, scriptArgs := f.fs.Arg(0), f.fs.Args()[1:]
+	opts, vars, err := f.options(plan, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "phoenix %s: %v\n", name, err)
+		return ExitUsage
+	}
+	if _, err := os.Stat(script); err != nil {
+		fmt.Fprintf(stderr, "phoenix %s: %v\n", name, err)
+		return ExitUsage
+	}
+	decls, err := runtime.DeclaredParams(script)
+	if err != nil {
+		fmt.Fprintf(stderr, "phoenix %s: %v\n", name, err)
+		return ExitError
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rt, err := runtime.New(ctx, opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "phoenix %s: %v\n", name, err)
+		return ExitError
+	}
+	defer rt.Close()
+	help, err := rt.SetParams(decls, scriptArgs, vars)
+	if help {
+		fmt.Fprint(stdout, runtime.ParamsHelp(script, decls))
+		return ExitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "phoenix %s: %s: %v\n", name, script, err)
+		return ExitUsage
+	}
+	go func() {
+		<-ctx.Done()
+		rt.Interrupt("interrupted")
+	}()
+
+	_, runErr := rt.ExecScript(script)
+	rep := rt.Report()
+	if f.output == "json" {
+		rep.WriteJSON(stdout)
+	} else {
+		rep.WriteText(stdout, opts.DryRun)
+	}
+	if runErr != nil {
+		printError(stderr, runErr)
+		return ExitError
+	}
+	if rep.ChecksFailed() {
+		return ExitCheck
+	}
+	if changed, _, _ := rep.Counts(); plan && f.detailedExitcode && changed > 0 {
+		return ExitPending
+	}
+	return ExitOK
+}
+
+// printError prints a script error with its Starlark backtrace.
+func printError(w io.Writer, err error) {
+	var ee *starlark.EvalError
+	if errors.As(err, &ee) {
+		fmt.Fprintln(w, ee.Backtrace())
+		return
+	}
+	fmt.Fprintln(w, "error:", err)
+}
+
+func checkCmd(args []string, stdout, stderr io.Writer) int {
+	fs := pflag.NewFlagSet("check", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: phoenix check SCRIPT...\n\nParses each script, resolves its names and follows its load()s without running anything.\n")
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return ExitOK
+		}
+		return ExitUsage
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return ExitUsage
+	}
+	rt, err := runtime.New(context.Background(), runtime.Options{
+		DryRun: true, RootDir: os.TempDir(), Stderr: stderr, Predeclared: builtins.Predeclared(),
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, "phoenix check:", err)
+		return ExitError
+	}
+	defer rt.Close()
+	bad := 0
+	for _, script := range fs.Args() {
+		errs := rt.CheckScript(script)
+		for _, e := range errs {
+			fmt.Fprintln(stderr, e)
+		}
+		if len(errs) > 0 {
+			bad++
+		} else {
+			fmt.Fprintf(stdout, "%s: ok\n", script)
+		}
+	}
+	if bad > 0 {
+		return ExitError
+	}
+	return ExitOK
+}

@@ -1,0 +1,172 @@
+package runtime
+
+import (
+	"fmt"
+	"sync"
+
+	"go.starlark.net/starlark"
+)
+
+// Change is one declared change to the world.
+type Change struct {
+	Resource       string `json:"resource"`
+	Action         string `json:"action"`
+	Applied        bool   `json:"applied"`
+	PendingRestart bool   `json:"pending_restart"`
+	Detail         string `json:"detail"`
+	At             string `json:"at"`
+	Error          string `json:"error,omitempty"`
+}
+
+// Actions a change may have.
+var Actions = map[string]bool{
+	"create": true, "update": true, "delete": true,
+	"run": true, "reload": true, "restart": true,
+}
+
+// Pending is a restart PVE still holds from an earlier run: listed, but
+// not a change.
+type Pending struct {
+	Resource string `json:"resource"`
+	Detail   string `json:"detail"`
+}
+
+// Skipped is a step that did not run because one it needs failed.
+type Skipped struct {
+	Step   string `json:"step"`
+	Reason string `json:"reason"`
+}
+
+// CheckResult is one health-check outcome.
+type CheckResult struct {
+	Name   string `json:"name"`
+	Target string `json:"target"`
+	Status string `json:"status"` // ok, fail, skip
+	Detail string `json:"detail"`
+}
+
+// Report collects a run's changes and checks in declaration order.
+type Report struct {
+	mu        sync.Mutex
+	Changes   []Change
+	Unchanged []string
+	Pending   []Pending
+	Skipped   []Skipped
+	Checks    []CheckResult
+}
+
+// Counts returns changed, unchanged and failed.
+func (r *Report) Counts() (changed, unchanged, failed int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.Changes {
+		if c.Error != "" {
+			failed++
+		} else {
+			changed++
+		}
+	}
+	return changed, len(r.Unchanged), failed
+}
+
+// ChecksFailed reports whether any health check failed.
+func (r *Report) ChecksFailed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.Checks {
+		if c.Status == "fail" {
+			return true
+		}
+	}
+	return false
+}
+
+// Merge appends another report (a parallel step's) to r.
+func (r *Report) Merge(o *Report) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Changes = append(r.Changes, o.Changes...)
+	r.Unchanged = append(r.Unchanged, o.Unchanged...)
+	r.Pending = append(r.Pending, o.Pending...)
+	r.Skipped = append(r.Skipped, o.Skipped...)
+	r.Checks = append(r.Checks, o.Checks...)
+}
+
+// Len is the number of entries so far (for REPL bookkeeping).
+func (r *Report) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.Changes)
+}
+
+func (r *Report) add(f func(r *Report)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f(r)
+}
+
+func reportOf(thread *starlark.Thread) *Report {
+	if r, ok := thread.Local(reportKey).(*Report); ok {
+		return r
+	}
+	return FromThread(thread).report
+}
+
+// callerPos is where in the script the running builtin was called.
+func callerPos(thread *starlark.Thread) string {
+	for d := 0; d < thread.CallStackDepth(); d++ {
+		fr := thread.CallFrame(d)
+		if fr.Pos.IsValid() && fr.Pos.Filename() != "<builtin>" {
+			return fmt.Sprintf("%s:%d", fr.Pos.Filename(), fr.Pos.Line)
+		}
+	}
+	return ""
+}
+
+// Do declares a change and, in apply mode, makes it by calling apply.
+// This is the one place that decides by mode: no builtin checks --dry-run
+// to decide whether to act.
+func Do(thread *starlark.Thread, c Change, apply func() error) error {
+	if !Actions[c.Action] {
+		panic("phoenix: unknown change action " + c.Action)
+	}
+	rt := FromThread(thread)
+	c.At = callerPos(thread)
+	if rt.Opts.DryRun {
+		reportOf(thread).add(func(r *Report) { r.Changes = append(r.Changes, c) })
+		return nil
+	}
+	if err := rt.ctx.Err(); err != nil {
+		return fmt.Errorf("interrupted before %s %s: %w", c.Action, c.Resource, err)
+	}
+	err := apply()
+	if err != nil {
+		c.Error = err.Error()
+	} else {
+		c.Applied = true
+	}
+	reportOf(thread).add(func(r *Report) { r.Changes = append(r.Changes, c) })
+	return err
+}
+
+// Unchanged records that resource already matches its declared state.
+func Unchanged(thread *starlark.Thread, resource string) {
+	reportOf(thread).add(func(r *Report) { r.Unchanged = append(r.Unchanged, resource) })
+}
+
+// NotePending records a restart that is still pending from an earlier run.
+func NotePending(thread *starlark.Thread, resource, detail string) {
+	reportOf(thread).add(func(r *Report) { r.Pending = append(r.Pending, Pending{resource, detail}) })
+}
+
+// AddCheck records a health-check result.
+func AddCheck(thread *starlark.Thread, c CheckResult) {
+	reportOf(thread).add(func(r *Report) { r.Checks = append(r.Checks, c) })
+}
+
+// AddSkipped records a step that did not run.
+func AddSkipped(thread *starlark.Thread, s Skipped) {
+	reportOf(thread).add(func(r *Report) { r.Skipped = append(r.Skipped, s) })
+}

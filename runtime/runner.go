@@ -1,0 +1,213 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Cmd is one command line to run on the host.
+type Cmd struct {
+	Argv  []string
+	Stdin []byte
+}
+
+func (c Cmd) String() string { return strings.Join(c.Argv, " ") }
+
+// Result is what a finished command left behind. A non-zero exit is a
+// Result, not an error: callers decide what failure means.
+type Result struct {
+	Stdout   []byte
+	Stderr   []byte
+	ExitCode int
+}
+
+// Runner runs host commands. Every shell-out in phoenix goes through one,
+// so that --sim and tests can substitute the world behind it.
+type Runner interface {
+	// Run returns an error only when the command could not be run at all.
+	Run(ctx context.Context, c Cmd) (Result, error)
+}
+
+// CommandError is a command that ran and failed.
+type CommandError struct {
+	Argv     []string
+	ExitCode int
+	Stderr   string
+}
+
+func (e *CommandError) Error() string {
+	msg := strings.TrimSpace(e.Stderr)
+	if msg == "" {
+		msg = "(no stderr)"
+	}
+	return fmt.Sprintf("command %q exited %d: %s", strings.Join(e.Argv, " "), e.ExitCode, msg)
+}
+
+// Check turns a non-zero exit into a *CommandError.
+func Check(c Cmd, r Result, err error) (Result, error) {
+	if err != nil {
+		return r, err
+	}
+	if r.ExitCode != 0 {
+		return r, &CommandError{Argv: c.Argv, ExitCode: r.ExitCode, Stderr: string(r.Stderr)}
+	}
+	return r, nil
+}
+
+// ExecRunner runs commands for real.
+type ExecRunner struct{}
+
+var _ Runner = ExecRunner{}
+
+func (ExecRunner) Run(ctx context.Context, c Cmd) (Result, error) {
+	if len(c.Argv) == 0 {
+		return Result{}, errors.New("empty command")
+	}
+	cmd := exec.CommandContext(ctx, c.Argv[0], c.Argv[1:]...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if c.Stdin != nil {
+		cmd.Stdin = bytes.NewReader(c.Stdin)
+	}
+	err := cmd.Run()
+	res := Result{Stdout: out.Bytes(), Stderr: errb.Bytes()}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		res.ExitCode = ee.ExitCode()
+		return res, nil
+	}
+	return res, err
+}
+
+// Handler answers the commands of one program inside a SimRunner.
+type Handler func(ctx context.Context, c Cmd) (Result, error)
+
+// SimRunner records every command and answers it from a handler for its
+// program (the simulated zfs, pct, ...), a scripted result, or exit 0.
+// It never runs a real command, except the pure validators that
+// Passthrough allows.
+type SimRunner struct {
+	mu          sync.Mutex
+	handlers    map[string]Handler
+	scripted    []scripted
+	passthrough func(argv []string) bool
+	log         []Cmd
+}
+
+type scripted struct {
+	prefix []string
+	res    Result
+}
+
+var _ Runner = (*SimRunner)(nil)
+
+func NewSimRunner() *SimRunner { return &SimRunner{handlers: map[string]Handler{}} }
+
+// Handle routes every command whose argv[0] is prog to h.
+func (s *SimRunner) Handle(prog string, h Handler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.handlers[prog] = h
+}
+
+// Script makes commands starting with prefix answer res. Later scripts win.
+func (s *SimRunner) Script(prefix []string, res Result) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.scripted = append(s.scripted, scripted{prefix, res})
+}
+
+// Passthrough lets commands for which allow returns true run for real.
+func (s *SimRunner) Passthrough(allow func(argv []string) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.passthrough = allow
+}
+
+// Log returns the commands run so far, in order.
+func (s *SimRunner) Log() []Cmd {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Cmd(nil), s.log...)
+}
+
+func (s *SimRunner) Run(ctx context.Context, c Cmd) (Result, error) {
+	if len(c.Argv) == 0 {
+		return Result{}, errors.New("empty command")
+	}
+	s.mu.Lock()
+	s.log = append(s.log, c)
+	h := s.handlers[c.Argv[0]]
+	pass := s.passthrough
+	var match *scripted
+	for i := len(s.scripted) - 1; i >= 0; i-- {
+		if hasPrefix(c.Argv, s.scripted[i].prefix) {
+			match = &s.scripted[i]
+			break
+		}
+	}
+	s.mu.Unlock()
+	switch {
+	case match != nil:
+		return match.res, nil
+	case h != nil:
+		return h(ctx, c)
+	case pass != nil && pass(c.Argv):
+		return ExecRunner{}.Run(ctx, c)
+	}
+	return Result{}, nil
+}
+
+func hasPrefix(argv, prefix []string) bool {
+	if len(prefix) > len(argv) {
+		return false
+	}
+	for i := range prefix {
+		if argv[i] != prefix[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Validators are the read-only checkers that --sim still runs when they
+// are installed: they change nothing and catch real mistakes.
+var Validators = map[string][]string{
+	"dnsmasq": {"--test"},
+	"nginx":   {"-t"},
+}
+
+// IsValidator reports whether argv is a pure validator that is installed.
+func IsValidator(argv []string) bool {
+	want, ok := Validators[argv[0]]
+	if !ok {
+		return false
+	}
+	args := map[string]bool{}
+	for _, a := range argv[1:] {
+		args[a] = true
+	}
+	for _, w := range want {
+		if !args[w] {
+			return false
+		}
+	}
+	_, err := exec.LookPath(argv[0])
+	return err == nil
+}
+
+// sortedKeys is used wherever map order would reach output.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

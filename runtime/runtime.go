@@ -1,0 +1,223 @@
+// Package runtime owns phoenix's Starlark interpreter: the loader, thread
+// set-up, the one plan/apply layer, secrets, unknown values, the confined
+// filesystem root and the command runner.
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+)
+
+// DefaultMaxSteps bounds a run: large enough for any real site script,
+// small enough that a runaway loop ends in seconds.
+const DefaultMaxSteps = 1_000_000_000
+
+// Options are the run-wide settings the CLI passes in.
+type Options struct {
+	DryRun     bool
+	Sim        bool
+	RootDir    string // --root; the CLI picks the default by mode
+	Target     string // PVE API URL
+	NetNS      string
+	GuestNetNS string // e.g. "phx-{vmid}": lxc_exec runs in that netns
+	ConfigDir  string
+	Yes        bool // REPL: apply without asking
+	MaxSteps   uint64
+	Stderr     io.Writer
+
+	// Predeclared holds the builtin modules; composed by package builtins.
+	Predeclared starlark.StringDict
+	// SimSetup hooks install simulated backends into the SimRunner.
+	SimSetup []func(rt *Runtime, sr *SimRunner) error
+	// Runner overrides the command runner (tests).
+	Runner Runner
+}
+
+// Runtime is one run of phoenix: one script execution or one REPL session.
+type Runtime struct {
+	Opts   Options
+	Root   *Root
+	Runner Runner
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	backends map[string]*backend
+	threads  map[*starlark.Thread]bool
+	report   *Report // the main report; steps merge into it
+	overlay  *overlay
+	loader   *loader
+	params   *paramSet
+	failure  error // set by an unknown used in a condition
+}
+
+type backend struct {
+	once sync.Once
+	v    any
+	err  error
+}
+
+// New prepares a run. The root directory must exist unless --sim, where a
+// missing one is created.
+func New(ctx context.Context, opts Options) (*Runtime, error) {
+	if opts.Stderr == nil {
+		opts.Stderr = os.Stderr
+	}
+	if opts.MaxSteps == 0 {
+		opts.MaxSteps = DefaultMaxSteps
+	}
+	if opts.RootDir == "" {
+		opts.RootDir = "/"
+	}
+	if opts.Sim {
+		if err := os.MkdirAll(opts.RootDir, 0o755); err != nil {
+			return nil, fmt.Errorf("--root: %w", err)
+		}
+	}
+	root, err := NewRoot(opts.RootDir)
+	if err != nil {
+		return nil, fmt.Errorf("--root: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	rt := &Runtime{
+		Opts:     opts,
+		Root:     root,
+		ctx:      ctx,
+		cancel:   cancel,
+		backends: map[string]*backend{},
+		threads:  map[*starlark.Thread]bool{},
+		report:   &Report{},
+		overlay:  newOverlay(),
+	}
+	rt.loader = newLoader(rt)
+	switch {
+	case opts.Runner != nil:
+		rt.Runner = opts.Runner
+	case opts.Sim:
+		sr := NewSimRunner()
+		sr.Passthrough(IsValidator)
+		for _, setup := range opts.SimSetup {
+			if err := setup(rt, sr); err != nil {
+				cancel()
+				return nil, err
+			}
+		}
+		rt.Runner = sr
+	default:
+		rt.Runner = ExecRunner{}
+	}
+	return rt, nil
+}
+
+// Close releases the run's backends that need it (servers, clients).
+func (rt *Runtime) Close() {
+	rt.cancel()
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	for _, k := range sortedKeys(rt.backends) {
+		if c, ok := rt.backends[k].v.(io.Closer); ok {
+			c.Close()
+		}
+	}
+}
+
+// Context is cancelled when the run is interrupted.
+func (rt *Runtime) Context() context.Context { return rt.ctx }
+
+// Interrupt cancels the context and every live thread (Ctrl-C, SIGTERM).
+func (rt *Runtime) Interrupt(reason string) {
+	rt.cancel()
+	rt.cancelThreads(reason)
+}
+
+// Backend returns the run's shared instance for key, creating it once.
+func (rt *Runtime) Backend(key string, init func() (any, error)) (any, error) {
+	rt.mu.Lock()
+	b, ok := rt.backends[key]
+	if !ok {
+		b = &backend{}
+		rt.backends[key] = b
+	}
+	rt.mu.Unlock()
+	b.once.Do(func() { b.v, b.err = init() })
+	return b.v, b.err
+}
+
+// Report is what the run has done so far, in declaration order.
+func (rt *Runtime) Report() *Report { return rt.report }
+
+const threadKey = "phoenix.runtime"
+const reportKey = "phoenix.report"
+
+// FromThread returns the run a thread belongs to.
+func FromThread(thread *starlark.Thread) *Runtime {
+	rt, _ := thread.Local(threadKey).(*Runtime)
+	if rt == nil {
+		panic("phoenix: thread without a runtime")
+	}
+	return rt
+}
+
+// NewThread makes a thread of this run whose changes go to report.
+func (rt *Runtime) NewThread(name string, report *Report, out io.Writer) *starlark.Thread {
+	th := &starlark.Thread{
+		Name: name,
+		Load: rt.loader.load,
+		Print: func(_ *starlark.Thread, msg string) {
+			fmt.Fprintln(out, msg)
+		},
+	}
+	th.SetLocal(threadKey, rt)
+	th.SetLocal(reportKey, report)
+	th.SetMaxExecutionSteps(rt.Opts.MaxSteps)
+	rt.mu.Lock()
+	rt.threads[th] = true
+	failure := rt.failure
+	rt.mu.Unlock()
+	if failure != nil {
+		th.Cancel(failure.Error())
+	}
+	return th
+}
+
+// Release forgets a finished thread.
+func (rt *Runtime) Release(th *starlark.Thread) {
+	rt.mu.Lock()
+	delete(rt.threads, th)
+	rt.mu.Unlock()
+}
+
+func (rt *Runtime) cancelThreads(reason string) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	for th := range rt.threads {
+		th.Cancel(reason)
+	}
+}
+
+// fail stops every thread of the run with err. Used where Starlark gives
+// no error return (Truth of an unknown value).
+func (rt *Runtime) fail(err error) {
+	rt.mu.Lock()
+	if rt.failure == nil {
+		rt.failure = err
+	}
+	rt.mu.Unlock()
+	rt.cancelThreads(err.Error())
+}
+
+// FileOptions are the Starlark dialect phoenix scripts use.
+var FileOptions = &syntax.FileOptions{
+	Set:             true,
+	While:           true,
+	TopLevelControl: true,
+	GlobalReassign:  false,
+	Recursion:       false,
+}
