@@ -218,6 +218,23 @@ var FileOptions = &syntax.FileOptions{
 	Set:             true,
 	While:           true,
 	TopLevelControl: true,
-	GlobalReassign:  false,
+	GlobalReassign:  true,
 	Recursion:       false,
+}
+
+// SetDryRun switches the mode between statements (the REPL plans a
+// statement first, then applies it when confirmed).
+func (rt *Runtime) SetDryRun(dry bool) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.Opts.DryRun = dry
+}
+
+// ResetPlan forgets the planned state of a dry run, before the same
+// statements are applied for real.
+func (rt *Runtime) ResetPlan() {
+	rt.overlay = newOverlay()
+	rt.mu.Lock()
+	rt.failure = nil
+	rt.mu.Unlock()
 }

@@ -170,10 +170,7 @@ func runScript(args []string, plan bool, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "usage: phoenix %s [flags] SCRIPT [script parameters]\n\nflags:\n%s", name, f.fs.FlagUsages())
 	}
 	if err := f.fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return ExitOK
-		}
-		return ExitUsage
+		return flagError(stderr, name, err)
 	}
 	if f.fs.NArg() < 1 {
 		fmt.Fprintf(stderr, "phoenix %s: missing SCRIPT\n", name)
@@ -238,6 +235,15 @@ func runScript(args []string, plan bool, stdout, stderr io.Writer) int {
 	return ExitOK
 }
 
+// flagError reports a flag parse error (or -h) with the right exit code.
+func flagError(stderr io.Writer, cmd string, err error) int {
+	if errors.Is(err, pflag.ErrHelp) {
+		return ExitOK
+	}
+	fmt.Fprintf(stderr, "phoenix %s: %v\n", cmd, err)
+	return ExitUsage
+}
+
 // printError prints a script error with its Starlark backtrace.
 func printError(w io.Writer, err error) {
 	var ee *starlark.EvalError
@@ -255,10 +261,7 @@ func checkCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "usage: phoenix check SCRIPT...\n\nParses each script, resolves its names and follows its load()s without running anything.\n")
 	}
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return ExitOK
-		}
-		return ExitUsage
+		return flagError(stderr, "check", err)
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()

@@ -1,0 +1,95 @@
+// Package runtimetest runs .star test files against a fresh --sim runtime
+// in a temporary root. Each file loads "@stdlib//assert.star" and fails
+// the test with a backtrace when an assertion fails.
+package runtimetest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.starlark.net/starlark"
+
+	"phoenix/runtime"
+)
+
+// Options adjust the runtime each file runs in.
+type Options struct {
+	Predeclared starlark.StringDict
+	SimSetup    []func(*runtime.Runtime, *runtime.SimRunner) error
+	DryRun      bool
+	ConfigDir   string
+	// Setup runs after the runtime is made, before the file runs.
+	Setup func(t *testing.T, rt *runtime.Runtime)
+}
+
+// New makes a --sim runtime rooted in a fresh temporary directory.
+func New(t *testing.T, o Options) *runtime.Runtime {
+	t.Helper()
+	rt, err := runtime.New(context.Background(), runtime.Options{
+		Sim:         true,
+		DryRun:      o.DryRun,
+		RootDir:     filepath.Join(t.TempDir(), "root"),
+		ConfigDir:   o.ConfigDir,
+		Stderr:      testWriter{t},
+		Predeclared: o.Predeclared,
+		SimSetup:    o.SimSetup,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rt.Close)
+	return rt
+}
+
+// Run executes every file matching pattern as a subtest.
+func Run(t *testing.T, pattern string, o Options) {
+	files, err := filepath.Glob(pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatalf("no test files match %s", pattern)
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".star"), func(t *testing.T) {
+			rt := New(t, o)
+			if o.Setup != nil {
+				o.Setup(t, rt)
+			}
+			if _, err := rt.ExecScript(f); err != nil {
+				var ee *starlark.EvalError
+				if errors.As(err, &ee) {
+					t.Fatal(ee.Backtrace())
+				}
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+var _ io.Writer = testWriter{}
+
+// InCI reports whether tests run in CI, where a missing tool is a failure.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Need fails the test in CI, or skips it naming what is missing elsewhere.
+func Need(t *testing.T, what string) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("%s is missing, and CI must run this test", what)
+	}
+	t.Skipf("skipped: %s is missing", what)
+}
