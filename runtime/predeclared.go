@@ -15,11 +15,21 @@ func (rt *Runtime) Predeclared() starlark.StringDict {
 		"task":     starlark.NewBuiltin("task", taskBuiltin),
 		"struct":   starlark.NewBuiltin("struct", starlarkstruct.Make),
 		"catch":    starlark.NewBuiltin("catch", catchBuiltin),
+		"phoenix":  rt.info(),
 	}
 	for k, v := range rt.Opts.Predeclared {
 		d[k] = v
 	}
 	return d
+}
+
+// info is the `phoenix` struct: how this run was started, so scripts can
+// say why they skip a step (a health probe under --sim, say).
+func (rt *Runtime) info() starlark.Value {
+	return starlarkstruct.FromStringDict(starlark.String("phoenix"), starlark.StringDict{
+		"sim":     starlark.Bool(rt.Opts.Sim),
+		"target":  starlark.String(rt.Opts.Target),
+	})
 }
 
 // catch(fn, *args, **kwargs) calls fn and returns its error message, or
