@@ -27,8 +27,8 @@ func (rt *Runtime) Predeclared() starlark.StringDict {
 // say why they skip a step (a health probe under --sim, say).
 func (rt *Runtime) info() starlark.Value {
 	return starlarkstruct.FromStringDict(starlark.String("phoenix"), starlark.StringDict{
-		"sim":     starlark.Bool(rt.Opts.Sim),
-		"target":  starlark.String(rt.Opts.Target),
+		"sim":    starlark.Bool(rt.Opts.Sim),
+		"target": starlark.String(rt.Opts.Target),
 	})
 }
 
