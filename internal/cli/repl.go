@@ -1,0 +1,87 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/chzyer/readline"
+
+	"phoenix/internal/repl"
+	"phoenix/runtime"
+)
+
+func init() { register("repl", replCmd) }
+
+// replCmd is `phoenix repl [flags]`: exec's flags plus --yes.
+func replCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	f := newRunFlags("repl", stderr)
+	f.fs.BoolVar(&f.yes, "yes", false, "apply each statement's changes without asking")
+	f.fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: phoenix repl [flags]\n\nAn interactive session with every builtin. Each statement is planned first;\none that changes the world asks \"apply? [y/N]\". On piped input nothing is\napplied without --yes. Session commands: :plan, :save FILE.star, :help, :quit.\n\nflags:\n%s", f.fs.FlagUsages())
+	}
+	if err := f.fs.Parse(args); err != nil {
+		return flagError(stderr, "repl", err)
+	}
+	switch {
+	case f.fs.NArg() > 0:
+		fmt.Fprintf(stderr, "phoenix repl: unexpected argument %q (use phoenix exec to run a script)\n", f.fs.Arg(0))
+		return ExitUsage
+	case f.output != "text":
+		fmt.Fprintln(stderr, "phoenix repl: --output: the REPL prints text only")
+		return ExitUsage
+	case len(f.vars) > 0:
+		fmt.Fprintln(stderr, "phoenix repl: --var: a session has no script parameters")
+		return ExitUsage
+	case f.detailedExitcode:
+		fmt.Fprintln(stderr, "phoenix repl: --detailed-exitcode is for phoenix plan")
+		return ExitUsage
+	case f.yes && f.dryRun:
+		fmt.Fprintln(stderr, "phoenix repl: --yes and --dry-run contradict each other")
+		return ExitUsage
+	}
+	opts, _, err := f.options(false, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "phoenix repl: %v\n", err)
+		return ExitUsage
+	}
+	rt, err := runtime.New(context.Background(), opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "phoenix repl: %v\n", err)
+		return ExitError
+	}
+	defer rt.Close()
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	// The site from --config becomes `site` once the config module
+	// exists: Globals{"site": ...} and GlobalsSource{"site": "site = ..."}.
+	failed, err := repl.Run(rt, repl.Options{
+		Stdin:       stdin,
+		Stdout:      stdout,
+		Stderr:      stderr,
+		Interactive: isTerminal(stdin) && isTerminal(stdout),
+		Yes:         f.yes,
+		DryRun:      opts.DryRun,
+		Signals:     sigs,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "phoenix repl: %v\n", err)
+		return ExitError
+	}
+	if failed > 0 && !isTerminal(stdin) {
+		// A piped session is a script: its caller learns that a statement failed.
+		return ExitError
+	}
+	return ExitOK
+}
+
+func isTerminal(x any) bool {
+	f, ok := x.(*os.File)
+	return ok && readline.IsTerminal(int(f.Fd()))
+}

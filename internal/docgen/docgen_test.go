@@ -1,0 +1,216 @@
+package docgen
+
+import (
+	"bytes"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// The checked-in files must be what the generator makes from today's
+// doc comments.
+func TestGeneratedFilesUpToDate(t *testing.T) {
+	root := filepath.Join("..", "..")
+	md, src, err := Generate(root)
+	if err != nil {
+		t.Fatalf("generate: %v", err)
+	}
+	for _, f := range []struct {
+		path string
+		want []byte
+	}{{MarkdownFile, md}, {GoFile, src}} {
+		have, err := os.ReadFile(filepath.Join(root, f.path))
+		if err != nil {
+			t.Errorf("%s: %v (run: go generate ./...)", f.path, err)
+			continue
+		}
+		if !bytes.Equal(have, f.want) {
+			t.Errorf("%s is out of date with the doc comments (run: go generate ./...); first difference: %s", f.path, firstDiff(have, f.want))
+		}
+	}
+}
+
+func firstDiff(have, want []byte) string {
+	h := strings.Split(string(have), "\n")
+	w := strings.Split(string(want), "\n")
+	for i := 0; i < len(h) || i < len(w); i++ {
+		var hl, wl string
+		if i < len(h) {
+			hl = h[i]
+		}
+		if i < len(w) {
+			wl = w[i]
+		}
+		if hl != wl {
+			return "line " + strconv.Itoa(i+1) + ": have " + strconv.Quote(hl) + ", want " + strconv.Quote(wl)
+		}
+	}
+	return "none"
+}
+
+func TestParseFunc(t *testing.T) {
+	for _, c := range []struct {
+		line           string
+		ok             bool
+		name, sig, des string
+	}{
+		{"write(path, content, mode=0o644) - struct(changed, path)", true, "write", "write(path, content, mode=0o644)", "struct(changed, path)"},
+		{"param.bool(default=False) - a declaration", true, "param.bool", "param.bool(default=False)", "a declaration"},
+		{"ensure(path, opts=struct(a=1)) - x - y", true, "ensure", "ensure(path, opts=struct(a=1))", "x - y"},
+		{"VERSION - the version string", true, "VERSION", "VERSION", "the version string"},
+		{"x = fs.read(\"/etc/hosts\")", false, "", "", ""},
+		{"write(path - missing paren", false, "", "", ""},
+		{"write(path)", false, "", "", ""},
+		{"write(path) -", false, "", "", ""},
+		{"9lives() - no", false, "", "", ""},
+		{".hidden() - no", false, "", "", ""},
+	} {
+		f, ok := parseFunc(c.line)
+		if ok != c.ok {
+			t.Errorf("parseFunc(%q): ok = %v, want %v", c.line, ok, c.ok)
+			continue
+		}
+		if ok && (f.Name != c.name || f.Sig != c.sig || f.Desc != c.des) {
+			t.Errorf("parseFunc(%q) = %+v, want %s | %s | %s", c.line, f, c.name, c.sig, c.des)
+		}
+	}
+}
+
+// tree writes a fake repository: one builtins package per entry, and the
+// extras file.
+func tree(t *testing.T, pkgs map[string]string) string {
+	t.Helper()
+	root := t.TempDir()
+	for name, src := range pkgs {
+		dir := filepath.Join(root, "builtins", name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".go"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ex := filepath.Join(root, "internal", "docgen")
+	if err := os.MkdirAll(ex, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	extra := "package docgen\n\ntype extra struct{ Name string }\n\n// Top-level names.\n//\n//\thello(who) - a greeting\nvar g = extra{Name: \"\"}\n"
+	if err := os.WriteFile(filepath.Join(ex, "extra.go"), []byte(extra), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(root, "builtins", "builtins.go"), []byte("package builtins\n"), 0o644)
+	return root
+}
+
+const zfsSrc = `// Package zfs is the Starlark ` + "`zfs`" + ` module: datasets.
+package zfs
+
+// Module is the zfs module. Datasets are named pool/path.
+//
+//	dataset_ensure(name, properties={}) - struct(changed, name)
+//	    properties maps ZFS property names to values
+//	list(prefix="") - sorted dataset names
+//
+// For example:
+//
+//	zfs.dataset_ensure("tank/x", properties = {"compression": "lz4"})
+var Module = &starlarkstruct.Module{
+	Name: "zfs",
+	Members: starlark.StringDict{
+		"dataset_ensure": nil,
+		"list":           nil,
+	},
+}
+`
+
+// A module added later is picked up with no change to the generator.
+func TestNewModule(t *testing.T) {
+	root := tree(t, map[string]string{"zfs": zfsSrc})
+	mods, err := Load(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mods) != 2 || mods[0].Name != "" || mods[1].Name != "zfs" {
+		t.Fatalf("modules: %+v", mods)
+	}
+	z := mods[1]
+	if z.Summary != "The Starlark `zfs` module: datasets." {
+		t.Errorf("summary %q", z.Summary)
+	}
+	if len(z.Funcs) != 2 || z.Funcs[0].Desc != "struct(changed, name) properties maps ZFS property names to values" {
+		t.Errorf("funcs %+v", z.Funcs)
+	}
+	md, src, err := Generate(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"## zfs\n\nThe Starlark `zfs` module: datasets.\n\nDatasets are named pool/path.\n",
+		"- `zfs.dataset_ensure(name, properties={})` - struct(changed, name) properties maps",
+		"```python\nzfs.dataset_ensure(\"tank/x\"",
+		"- `hello(who)` - a greeting",
+	} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	docs := parseDocs(t, src)
+	want := map[string]string{
+		"zfs.list": `list(prefix="") - sorted dataset names`,
+		"hello":    "hello(who) - a greeting",
+	}
+	for k, v := range want {
+		if docs[k] != v {
+			t.Errorf("Docs[%q] = %q, want %q", k, docs[k], v)
+		}
+	}
+	if !strings.HasPrefix(docs["zfs"], "The Starlark `zfs` module: datasets.\n\nDatasets are named pool/path.\n\n\tdataset_ensure(") {
+		t.Errorf("Docs[zfs] = %q", docs["zfs"])
+	}
+}
+
+// parseDocs reads the map literal back from generated Go source.
+func parseDocs(t *testing.T, src []byte) map[string]string {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), "docs.go", src, 0)
+	if err != nil {
+		t.Fatalf("generated Go does not parse: %v", err)
+	}
+	out := map[string]string{}
+	ast.Inspect(f, func(n ast.Node) bool {
+		kv, ok := n.(*ast.KeyValueExpr)
+		if !ok {
+			return true
+		}
+		k, _ := strconv.Unquote(kv.Key.(*ast.BasicLit).Value)
+		v, _ := strconv.Unquote(kv.Value.(*ast.BasicLit).Value)
+		out[k] = v
+		return false
+	})
+	return out
+}
+
+func TestDocMemberMismatch(t *testing.T) {
+	undocumented := strings.Replace(zfsSrc, `"list":           nil,`, `"list": nil, "destroy": nil,`, 1)
+	nonMember := strings.Replace(zfsSrc, `"list":           nil,`, "", 1)
+	noFuncs := "package log\n\n// Module is the log module.\nvar Module = &starlarkstruct.Module{Name: \"log\"}\n"
+	for name, c := range map[string]struct{ src, want string }{
+		"undocumented": {undocumented, "member zfs.destroy is missing from the Module doc comment"},
+		"non-member":   {nonMember, "documents zfs.list, which is not a member"},
+		"no functions": {noFuncs, `module "log" lists no functions`},
+	} {
+		pkg := "zfs"
+		if name == "no functions" {
+			pkg = "log"
+		}
+		_, err := Load(tree(t, map[string]string{pkg: c.src}))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v, want %q", name, err, c.want)
+		}
+	}
+}

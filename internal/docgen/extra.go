@@ -1,0 +1,43 @@
+package docgen
+
+// Names that are not a builtins/<family> package are documented here, in
+// the same form as a module's doc comment; the generator reads this file's
+// source like a builtin package's: the first paragraph is the summary. An
+// extra with Name "" documents top-level globals, keyed by their own names.
+type extra struct{ Name string }
+
+// The runtime's own names, seen by every script next to the modules.
+//
+// They are defined in runtime/predeclared.go.
+//
+//	params(**declarations) - struct of the script's parameter values: the command line's, or the declared defaults
+//	param.bool(default=False, help="") - a parameter declaration for params()
+//	param.int(default=None, help="") - a parameter declaration for params()
+//	param.string(default=None, help="") - a parameter declaration for params()
+//	param.path(default=None, help="") - a parameter declaration for params(); a site path
+//	parallel(steps, max=8) - list of the steps' results, in declaration order
+//	task(fn, *args, name=fn's name, needs=[], **kwargs) - a step for parallel() that runs after the steps it needs
+//	struct(**fields) - an immutable struct with those fields
+//	catch(fn, *args, **kwargs) - the error message of fn(*args, **kwargs), or None when it succeeded
+//
+// A script declares its parameters with one top-level params() call, read
+// before anything runs; `phoenix exec SCRIPT --help` lists them. Steps of
+// parallel() are frozen before they start, so shared mutable state is an
+// error instead of a race; a failed step fails the call after every step
+// finished, and the steps that need it are skipped.
+var runtimeGlobals = extra{Name: ""}
+
+// JSON text to and from Starlark values (go.starlark.net/lib/json).
+//
+// Encoding turns dicts and structs into objects, lists and tuples into
+// arrays; decoding gives dicts and lists.
+//
+//	encode(x) - x as compact JSON text
+//	encode_indent(x, *, prefix="", indent="\t") - x as indented JSON text
+//	decode(x, default) - the Starlark value the JSON text x denotes; default, when given, if x is not valid JSON
+//	indent(str, *, prefix="", indent="\t") - the JSON text str, indented
+var jsonModule = extra{Name: "json"}
+
+// The generator finds the extras by parsing this file; the references keep
+// them from looking unused.
+var _ = []extra{runtimeGlobals, jsonModule}
