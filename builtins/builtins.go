@@ -7,10 +7,13 @@ import (
 	"go.starlark.net/starlark"
 
 	"phoenix/builtins/check"
+	"phoenix/builtins/config"
 	"phoenix/builtins/exec"
 	"phoenix/builtins/fs"
+	"phoenix/builtins/host"
 	"phoenix/builtins/log"
 	"phoenix/builtins/secret"
+	"phoenix/builtins/zfs"
 	"phoenix/runtime"
 )
 
@@ -18,15 +21,20 @@ import (
 func Predeclared() starlark.StringDict {
 	return starlark.StringDict{
 		"check":  check.Module,
+		"config": config.Module,
 		"exec":   exec.Module,
 		"fs":     fs.Module,
+		"host":   host.Module,
 		"json":   json.Module,
 		"log":    log.Module,
 		"secret": secret.Module,
+		"zfs":    zfs.Module,
 	}
 }
 
 // SimSetup returns the hooks that install simulated backends under --sim.
 func SimSetup() []func(*runtime.Runtime, *runtime.SimRunner) error {
-	return nil
+	return []func(*runtime.Runtime, *runtime.SimRunner) error{
+		zfs.SimSetup,
+	}
 }
