@@ -184,8 +184,8 @@ var defects = []defect{
 		},
 		want: []string{`phoenix_hypervisor_config.json: firewall.flows[14]: same flow as firewall.flows[0]`}},
 	{name: "file/node outside management", schema: schemaGoOnly, why: "a schema cannot test CIDR membership",
-		edit: func(e *siteEdit) { e.set(hyp, "192.168.11.11", "nodes", "pve1", "management_ip") },
-		want: []string{`phoenix_hypervisor_config.json: nodes.pve1.management_ip: 192.168.11.11 is outside management.cidr 192.168.10.0/24`}},
+		edit: func(e *siteEdit) { e.set(hyp, "192.168.11.11", "nodes", "pve", "management_ip") },
+		want: []string{`phoenix_hypervisor_config.json: nodes.pve.management_ip: 192.168.11.11 is outside management.cidr 192.168.10.0/24`}},
 	{name: "file/bridge gateway is network address", schema: schemaGoOnly, why: "a schema cannot test CIDR membership",
 		edit: func(e *siteEdit) { e.set(hyp, "10.0.0.0", "bridges", "vmbr0", "gateway") },
 		want: []string{
@@ -252,7 +252,7 @@ var defects = []defect{
 		want: []string{`phoenix_hypervisor_config.json: firewall.flows[2].destination: guest 1003 does not exist (not in phoenix_lxc_configs.json or phoenix_vm_configs.json)`}},
 	{name: "cross/missing node", schema: schemaCross,
 		edit: func(e *siteEdit) { e.set(lxc, "pve2", "101", "node") },
-		want: []string{`phoenix_lxc_configs.json: 101.node: node "pve2" is not in phoenix_hypervisor_config.json: nodes (did you mean "pve1"?)`}},
+		want: []string{`phoenix_lxc_configs.json: 101.node: node "pve2" is not in phoenix_hypervisor_config.json: nodes (did you mean "pve"?)`}},
 	{name: "cross/missing bridge", schema: schemaCross,
 		edit: func(e *siteEdit) { e.set(vm, "vmbr1", "1002", "network", "bridge") },
 		want: []string{`phoenix_vm_configs.json: 1002.network.bridge: bridge "vmbr1" is not in phoenix_hypervisor_config.json: bridges (did you mean "vmbr0"?)`}},
@@ -299,15 +299,16 @@ var defects = []defect{
 	{name: "mount/export of another consumer", schema: schemaCross,
 		edit: func(e *siteEdit) {
 			e.set(lxc, export103+"export/gateway", "102", "mount_points", "1", "host_path")
-			e.set(lxc, "0750", "102", "mount_points", "1", "mode")
+			e.set(lxc, "0755", "102", "mount_points", "1", "mode")
 		},
 		want: []string{`phoenix_lxc_configs.json: 102.mount_points[1].host_path: /mnt/pve/quickOS/lxc-persistent-data/103/export/gateway is export "gateway" of guest 103, which does not list 102 in phoenix_hypervisor_config.json: ca.exports.gateway.consumers`}},
 	{name: "mount/owner differs", schema: schemaCross,
 		edit: func(e *siteEdit) {
 			e.set(hyp, []any{101, 102}, "ca", "exports", "gateway", "consumers")
 			e.set(lxc, export103+"export/gateway", "102", "mount_points", "1", "host_path")
+			e.set(lxc, "0750", "102", "mount_points", "1", "mode")
 		},
-		want: []string{`phoenix_lxc_configs.json: 102.mount_points[1]: owner 0:0 mode 0755 of /mnt/pve/quickOS/lxc-persistent-data/103/export/gateway differs from 0:0 0750 at phoenix_lxc_configs.json: 101.mount_points[1]`}},
+		want: []string{`phoenix_lxc_configs.json: 102.mount_points[1]: owner 0:0 mode 0750 of /mnt/pve/quickOS/lxc-persistent-data/103/export/gateway differs from 0:0 0755 at phoenix_lxc_configs.json: 101.mount_points[1]`}},
 	{name: "mount/ca private dir", schema: schemaCross,
 		edit: func(e *siteEdit) {
 			e.set(lxc, export103+"ssl", "101", "mount_points", "1", "host_path")

@@ -18,7 +18,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte(`{}`), []byte(`{}`), []byte(`{}`))
 	f.Add(ex[hyp], []byte(`{"101": {"idmap": [], "lxc.cap.drop": ""}}`), []byte(`{"1001": null}`))
 	f.Add(ex[hyp], []byte("{\"101\": {\"hostname\": \"a\\nb\", \"memory_mb\": 1e400}}"), []byte(`[{"\ud800": -0.0}]`))
-	f.Add([]byte(`{"nodes": {"pve1": {"management_ip": "fe80::1%eth0"}}, "firewall": {"flows": [{"source": 1e3}]}}`), ex[lxc], ex[vm])
+	f.Add([]byte(`{"nodes": {"pve": {"management_ip": "fe80::1%eth0"}}, "firewall": {"flows": [{"source": 1e3}]}}`), ex[lxc], ex[vm])
 	f.Fuzz(func(t *testing.T, h, l, v []byte) {
 		files := mapFS(map[string][]byte{hyp: h, lxc: l, vm: v})
 		s, err := LoadFS(files)

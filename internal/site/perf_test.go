@@ -83,7 +83,7 @@ func generateSite(t testing.TB, dir string, n, records int) {
 					"container_path": "/etc/ssl/phoenix", "owner_uid": 0, "owner_gid": 0, "mode": "0755", "read_only": true})
 			}
 			lxcs[fmt.Sprint(vmid)] = map[string]any{
-				"node": "pve1", "hostname": fmt.Sprintf("lxc-%d", vmid),
+				"node": "pve", "hostname": fmt.Sprintf("lxc-%d", vmid),
 				"template":  "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
 				"rootfs":    map[string]any{"storage": "quickOS", "size_gb": 8},
 				"memory_mb": 512, "swap_mb": 512, "cores": 1,
@@ -94,7 +94,7 @@ func generateSite(t testing.TB, dir string, n, records int) {
 			}
 		} else {
 			vms[fmt.Sprint(vmid)] = map[string]any{
-				"node": "pve1", "name": fmt.Sprintf("vm-%d", vmid), "clone_from": 9000,
+				"node": "pve", "name": fmt.Sprintf("vm-%d", vmid), "clone_from": 9000,
 				"memory_mb": 2048, "cores": 2,
 				"network":    map[string]any{"bridge": "vmbr0", "model": "virtio", "ip": ipp, "gateway": "10.16.0.1", "firewall": true},
 				"nameserver": "10.16.0.1", "searchdomain": "site.internal", "onboot": true,

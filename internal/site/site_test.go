@@ -56,8 +56,8 @@ func TestGoAPI(t *testing.T) {
 		{s.Hypervisor.CA.Exports["gateway"].HostPath, "/mnt/pve/quickOS/lxc-persistent-data/103/export/gateway"},
 		{s.Hypervisor.CA.Exports["gateway"].Name, "gateway"},
 		{s.Hypervisor.CA.Durations.Default.String(), "168h"},
-		{ModeString(s.LXC(101).MountPoints[1].Mode), "0750"},
-		{strings.Join(s.NodeNames(), ","), "pve1"},
+		{ModeString(s.LXC(101).MountPoints[1].Mode), "0755"},
+		{strings.Join(s.NodeNames(), ","), "pve"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
