@@ -9,12 +9,11 @@ import (
 	"testing"
 
 	"go.starlark.net/starlark"
-	"go.starlark.net/starlarkstruct"
 
 	"phoenix/builtins"
 	"phoenix/builtins/host"
 	"phoenix/builtins/zfs"
-	"phoenix/internal/site"
+	"phoenix/builtins/config"
 	"phoenix/runtime"
 	"phoenix/runtime/runtimetest"
 )
@@ -36,28 +35,14 @@ func TestStarDryRun(t *testing.T) {
 	runtimetest.Run(t, "testdata/dryrun/*.star", runtimetest.Options{Predeclared: predeclared(), SimSetup: simSetup, DryRun: true})
 }
 
-// configModule stands in for the config builtin (config.load()), which
-// is not written yet: the site in ../../config, loaded by internal/site.
-func configModule(dir string) *starlarkstruct.Module {
-	return &starlarkstruct.Module{Name: "config", Members: starlark.StringDict{
-		"load": starlark.NewBuiltin("config.load", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
-			s, err := site.Load(dir)
-			if err != nil {
-				return nil, err
-			}
-			return s.Starlark(), nil
-		}),
-	}}
-}
-
 // runMounts runs scripts/mounts.star once, as phoenix exec --sim would,
 // on the given root; it returns the run's changes.
 func runMounts(t *testing.T, root string, dry bool) []runtime.Change {
 	t.Helper()
 	d := predeclared()
-	d["config"] = configModule("../../config")
+	d["config"] = config.Module
 	rt, err := runtime.New(context.Background(), runtime.Options{
-		Sim: true, DryRun: dry, RootDir: root, Predeclared: d, SimSetup: simSetup,
+		Sim: true, DryRun: dry, RootDir: root, Predeclared: d, SimSetup: simSetup, ConfigDir: "../../config",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +94,7 @@ func TestMountsScript(t *testing.T) {
 		mode os.FileMode
 	}{
 		"mnt/pve/quickOS/lxc-persistent-data/103/ssl":            {100000, 0o700},
-		"mnt/pve/quickOS/lxc-persistent-data/103/export/gateway": {100000, 0o750},
+		"mnt/pve/quickOS/lxc-persistent-data/103/export/gateway": {100000, 0o755},
 		"mnt/pve/quickOS/lxc-persistent-data/103/export/trust":   {100000, 0o755},
 		"mnt/pve/quickOS/lxc-persistent-data/101/certs":          {100000, 0o700},
 	} {
