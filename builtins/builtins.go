@@ -12,6 +12,7 @@ import (
 	"phoenix/builtins/fs"
 	"phoenix/builtins/host"
 	"phoenix/builtins/log"
+	"phoenix/builtins/proxmox"
 	"phoenix/builtins/secret"
 	"phoenix/builtins/zfs"
 	"phoenix/runtime"
@@ -20,15 +21,16 @@ import (
 // Predeclared returns every builtin module, by the name scripts use.
 func Predeclared() starlark.StringDict {
 	return starlark.StringDict{
-		"check":  check.Module,
-		"config": config.Module,
-		"exec":   exec.Module,
-		"fs":     fs.Module,
-		"host":   host.Module,
-		"json":   json.Module,
-		"log":    log.Module,
-		"secret": secret.Module,
-		"zfs":    zfs.Module,
+		"check":   check.Module,
+		"config":  config.Module,
+		"exec":    exec.Module,
+		"fs":      fs.Module,
+		"host":    host.Module,
+		"json":    json.Module,
+		"log":     log.Module,
+		"proxmox": proxmox.Module,
+		"secret":  secret.Module,
+		"zfs":     zfs.Module,
 	}
 }
 
@@ -36,5 +38,6 @@ func Predeclared() starlark.StringDict {
 func SimSetup() []func(*runtime.Runtime, *runtime.SimRunner) error {
 	return []func(*runtime.Runtime, *runtime.SimRunner) error{
 		zfs.SimSetup,
+		proxmox.SimSetup,
 	}
 }

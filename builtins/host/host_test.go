@@ -11,9 +11,9 @@ import (
 	"go.starlark.net/starlark"
 
 	"phoenix/builtins"
+	"phoenix/builtins/config"
 	"phoenix/builtins/host"
 	"phoenix/builtins/zfs"
-	"phoenix/builtins/config"
 	"phoenix/runtime"
 	"phoenix/runtime/runtimetest"
 )
