@@ -6,11 +6,15 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/chzyer/readline"
+	"go.starlark.net/starlark"
 
+	"phoenix/builtins/config"
 	"phoenix/internal/repl"
+	"phoenix/internal/site"
 	"phoenix/runtime"
 )
 
@@ -59,9 +63,10 @@ func replCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
-	// The site from --config becomes `site` once the config module
-	// exists: Globals{"site": ...} and GlobalsSource{"site": "site = ..."}.
+	globals, sources := replSite(rt, opts.ConfigDir, stderr)
 	failed, err := repl.Run(rt, repl.Options{
+		Globals:       globals,
+		GlobalsSource: sources,
 		Stdin:       stdin,
 		Stdout:      stdout,
 		Stderr:      stderr,
@@ -79,6 +84,22 @@ func replCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return ExitError
 	}
 	return ExitOK
+}
+
+// replSite loads the site from --config as `site`, when there is one. An
+// invalid site is reported and left out: the session is how it gets fixed.
+func replSite(rt *runtime.Runtime, dir string, stderr io.Writer) (starlark.StringDict, map[string]string) {
+	if _, err := os.Stat(filepath.Join(dir, site.HypervisorFile)); err != nil {
+		return nil, nil
+	}
+	th := rt.NewThread("repl: site", rt.Report(), stderr)
+	defer rt.Release(th)
+	_, v, err := config.Load(th, dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "phoenix repl: site not loaded: %v\n", err)
+		return nil, nil
+	}
+	return starlark.StringDict{"site": v}, map[string]string{"site": "site = config.site()"}
 }
 
 func isTerminal(x any) bool {
