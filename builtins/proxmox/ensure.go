@@ -1,0 +1,406 @@
+package proxmox
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+
+	"phoenix/builtins/host"
+	"phoenix/internal/pve"
+	"phoenix/runtime"
+)
+
+// ensureArgs splits lxc_ensure's and vm_ensure's arguments: the spec,
+// restart_if_needed, and the field overrides.
+func ensureArgs(b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (spec starlark.Value, restart bool, data starlark.Value, over []starlark.Tuple, err error) {
+	data = starlark.None
+	if len(args) > 1 {
+		return nil, false, nil, nil, fmt.Errorf("%s: got %d positional arguments, want only spec", b.Name(), len(args))
+	}
+	if len(args) == 1 {
+		spec = args[0]
+	}
+	for _, kv := range kwargs {
+		switch string(kv[0].(starlark.String)) {
+		case "spec":
+			if spec != nil {
+				return nil, false, nil, nil, fmt.Errorf("%s: spec given twice", b.Name())
+			}
+			spec = kv[1]
+		case "restart_if_needed":
+			v, ok := kv[1].(starlark.Bool)
+			if !ok {
+				return nil, false, nil, nil, fmt.Errorf("%s: restart_if_needed: want bool, got %s", b.Name(), kv[1].Type())
+			}
+			restart = bool(v)
+		case "data":
+			data = kv[1]
+		default:
+			over = append(over, kv)
+		}
+	}
+	if spec == nil {
+		return nil, false, nil, nil, fmt.Errorf("%s: missing argument spec", b.Name())
+	}
+	return spec, restart, data, over, nil
+}
+
+// ensured is the result both ensure builtins return.
+type ensured struct {
+	vmid           int
+	node, resource string
+	action         string // create, update, none
+	diff           []string
+	pendingRestart bool
+	pending        []string
+	restarted      bool
+	mac            starlark.Value
+}
+
+func (e *ensured) value(macField string) starlark.Value {
+	mac := e.mac
+	if mac == nil {
+		mac = starlark.None
+	}
+	return structOf(starlark.StringDict{
+		"vmid":            starlark.MakeInt(e.vmid),
+		"node":            starlark.String(e.node),
+		"resource":        starlark.String(e.resource),
+		"changed":         starlark.Bool(e.action != "none" || e.restarted),
+		"action":          starlark.String(e.action),
+		"diff":            strList(e.diff),
+		"pending_restart": starlark.Bool(e.pendingRestart),
+		"pending":         strList(e.pending),
+		"restarted":       starlark.Bool(e.restarted),
+		macField:          mac,
+	})
+}
+
+func lxcEnsure(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	fn := b.Name()
+	specV, restart, data, over, err := ensureArgs(b, args, kwargs)
+	if err != nil {
+		return nil, err
+	}
+	r, err := newRecord(fn, specV, over, lxcFields)
+	if err != nil {
+		return nil, err
+	}
+	spec, mounts, err := lxcSpec(r)
+	if err != nil {
+		return nil, err
+	}
+	be, err := backendOf(thread, fn)
+	if err != nil {
+		return nil, err
+	}
+	rt := runtime.FromThread(thread)
+	ctx, dry := rt.Context(), rt.Opts.DryRun
+	res := pve.Resource(pve.LXC, spec.VMID)
+
+	plan, onlyPlanned, err := be.planGuest(ctx, dry, pve.LXC, spec.VMID, func() (*pve.Plan, error) { return be.Client.PlanLXC(ctx, spec) })
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", fn, err)
+	}
+	// Host directories first: PVE neither creates nor owns them.
+	be.hostMu.Lock()
+	err = prepareMounts(thread, fn, specV, over, mounts, data)
+	be.hostMu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+
+	out := &ensured{vmid: spec.VMID, node: spec.Node, resource: res, action: "none"}
+	switch {
+	case onlyPlanned:
+		runtime.Unchanged(thread, res)
+		out.mac = runtime.NewUnknown(thread, fn+"("+itoa(spec.VMID)+").hwaddr")
+	case !plan.Exists:
+		if err := ensureTemplate(thread, be, spec.Node, spec.Template); err != nil {
+			return nil, fmt.Errorf("%s: %w", fn, err)
+		}
+		var hw string
+		err := runtime.Do(thread, runtime.Change{Resource: res, Action: "create", Detail: lxcCreateDetail(spec)}, func() error {
+			g, err := be.Client.CreateLXC(ctx, spec.Node, spec.VMID, spec.CreateConfig())
+			if err != nil {
+				return err
+			}
+			st, err := be.Client.ReadState(ctx, g)
+			if err != nil {
+				return err
+			}
+			hw = pve.ParseProp(pve.LXC, "net0", st.Effective["net0"])["hwaddr"]
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", fn, err)
+		}
+		out.action = "create"
+		if dry {
+			be.plan.setGuest(pve.Guest{VMID: spec.VMID, Kind: pve.LXC, Node: spec.Node, Name: spec.Hostname, Status: "stopped"})
+			out.mac = runtime.NewUnknown(thread, fn+"("+itoa(spec.VMID)+").hwaddr")
+		} else {
+			out.mac = starlark.String(hw)
+		}
+	default:
+		if err := update(thread, be, plan, out); err != nil {
+			return nil, fmt.Errorf("%s: %w", fn, err)
+		}
+		out.mac = starlark.String(pve.ParseProp(pve.LXC, "net0", plan.State.Effective["net0"])["hwaddr"])
+		if err := restartIfNeeded(thread, be, plan, restart, out); err != nil {
+			return nil, fmt.Errorf("%s: %w", fn, err)
+		}
+	}
+	return out.value("hwaddr"), nil
+}
+
+func vmEnsure(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	fn := b.Name()
+	specV, restart, data, over, err := ensureArgs(b, args, kwargs)
+	if err != nil {
+		return nil, err
+	}
+	if data != starlark.None {
+		return nil, fmt.Errorf("%s: data is for containers' bind mounts; VMs have none", fn)
+	}
+	r, err := newRecord(fn, specV, over, vmFields)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := vmSpec(r)
+	if err != nil {
+		return nil, err
+	}
+	be, err := backendOf(thread, fn)
+	if err != nil {
+		return nil, err
+	}
+	rt := runtime.FromThread(thread)
+	ctx, dry := rt.Context(), rt.Opts.DryRun
+	res := pve.Resource(pve.QEMU, spec.VMID)
+
+	plan, onlyPlanned, err := be.planGuest(ctx, dry, pve.QEMU, spec.VMID, func() (*pve.Plan, error) { return be.Client.PlanVM(ctx, spec) })
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", fn, err)
+	}
+	out := &ensured{vmid: spec.VMID, node: spec.Node, resource: res, action: "none"}
+	switch {
+	case onlyPlanned:
+		runtime.Unchanged(thread, res)
+		out.mac = runtime.NewUnknown(thread, fn+"("+itoa(spec.VMID)+").mac")
+	case !plan.Exists:
+		src, ok, _, err := be.guest(ctx, dry, spec.CloneFrom)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", fn, err)
+		}
+		if !ok || src.Kind != pve.QEMU {
+			return nil, fmt.Errorf("%s: vm:%d clones vm:%d (clone_from), which PVE does not have; create or restore that template first", fn, spec.VMID, spec.CloneFrom)
+		}
+		var mac string
+		detail := fmt.Sprintf("clone of vm:%d on %s: %s", spec.CloneFrom, spec.Node, optionList(spec.Options()))
+		err = runtime.Do(thread, runtime.Change{Resource: res, Action: "create", Detail: detail}, func() error {
+			g, err := be.Client.CloneVM(ctx, src.Node, src.VMID, spec.VMID, spec.Node, spec.Name, true)
+			if err != nil {
+				return err
+			}
+			st, err := be.Client.ReadState(ctx, g)
+			if err != nil {
+				return err
+			}
+			set, del := (&pve.Plan{Changes: pve.Diff(pve.QEMU, st.Effective, spec.Options(), nil)}).Split()
+			if err := be.Client.Configure(ctx, g, set, del); err != nil {
+				return err
+			}
+			net0 := st.Effective["net0"]
+			if v, ok := set["net0"]; ok {
+				net0 = v
+			}
+			mac = pve.ParseProp(pve.QEMU, "net0", net0)["macaddr"]
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", fn, err)
+		}
+		out.action = "create"
+		if dry {
+			be.plan.setGuest(pve.Guest{VMID: spec.VMID, Kind: pve.QEMU, Node: spec.Node, Name: spec.Name, Status: "stopped"})
+			out.mac = runtime.NewUnknown(thread, fn+"("+itoa(spec.VMID)+").mac")
+		} else {
+			out.mac = starlark.String(mac)
+		}
+	default:
+		if err := update(thread, be, plan, out); err != nil {
+			return nil, fmt.Errorf("%s: %w", fn, err)
+		}
+		out.mac = starlark.String(pve.ParseProp(pve.QEMU, "net0", plan.State.Effective["net0"])["macaddr"])
+		if err := restartIfNeeded(thread, be, plan, restart, out); err != nil {
+			return nil, fmt.Errorf("%s: %w", fn, err)
+		}
+	}
+	return out.value("mac"), nil
+}
+
+// planGuest reads what converging needs. In a dry run, a guest that only
+// the plan creates has nothing to compare yet.
+func (be *Backend) planGuest(ctx context.Context, dry bool, kind pve.Kind, vmid int, read func() (*pve.Plan, error)) (*pve.Plan, bool, error) {
+	g, ok, onlyPlanned, err := be.guest(ctx, dry, vmid)
+	if err != nil {
+		return nil, false, err
+	}
+	if onlyPlanned {
+		if g.Kind != kind {
+			return nil, false, fmt.Errorf("VMID %d is planned as a %s earlier in this plan", vmid, g.Kind.Word())
+		}
+		return &pve.Plan{Guest: g, Exists: true}, true, nil
+	}
+	if !ok {
+		// Destroyed earlier in the plan, or missing: create.
+		return &pve.Plan{}, false, nil
+	}
+	p, err := read()
+	return p, false, err
+}
+
+// update applies the differing options of an existing guest, or records
+// that it is unchanged; restarts PVE still holds are listed either way.
+func update(thread *starlark.Thread, be *Backend, plan *pve.Plan, out *ensured) error {
+	rt := runtime.FromThread(thread)
+	res := plan.Guest.Resource()
+	out.pending = append(out.pending, plan.StillPending...)
+	if len(plan.Changes) == 0 {
+		runtime.Unchanged(thread, res)
+		return nil
+	}
+	for _, c := range plan.Changes {
+		out.diff = append(out.diff, c.String())
+		if plan.PendingRestart && pve.HeldUntilRestart(plan.Guest.Kind, c.Key) {
+			out.pending = append(out.pending, c.Key)
+		}
+	}
+	pve.SortKeys(out.pending)
+	out.action = "update"
+	out.pendingRestart = plan.PendingRestart
+	set, del := plan.Split()
+	return runtime.Do(thread, runtime.Change{Resource: res, Action: "update", Detail: plan.Detail(), PendingRestart: plan.PendingRestart}, func() error {
+		return be.Client.Configure(rt.Context(), plan.Guest, set, del)
+	})
+}
+
+// restartIfNeeded reboots a running guest that has changes pending, when
+// asked; otherwise it lists what an earlier run left pending.
+func restartIfNeeded(thread *starlark.Thread, be *Backend, plan *pve.Plan, restart bool, out *ensured) error {
+	res := plan.Guest.Resource()
+	if len(out.pending) == 0 {
+		return nil
+	}
+	if !restart || !plan.Guest.Running() {
+		if len(plan.StillPending) > 0 {
+			runtime.NotePending(thread, res, strings.Join(plan.StillPending, ", "))
+		}
+		return nil
+	}
+	rt := runtime.FromThread(thread)
+	detail := "apply pending " + strings.Join(out.pending, ", ")
+	err := runtime.Do(thread, runtime.Change{Resource: res, Action: "restart", Detail: detail}, func() error {
+		_, err := be.Client.Power(rt.Context(), plan.Guest, pve.Reboot, nil)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	out.restarted = true
+	out.pending = nil
+	out.pendingRestart = false
+	return nil
+}
+
+// ensureTemplate downloads a container's OS template onto its node when
+// the storage lacks it. Parallel converges on one node fetch it once.
+func ensureTemplate(thread *starlark.Thread, be *Backend, node, volid string) error {
+	rt := runtime.FromThread(thread)
+	ctx, dry := rt.Context(), rt.Opts.DryRun
+	m := be.Client.TemplateLock(node, volid)
+	m.Lock()
+	defer m.Unlock()
+	key := node + "|" + volid
+	if dry && be.plan.template(key) {
+		return nil
+	}
+	have, err := be.Client.HasTemplate(ctx, node, volid)
+	if err != nil || have {
+		return err
+	}
+	res := "template:" + node + "/" + volid
+	err = runtime.Do(thread, runtime.Change{Resource: res, Action: "create", Detail: "download from the appliance index (aplinfo)"}, func() error {
+		return be.Client.EnsureTemplate(ctx, node, volid)
+	})
+	if err == nil && dry {
+		be.plan.addTemplate(key)
+	}
+	return err
+}
+
+func lxcCreateDetail(s *pve.LXCSpec) string {
+	cfg := s.CreateConfig()
+	delete(cfg, "ostemplate")
+	return fmt.Sprintf("on %s from %s: %s", s.Node, s.Template, optionList(cfg))
+}
+
+// optionList renders options as "key=value" in key order.
+func optionList(cfg pve.Config) string {
+	keys := make([]string, 0, len(cfg))
+	for k, v := range cfg {
+		if v != "" {
+			keys = append(keys, k)
+		}
+	}
+	pve.SortKeys(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + cfg[k]
+	}
+	return strings.Join(parts, " ")
+}
+
+// prepareMounts converges the host side of every bind mount with
+// host.prepare_mount, which knows datasets, owners and the unprivileged
+// id map; data is the site's zfs.persistent_data or None.
+func prepareMounts(thread *starlark.Thread, fn string, spec starlark.Value, over []starlark.Tuple, mounts []starlark.Value, data starlark.Value) error {
+	guest := spec
+	if len(over) > 0 && len(mounts) > 0 {
+		guest = overridden(spec, over)
+	}
+	for i, m := range mounts {
+		if _, err := host.PrepareMount(thread, guest, m, data); err != nil {
+			return fmt.Errorf("%s: mount_points[%d]: %w", fn, i, err)
+		}
+	}
+	return nil
+}
+
+// overridden is spec with the overrides applied, for callees that read
+// the guest struct themselves.
+func overridden(spec starlark.Value, over []starlark.Tuple) starlark.Value {
+	d := starlark.StringDict{}
+	switch s := spec.(type) {
+	case *starlarkstruct.Struct:
+		s.ToStringDict(d)
+	case *starlark.Dict:
+		for _, kv := range s.Items() {
+			if k, ok := starlark.AsString(kv[0]); ok {
+				d[k] = kv[1]
+			}
+		}
+	default:
+		return spec
+	}
+	for _, kv := range over {
+		d[string(kv[0].(starlark.String))] = kv[1]
+	}
+	st := starlarkstruct.FromStringDict(starlarkstruct.Default, d)
+	st.Freeze()
+	return st
+}

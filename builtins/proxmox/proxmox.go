@@ -1,0 +1,80 @@
+// Package proxmox is the Starlark `proxmox` module: the site's containers
+// and VMs through the Proxmox VE API (internal/pve over go-proxmox).
+package proxmox
+
+import (
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+)
+
+// Module is the proxmox module. Guests are converged from the site
+// config's guest structs (config.site()); keyword overrides use the same
+// field names and replace whole fields.
+//
+//	lxc_ensure(spec, restart_if_needed=False, data=None, **overrides) - struct(vmid, node, resource, changed, action, diff, pending_restart, pending, restarted, hwaddr)
+//	vm_ensure(spec, restart_if_needed=False, **overrides) - struct(vmid, node, resource, changed, action, diff, pending_restart, pending, restarted, mac)
+//	lxc_start(vmid) - struct(vmid, changed, status)
+//	lxc_stop(vmid) - struct(vmid, changed, status); a hard stop
+//	lxc_shutdown(vmid, timeout=60) - struct(vmid, changed, status); stops it if the guest does not shut down in time
+//	lxc_destroy(vmid, confirm) - struct(vmid, changed); confirm must repeat the VMID
+//	vm_start(vmid) - struct(vmid, changed, status)
+//	vm_stop(vmid) - struct(vmid, changed, status)
+//	vm_destroy(vmid, confirm) - struct(vmid, changed); confirm must repeat the VMID
+//	status(vmid) - struct(vmid, kind, node, name, status, running), or None when PVE has no such guest
+//	nodes() - list of struct(name, status)
+//	resources(type=None) - list of struct(id, type, node, name, status, vmid, storage, template); type is vm, storage, node or sdn
+//	next_id() - the next free VMID
+//	orphans(site) - list of struct(vmid, kind, node, name, status): guests PVE has and the site does not; never deletes
+//	lxc_exec(vmid, argv, read_only=False, stdin=None, check=True) - struct(exit_code, stdout, stderr, changed)
+//	lxc_push(vmid, dst, src=None, content=None, mode=0o644, executable=False) - struct(changed, path, sha256)
+//
+// lxc_ensure downloads a missing OS template (aplinfo), prepares the host
+// side of every bind mount with host.prepare_mount (data, the site's
+// zfs.persistent_data, is passed on to it), then creates the container or
+// changes only the options that differ, compared semantically; action is
+// create, update or none and diff lists "key: old -> new". A change PVE holds until the guest restarts is marked
+// pending_restart on the run that makes it; later runs list it as pending
+// (not a change) and restart the guest only with restart_if_needed=True.
+// vm_ensure clones clone_from, sets cloud-init's ipconfig0 and keeps the
+// MAC address PVE assigned. Creates and clones on one node run one at a
+// time; lock timeouts and failed reads are retried; a failed task is an
+// error with its log.
+//
+// lxc_exec runs `pct exec VMID -- argv` on this host (with --guest-netns
+// PATTERN, `ip netns exec NAME argv` instead); lxc_push copies a site
+// file (src), a string (content) or the running phoenix binary
+// (executable=True) with `pct push`, only when its SHA-256 differs from
+// the container's copy. Both refuse a guest on another node.
+var Module = &starlarkstruct.Module{
+	Name: "proxmox",
+	Members: starlark.StringDict{
+		"lxc_ensure":   starlark.NewBuiltin("proxmox.lxc_ensure", lxcEnsure),
+		"vm_ensure":    starlark.NewBuiltin("proxmox.vm_ensure", vmEnsure),
+		"lxc_start":    starlark.NewBuiltin("proxmox.lxc_start", lxcStart),
+		"lxc_stop":     starlark.NewBuiltin("proxmox.lxc_stop", lxcStop),
+		"lxc_shutdown": starlark.NewBuiltin("proxmox.lxc_shutdown", lxcShutdown),
+		"lxc_destroy":  starlark.NewBuiltin("proxmox.lxc_destroy", lxcDestroy),
+		"vm_start":     starlark.NewBuiltin("proxmox.vm_start", vmStart),
+		"vm_stop":      starlark.NewBuiltin("proxmox.vm_stop", vmStop),
+		"vm_destroy":   starlark.NewBuiltin("proxmox.vm_destroy", vmDestroy),
+		"status":       starlark.NewBuiltin("proxmox.status", status),
+		"nodes":        starlark.NewBuiltin("proxmox.nodes", nodes),
+		"resources":    starlark.NewBuiltin("proxmox.resources", resources),
+		"next_id":      starlark.NewBuiltin("proxmox.next_id", nextID),
+		"orphans":      starlark.NewBuiltin("proxmox.orphans", orphans),
+		"lxc_exec":     starlark.NewBuiltin("proxmox.lxc_exec", lxcExec),
+		"lxc_push":     starlark.NewBuiltin("proxmox.lxc_push", lxcPush),
+	},
+}
+
+func structOf(d starlark.StringDict) starlark.Value {
+	return starlarkstruct.FromStringDict(starlarkstruct.Default, d)
+}
+
+func strList(ss []string) *starlark.List {
+	out := make([]starlark.Value, len(ss))
+	for i, s := range ss {
+		out[i] = starlark.String(s)
+	}
+	return starlark.NewList(out)
+}

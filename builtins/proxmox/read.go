@@ -1,0 +1,177 @@
+package proxmox
+
+import (
+	"fmt"
+
+	"go.starlark.net/starlark"
+
+	"phoenix/internal/pve"
+	"phoenix/runtime"
+)
+
+func guestValue(g pve.Guest) starlark.Value {
+	return structOf(starlark.StringDict{
+		"vmid":    starlark.MakeInt(g.VMID),
+		"kind":    starlark.String(g.Kind.Word()),
+		"node":    starlark.String(g.Node),
+		"name":    starlark.String(g.Name),
+		"status":  starlark.String(g.Status),
+		"running": starlark.Bool(g.Running()),
+	})
+}
+
+func status(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	fn := b.Name()
+	var vmidV starlark.Value
+	if err := starlark.UnpackArgs(fn, args, kwargs, "vmid", &vmidV); err != nil {
+		return nil, err
+	}
+	vmid, err := vmidArg(fn, vmidV)
+	if err != nil {
+		return nil, err
+	}
+	be, err := backendOf(thread, fn)
+	if err != nil {
+		return nil, err
+	}
+	rt := runtime.FromThread(thread)
+	ctx := rt.Context()
+	g, ok, onlyPlanned, err := be.guest(ctx, rt.Opts.DryRun, vmid)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", fn, err)
+	}
+	if !ok {
+		return starlark.None, nil
+	}
+	if !onlyPlanned && !(rt.Opts.DryRun && be.plannedStatus(vmid)) {
+		st, err := be.Client.Status(ctx, g)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", fn, err)
+		}
+		if s, ok := st["status"].(string); ok {
+			g.Status = s
+		}
+	}
+	return guestValue(g), nil
+}
+
+// plannedStatus reports whether the plan changed the guest's power state.
+func (be *Backend) plannedStatus(vmid int) bool {
+	be.plan.mu.Lock()
+	defer be.plan.mu.Unlock()
+	_, ok := be.plan.guests[vmid]
+	return ok
+}
+
+func nodes(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	fn := b.Name()
+	if err := starlark.UnpackArgs(fn, args, kwargs); err != nil {
+		return nil, err
+	}
+	be, err := backendOf(thread, fn)
+	if err != nil {
+		return nil, err
+	}
+	ns, err := be.Client.Nodes(runtime.FromThread(thread).Context())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", fn, err)
+	}
+	out := make([]starlark.Value, len(ns))
+	for i, n := range ns {
+		out[i] = structOf(starlark.StringDict{"name": starlark.String(n.Node), "status": starlark.String(n.Status)})
+	}
+	return starlark.NewList(out), nil
+}
+
+func resources(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	fn := b.Name()
+	var typ starlark.Value = starlark.None
+	if err := starlark.UnpackArgs(fn, args, kwargs, "type?", &typ); err != nil {
+		return nil, err
+	}
+	t := ""
+	if typ != starlark.None {
+		s, ok := starlark.AsString(typ)
+		if !ok {
+			return nil, fmt.Errorf("%s: type: want string, got %s", fn, typ.Type())
+		}
+		switch s {
+		case "vm", "storage", "node", "sdn":
+		default:
+			return nil, fmt.Errorf("%s: type %q: want vm, storage, node or sdn", fn, s)
+		}
+		t = s
+	}
+	be, err := backendOf(thread, fn)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := be.Client.Resources(runtime.FromThread(thread).Context(), t)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", fn, err)
+	}
+	out := make([]starlark.Value, len(rs))
+	for i, r := range rs {
+		var vmid starlark.Value = starlark.None
+		if r.VMID != 0 {
+			vmid = starlark.MakeUint64(r.VMID)
+		}
+		out[i] = structOf(starlark.StringDict{
+			"id":       starlark.String(r.ID),
+			"type":     starlark.String(r.Type),
+			"node":     starlark.String(r.Node),
+			"name":     starlark.String(r.Name),
+			"status":   starlark.String(r.Status),
+			"vmid":     vmid,
+			"storage":  starlark.String(r.Storage),
+			"template": starlark.Bool(r.Template != 0),
+		})
+	}
+	return starlark.NewList(out), nil
+}
+
+func nextID(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	fn := b.Name()
+	if err := starlark.UnpackArgs(fn, args, kwargs); err != nil {
+		return nil, err
+	}
+	be, err := backendOf(thread, fn)
+	if err != nil {
+		return nil, err
+	}
+	id, err := be.Client.NextID(runtime.FromThread(thread).Context())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", fn, err)
+	}
+	return starlark.MakeInt(id), nil
+}
+
+// orphans lists guests PVE has that the site does not declare, leaving
+// out templates and the VMs the site clones from. It only reports.
+func orphans(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	fn := b.Name()
+	var siteV starlark.Value
+	if err := starlark.UnpackArgs(fn, args, kwargs, "site", &siteV); err != nil {
+		return nil, err
+	}
+	declared, templates, err := siteGuests(fn, siteV)
+	if err != nil {
+		return nil, err
+	}
+	be, err := backendOf(thread, fn)
+	if err != nil {
+		return nil, err
+	}
+	gs, err := be.Client.Guests(runtime.FromThread(thread).Context())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", fn, err)
+	}
+	var out []starlark.Value
+	for _, g := range gs {
+		if declared[g.VMID] || templates[g.VMID] || g.Template {
+			continue
+		}
+		out = append(out, guestValue(g))
+	}
+	return starlark.NewList(out), nil
+}
