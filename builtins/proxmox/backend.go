@@ -123,40 +123,7 @@ func open(rt *runtime.Runtime) (*Backend, error) {
 		}
 		b = &Backend{Client: c, simulated: rt.Opts.Sim}
 	}
-	if rt.Opts.Sim {
-		if err := seedCloneSources(rt, b.Client); err != nil {
-			b.Close()
-			return nil, fmt.Errorf("simulator: %w", err)
-		}
-	}
 	return b, nil
-}
-
-// seedCloneSources gives a simulated cluster the VMs the site's VMs are
-// cloned from: a real site has its templates, a fresh simulator none.
-// They are plain VMs (the simulator has no templates) and not changes of
-// the run.
-func seedCloneSources(rt *runtime.Runtime, c *pve.Client) error {
-	s, err := loadSite(rt)
-	if err != nil || s == nil {
-		return err
-	}
-	ctx := rt.Context()
-	for _, vm := range s.VMs {
-		if _, ok, err := c.Guest(ctx, vm.CloneFrom); err != nil || ok {
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		cfg := pve.Config{"name": fmt.Sprintf("template-%d", vm.CloneFrom), "memory": "2048",
-			"net0": vm.Network.Model + ",bridge=" + vm.Network.Bridge}
-		if _, err := c.CreateVM(ctx, vm.Node, vm.CloneFrom, cfg); err != nil {
-			return fmt.Errorf("stand-in for template vm:%d, which vm:%d clones: %w", vm.CloneFrom, vm.VMID, err)
-		}
-		fmt.Fprintf(rt.Opts.Stderr, "sim: made vm:%d on %s as a stand-in for the template that vm:%d clones\n", vm.CloneFrom, vm.Node, vm.VMID)
-	}
-	return nil
 }
 
 func clientOptions(rt *runtime.Runtime) pve.Options {

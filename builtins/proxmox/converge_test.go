@@ -151,7 +151,7 @@ assert.eq(proxmox.status(180), None)
 	if n := writes(srv.Requests()); n != 0 {
 		t.Fatalf("a plan made %d writes: %v", n, srv.Requests())
 	}
-	if gs, _ := c.RefreshGuests(context.Background()); len(gs) != 0 {
+	if gs, _ := c.RefreshGuests(context.Background()); len(gs) != 1 || gs[0].VMID != pvesim.SeedTemplateVMID {
 		t.Fatalf("a plan created guests: %v", gs)
 	}
 	want := strings.Join([]string{
@@ -288,9 +288,6 @@ func simConfig(dir string) error {
 func TestExampleSite(t *testing.T) {
 	h := startSim(t, pvesim.Options{}, pve.Auth{}, fast)
 	c := h.c
-	if err := createVM(c, "pve", 9000); err != nil {
-		t.Fatal(err)
-	}
 	cfg := filepath.Join(t.TempDir(), "config")
 	if err := simConfig(cfg); err != nil {
 		t.Fatal(err)

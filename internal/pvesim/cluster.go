@@ -133,6 +133,9 @@ func (s *Server) getResources(c *call) (any, error) {
 			delete(e, "running-qemu")
 			delete(e, "agent")
 			e["template"] = 0
+			if g.Conf["template"] == "1" {
+				e["template"] = 1
+			}
 			out = append(out, e)
 		}
 	}

@@ -110,8 +110,11 @@ func render(typ string, conf map[string]string) map[string]any {
 }
 
 func renderValue(k *kindSpec, key, v string) any {
-	if key == "cipassword" {
+	switch key {
+	case "cipassword":
 		return "**********"
+	case "template":
+		return json.Number(v)
 	}
 	p, _ := lookupParam(k.update, k.limits, key)
 	if p == nil {
@@ -831,7 +834,7 @@ func (s *Server) cloneGuest(c *call) (any, error) {
 	}
 	conf := map[string]string{}
 	for k, v := range src.Conf {
-		if unusedKeyRE.MatchString(k) || k == "lock" {
+		if unusedKeyRE.MatchString(k) || k == "lock" || k == "template" { // a clone of a template is a VM
 			continue
 		}
 		conf[k] = v
@@ -1038,6 +1041,9 @@ func (s *Server) powerOp(c *call, action string) (any, error) {
 	g, err := c.guest()
 	if err != nil {
 		return nil, err
+	}
+	if g.Conf["template"] == "1" {
+		return nil, fail(http.StatusInternalServerError, "you can't start a vm if it's a template")
 	}
 	if err := s.lock(g); err != nil {
 		return nil, err

@@ -134,7 +134,33 @@ func seedWorld(nodes int, now time.Time) *world {
 			Content: "vztmpl", Format: templateFormat(a.template), Size: a.size, CTime: now.Unix(),
 		})
 	}
+	seedVMTemplate(w, now)
 	return w
+}
+
+// SeedTemplateVMID is the cloud-init VM template a fresh simulator has on
+// the local node, as a real site has the templates its VMs are cloned
+// from.
+const SeedTemplateVMID = 9000
+
+func seedVMTemplate(w *world, now time.Time) {
+	node := w.Nodes[0]
+	disk := w.allocVolume(node, "local-zfs", SeedTemplateVMID, "qemu", 8, now)
+	disk.Name = strings.Replace(disk.Name, "vm-", "base-", 1)
+	w.Guests[SeedTemplateVMID] = &guest{
+		VMID: SeedTemplateVMID, Type: "qemu", Node: node,
+		Conf: map[string]string{
+			"name":     "debian-12-cloud",
+			"template": "1",
+			"memory":   "2048",
+			"cores":    "2",
+			"scsihw":   "virtio-scsi-pci",
+			"scsi0":    disk.volid() + ",size=8G",
+			"ide2":     "local-zfs:vm-9000-cloudinit,media=cdrom",
+			"net0":     "virtio=" + w.nextMAC(SeedTemplateVMID, "net0") + ",bridge=vmbr0",
+			"ostype":   "l26",
+		},
+	}
 }
 
 func templateFormat(name string) string {

@@ -85,7 +85,7 @@ func generateSite(t testing.TB, dir string, n, records int) {
 			lxcs[fmt.Sprint(vmid)] = map[string]any{
 				"node": "pve", "hostname": fmt.Sprintf("lxc-%d", vmid),
 				"template":  "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
-				"rootfs":    map[string]any{"storage": "quickOS", "size_gb": 8},
+				"rootfs":    map[string]any{"storage": "local-zfs", "size_gb": 8},
 				"memory_mb": 512, "swap_mb": 512, "cores": 1,
 				"network":    map[string]any{"name": "eth0", "bridge": "vmbr0", "ip": ipp, "gateway": "10.16.0.1", "firewall": true},
 				"nameserver": "10.16.0.1", "searchdomain": "site.internal",
