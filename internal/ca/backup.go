@@ -1,0 +1,101 @@
+package ca
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"syscall"
+)
+
+// backupIncomplete marks a backup directory that Backup is still moving
+// entries into, so that an interrupted Backup resumes into it.
+const backupIncomplete = ".phoenix-backup-incomplete"
+
+// backupEntries are what Backup moves, certs/ last so that the root, and
+// with it the backup's name, stays readable until the end. Other files in
+// the directory (the password files, say) stay where they are: the new CA
+// uses them, and the same password opens the backup.
+var backupEntries = []string{MarkerFile, StagingDir, "config", "secrets", DBDir, "templates", "certs"}
+
+var hex12 = regexp.MustCompile(`^[0-9a-f]{12}`)
+
+// BackupName is the directory Backup uses first for a CA whose root has
+// this fingerprint: <dir>.bak-<first 12 hex digits>, beside dir.
+func BackupName(dir, fingerprint string) string {
+	tag := "unknown"
+	if m := hex12.FindString(fingerprint); m != "" {
+		tag = m
+	}
+	dir = filepath.Clean(dir)
+	return filepath.Join(filepath.Dir(dir), filepath.Base(dir)+".bak-"+tag)
+}
+
+// Backup moves a CA's entries out of dir into a sibling directory in the
+// same filesystem, named from the old root's fingerprint (BackupName); if
+// that name is taken, "-2", "-3", ... is appended. It never deletes
+// anything and never copies: entries are renamed, so a move across
+// filesystems fails instead. dir itself stays (it is a bind mount). It
+// returns the backup directory. An interrupted Backup resumes into the
+// directory it started.
+func Backup(dir, fingerprint string) (string, error) {
+	const what = "ca.Backup"
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
+	}
+	uid, gid := -1, -1
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		uid, gid = int(st.Uid), int(st.Gid)
+	}
+	base := BackupName(dir, fingerprint)
+	var bak string
+	for n := 1; ; n++ {
+		cand := base
+		if n > 1 {
+			cand = base + "-" + strconv.Itoa(n)
+		}
+		if !exists(cand) {
+			if err := mkdirMode(cand, modePrivateDir, uid, gid); err != nil {
+				return "", fmt.Errorf("%s: %w", what, err)
+			}
+			if err := writeFileAtomic(filepath.Join(cand, backupIncomplete), nil, modeKey, uid, gid); err != nil {
+				return "", fmt.Errorf("%s: %w", what, err)
+			}
+			if err := syncDir(filepath.Dir(cand)); err != nil {
+				return "", fmt.Errorf("%s: %w", what, err)
+			}
+			bak = cand
+			break
+		}
+		if exists(filepath.Join(cand, backupIncomplete)) {
+			bak = cand // resume
+			break
+		}
+	}
+	for _, e := range backupEntries {
+		src, dst := filepath.Join(dir, e), filepath.Join(bak, e)
+		if !exists(src) {
+			continue
+		}
+		if exists(dst) {
+			return "", fmt.Errorf("%s: both %s and %s exist", what, src, dst)
+		}
+		if err := os.Rename(src, dst); err != nil {
+			return "", fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	for _, d := range []string{dir, bak} {
+		if err := syncDir(d); err != nil {
+			return "", fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	if err := os.Remove(filepath.Join(bak, backupIncomplete)); err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
+	}
+	if err := syncDir(bak); err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
+	}
+	return bak, nil
+}

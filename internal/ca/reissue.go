@@ -1,0 +1,148 @@
+package ca
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+)
+
+// Reissue issues a new intermediate (new key) under the existing root, so
+// that every certificate issued before keeps verifying. The new pair is
+// written beside the old one as *.next and renamed over it, key first;
+// an interrupted Reissue is seen by Inspect as NeedsReissue and the next
+// Reissue finishes it instead of starting over. Only opts.Dir, Password,
+// Name (the new subject when the old one cannot be reused), UID, GID,
+// IntermediateLifetime and Now are used. A server using the CA must be
+// restarted to pick the new intermediate up.
+func Reissue(opts Options) (*Result, error) {
+	const what = "ca.Reissue"
+	if len(opts.Password) == 0 {
+		return nil, fmt.Errorf("%s: empty CA password", what)
+	}
+	now := opts.now()
+	st, err := InspectAt(opts.Dir, opts.Password, now)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if st.Status != Valid && st.Status != NeedsReissue {
+		return nil, fmt.Errorf("%s: %s: the CA is %s: %s", what, opts.Dir, st.Status, st.Reason)
+	}
+	root, err := readCert(st.Files.RootCert, RootCertFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	crt, key := st.Files.IntermediateCert, st.Files.IntermediateKey
+	result := func(finished bool) (*Result, error) {
+		if err := syncDir(filepath.Dir(key)); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		if err := syncDir(filepath.Dir(crt)); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		after, err := InspectAt(opts.Dir, opts.Password, now)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		leftover := exists(crt+nextSuffix) || exists(key+nextSuffix)
+		if (after.Status != Valid && after.Status != NeedsReissue) || leftover {
+			return nil, fmt.Errorf("%s: after re-issue the CA is %s: %s", what, after.Status, after.Reason)
+		}
+		return &Result{
+			Dir:                  opts.Dir,
+			Fingerprint:          after.Fingerprint,
+			Root:                 after.Files.RootCert,
+			GuestRoot:            path.Join(after.GuestDir, RootCertFile),
+			Reissued:             true,
+			Finished:             finished,
+			IntermediateNotAfter: after.IntermediateNotAfter,
+		}, nil
+	}
+
+	// Finish an interrupted re-issue whose new pair is consistent.
+	pair, _, reason := pickPair(st, root, opts.Password)
+	if reason != "" {
+		return nil, fmt.Errorf("%s: %s", what, reason)
+	}
+	if pair.pending && (pair.crtPath != crt || pair.keyPath != key) {
+		if pair.keyPath != key {
+			if err := os.Rename(pair.keyPath, key); err != nil {
+				return nil, fmt.Errorf("%s: %w", what, err)
+			}
+		}
+		if pair.crtPath != crt {
+			if err := os.Rename(pair.crtPath, crt); err != nil {
+				return nil, fmt.Errorf("%s: %w", what, err)
+			}
+		}
+		// A .next file that was not part of the chosen pair is an
+		// unfinished write of ours.
+		for _, p := range []string{crt + nextSuffix, key + nextSuffix} {
+			if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+				return nil, fmt.Errorf("%s: %w", what, err)
+			}
+		}
+		return result(true)
+	}
+	for _, p := range []string{crt + nextSuffix, key + nextSuffix} {
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+	}
+
+	rootKey, err := readKey(st.Files.RootKey, RootKeyFile, opts.Password)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	old, err := readCert(crt, IntermediateCertFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	subject := old.Subject
+	if subject.CommonName == "" && opts.Name != "" {
+		subject = caSubject(opts.Name, "Intermediate CA")
+	}
+	life := opts.IntermediateLifetime
+	if life <= 0 {
+		life = defaultCALifetime
+	}
+	newKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	inter, err := signCA(subject, newKey, root, rootKey, now, life, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	keyPEM, err := encryptKey(newKey, opts.Password)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	uid, gid := opts.UID, opts.GID
+	if err := writeFileAtomic(key+nextSuffix, keyPEM, modeKey, uid, gid); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if err := writeFileAtomic(crt+nextSuffix, encodeCert(inter), modeCert, uid, gid); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if testHookAfterMove != nil {
+		if err := testHookAfterMove("reissue-staged"); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.Rename(key+nextSuffix, key); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if testHookAfterMove != nil {
+		if err := testHookAfterMove("reissue-key"); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.Rename(crt+nextSuffix, crt); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return result(false)
+}
