@@ -138,7 +138,7 @@ func Do(thread *starlark.Thread, c Change, apply func() error) error {
 		reportOf(thread).add(func(r *Report) { r.Changes = append(r.Changes, c) })
 		return nil
 	}
-	if err := rt.ctx.Err(); err != nil {
+	if err := rt.Context().Err(); err != nil {
 		return fmt.Errorf("interrupted before %s %s: %w", c.Action, c.Resource, err)
 	}
 	err := apply()

@@ -56,6 +56,8 @@ type Runtime struct {
 	loader   *loader
 	params   *paramSet
 	failure  error // set by an unknown used in a condition
+	resets   []func()
+	stmtCtx  context.Context
 }
 
 type backend struct {
@@ -128,8 +130,34 @@ func (rt *Runtime) Close() {
 	}
 }
 
-// Context is cancelled when the run is interrupted.
-func (rt *Runtime) Context() context.Context { return rt.ctx }
+// Context is cancelled when the run, or the REPL statement running, is
+// interrupted.
+func (rt *Runtime) Context() context.Context {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.stmtCtx != nil {
+		return rt.stmtCtx
+	}
+	return rt.ctx
+}
+
+// BeginStatement gives the next REPL statement its own context, so that
+// interrupting it stops a command or API call it waits on without ending
+// the session. The returned func cancels it and ends the statement.
+func (rt *Runtime) BeginStatement() (cancel func()) {
+	ctx, c := context.WithCancel(rt.ctx)
+	rt.mu.Lock()
+	rt.stmtCtx = ctx
+	rt.mu.Unlock()
+	return func() {
+		c()
+		rt.mu.Lock()
+		if rt.stmtCtx == ctx {
+			rt.stmtCtx = nil
+		}
+		rt.mu.Unlock()
+	}
+}
 
 // Interrupt cancels the context and every live thread (Ctrl-C, SIGTERM).
 func (rt *Runtime) Interrupt(reason string) {
@@ -236,5 +264,17 @@ func (rt *Runtime) ResetPlan() {
 	rt.overlay = newOverlay()
 	rt.mu.Lock()
 	rt.failure = nil
+	resets := append([]func(){}, rt.resets...)
 	rt.mu.Unlock()
+	for _, fn := range resets {
+		fn()
+	}
+}
+
+// OnResetPlan registers fn to forget a backend's planned state (guests or
+// datasets a dry run declared) when ResetPlan is called.
+func (rt *Runtime) OnResetPlan(fn func()) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.resets = append(rt.resets, fn)
 }

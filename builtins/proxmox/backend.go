@@ -69,7 +69,10 @@ func (b *Backend) Close() error {
 // use it to pick the simulator's nodes, task duration and faults.
 func Use(rt *runtime.Runtime, c *pve.Client, sim *pvesim.Server) (*Backend, error) {
 	want := &Backend{Client: c, Sim: sim, simulated: rt.Opts.Sim}
-	v, err := rt.Backend(backendKey, func() (any, error) { return want, nil })
+	v, err := rt.Backend(backendKey, func() (any, error) {
+		rt.OnResetPlan(want.plan.forget)
+		return want, nil
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -96,6 +99,7 @@ func runBackend(rt *runtime.Runtime) (*Backend, error) {
 		if err != nil {
 			return nil, err // not a typed nil: the run closes what it holds
 		}
+		rt.OnResetPlan(b.plan.forget)
 		return b, nil
 	})
 	if err != nil {
@@ -290,6 +294,13 @@ type planned struct {
 	guests    map[int]pve.Guest // created or power-changed in the plan
 	gone      map[int]bool      // destroyed in the plan
 	templates map[string]bool   // "node|volid" downloaded in the plan
+}
+
+// forget drops what a discarded plan declared.
+func (p *planned) forget() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.guests, p.gone, p.templates = nil, nil, nil
 }
 
 func (p *planned) setGuest(g pve.Guest) {

@@ -79,6 +79,16 @@ type made struct {
 	props      map[string]string
 }
 
+// forget drops what a discarded plan declared.
+func (b *backend) forgetPlan() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.made = map[string]*made{}
+	b.set = map[string]map[string]string{}
+	b.snap = map[string][]string{}
+	b.gone = map[string]bool{}
+}
+
 func backendOf(thread *starlark.Thread) (*backend, error) {
 	rt := runtime.FromThread(thread)
 	v, err := rt.Backend("zfs", func() (any, error) {
@@ -89,13 +99,10 @@ func backendOf(thread *starlark.Thread) (*backend, error) {
 				return nil, err
 			}
 		}
-		return &backend{
-			c:    zfscli.New(rt.Runner),
-			made: map[string]*made{},
-			set:  map[string]map[string]string{},
-			snap: map[string][]string{},
-			gone: map[string]bool{},
-		}, nil
+		b := &backend{c: zfscli.New(rt.Runner)}
+		b.forgetPlan()
+		rt.OnResetPlan(b.forgetPlan)
+		return b, nil
 	})
 	if err != nil {
 		return nil, err

@@ -80,6 +80,7 @@ type session struct {
 	mu      sync.Mutex
 	globals starlark.StringDict
 	cur     *starlark.Thread
+	stopCur func() // cancels the running statement's context
 
 	applied *runtime.Report // applied changes (planned ones under --dry-run)
 	saved   []string        // statements for :save
@@ -263,9 +264,11 @@ func (s *session) exec(c chunk, rep *runtime.Report, out io.Writer) result {
 		out = &buf
 	}
 	th := s.rt.NewThread("repl", rep, out)
-	s.setCurrent(th)
+	stop := s.rt.BeginStatement()
+	s.setCurrent(th, stop)
 	defer func() {
-		s.setCurrent(nil)
+		s.setCurrent(nil, nil)
+		stop()
 		s.rt.Release(th)
 	}()
 	var v starlark.Value = starlark.None
@@ -445,9 +448,9 @@ func warnMutated(w io.Writer, names []string) {
 	}
 }
 
-func (s *session) setCurrent(th *starlark.Thread) {
+func (s *session) setCurrent(th *starlark.Thread, stop func()) {
 	s.mu.Lock()
-	s.cur = th
+	s.cur, s.stopCur = th, stop
 	s.mu.Unlock()
 }
 
@@ -478,11 +481,12 @@ func (s *session) watchSignals() {
 				return
 			}
 			s.mu.Lock()
-			th := s.cur
+			th, stop := s.cur, s.stopCur
 			s.mu.Unlock()
 			if sig == os.Interrupt && s.o.Interactive {
 				if th != nil {
 					th.Cancel("interrupted")
+					stop()
 				}
 				continue
 			}
