@@ -67,13 +67,13 @@ func replCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	failed, err := repl.Run(rt, repl.Options{
 		Globals:       globals,
 		GlobalsSource: sources,
-		Stdin:       stdin,
-		Stdout:      stdout,
-		Stderr:      stderr,
-		Interactive: isTerminal(stdin) && isTerminal(stdout),
-		Yes:         f.yes,
-		DryRun:      opts.DryRun,
-		Signals:     sigs,
+		Stdin:         stdin,
+		Stdout:        stdout,
+		Stderr:        stderr,
+		Interactive:   isTerminal(stdin) && isTerminal(stdout),
+		Yes:           f.yes,
+		DryRun:        opts.DryRun,
+		Signals:       sigs,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "phoenix repl: %v\n", err)

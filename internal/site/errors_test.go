@@ -130,7 +130,9 @@ var defects = []defect{
 		edit: func(e *siteEdit) { e.set(hyp, "gusets", "firewall", "flows", "8", "source") },
 		want: []string{`phoenix_hypervisor_config.json: firewall.flows[8].source: "gusets" is not a guest VMID, a CIDR or IP, or one of any, guests, host, management, nodes (did you mean "guests"?)`}},
 	{name: "list/repeated item", schema: schemaRejects,
-		edit: func(e *siteEdit) { e.set(hyp, []any{"rootdir", "images", "rootdir"}, "storage", "local-zfs", "content") },
+		edit: func(e *siteEdit) {
+			e.set(hyp, []any{"rootdir", "images", "rootdir"}, "storage", "local-zfs", "content")
+		},
 		want: []string{`phoenix_hypervisor_config.json: storage.local-zfs.content[2]: repeats [0]`}},
 	{name: "list/empty", schema: schemaRejects,
 		edit: func(e *siteEdit) { e.set(hyp, []any{}, "ca", "dns_names") },
