@@ -310,7 +310,7 @@ func TestInvalidParameters(t *testing.T) {
 	_, err := n.NewContainer(context.Background(), 140, proxmox.ContainerOption{Name: "ostemplate", Value: testTemplate},
 		proxmox.ContainerOption{Name: "pool", Value: "prod"})
 	errContains(t, err, "501 parameter 'pool' is not supported by the simulator")
-	if len(s.Server.w.Guests) != 0 {
+	if _, ok := s.Server.w.Guests[140]; ok || len(s.Server.w.Guests) != 1 { // the seeded template only
 		t.Error("a refused create left a guest")
 	}
 }
@@ -450,7 +450,7 @@ func TestCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res) != 1 || res[0].ID != "lxc/100" || res[0].Type != "lxc" || res[0].VMID != 100 || res[0].Node != "pve2" ||
+	if len(res) != 2 || res[1].VMID != SeedTemplateVMID || res[1].Template != 1 || res[0].ID != "lxc/100" || res[0].Type != "lxc" || res[0].VMID != 100 || res[0].Node != "pve2" ||
 		res[0].Status != "stopped" || res[0].Name != "CT100" || res[0].MaxMem != 512<<20 {
 		t.Errorf("resources: %+v", res[0])
 	}

@@ -40,7 +40,7 @@ type Options struct {
 	// Globals are extra session names, e.g. the site loaded from --config.
 	Globals starlark.StringDict
 	// GlobalsSource is, for :save, the statement that defines each of
-	// Globals in a script, e.g. "site = config.load()".
+	// Globals in a script, e.g. "site = config.site()".
 	GlobalsSource map[string]string
 
 	// HistoryFile overrides HistoryPath (tests).

@@ -11,7 +11,7 @@ import (
 	"go.starlark.net/starlarkstruct"
 )
 
-// Starlark returns the site as one frozen Starlark struct, for config.load():
+// Starlark returns the site as one frozen Starlark struct, for config.site():
 //
 //	hypervisor  - struct: the hypervisor file, keys as the file spells them
 //	lxcs, vms   - lists of guest structs, sorted by VMID
