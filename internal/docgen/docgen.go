@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"phoenix/runtime"
 )
 
 // The generated files, relative to the repository root.
@@ -600,33 +602,8 @@ func Write(root string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(root, MarkdownFile), md); err != nil {
+	if err := runtime.WriteFileAtomic(filepath.Join(root, MarkdownFile), md, 0o644, -1, -1); err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(root, GoFile), src)
-}
-
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	name := tmp.Name()
-	defer os.Remove(name)
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(name, path)
+	return runtime.WriteFileAtomic(filepath.Join(root, GoFile), src, 0o644, -1, -1)
 }

@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"phoenix/runtime"
 )
 
 // The JSON Schemas in docs/schema and the key reference in docs/config.md
@@ -225,7 +227,7 @@ func TestGeneratedSchemas(t *testing.T) {
 			if err := os.MkdirAll(schemaDir, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			if err := writeAtomic(p, want, 0o644); err != nil {
+			if err := runtime.WriteFileAtomic(p, want, 0o644, -1, -1); err != nil {
 				t.Fatal(err)
 			}
 			continue
@@ -238,31 +240,6 @@ func TestGeneratedSchemas(t *testing.T) {
 			t.Errorf("%s is stale: run go test ./internal/site -run Generated -update", p)
 		}
 	}
-}
-
-// writeAtomic writes through a temporary file in the same directory.
-func writeAtomic(p string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-"+filepath.Base(p))
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), p)
 }
 
 // The reference in docs/config.md: one table per file.
@@ -418,7 +395,7 @@ func TestGeneratedReference(t *testing.T) {
 	}
 	want := s[:i] + renderReference() + s[j+len(refEnd):]
 	if *update {
-		if err := writeAtomic(docsFile, []byte(want), 0o644); err != nil {
+		if err := runtime.WriteFileAtomic(docsFile, []byte(want), 0o644, -1, -1); err != nil {
 			t.Fatal(err)
 		}
 		return
