@@ -14,6 +14,8 @@ import (
 	"phoenix/builtins/log"
 	"phoenix/builtins/proxmox"
 	"phoenix/builtins/secret"
+	"phoenix/builtins/stepca"
+	"phoenix/builtins/tls"
 	"phoenix/builtins/zfs"
 	"phoenix/runtime"
 )
@@ -30,6 +32,8 @@ func Predeclared() starlark.StringDict {
 		"log":     log.Module,
 		"proxmox": proxmox.Module,
 		"secret":  secret.Module,
+		"stepca":  stepca.Module,
+		"tls":     tls.Module,
 		"zfs":     zfs.Module,
 	}
 }

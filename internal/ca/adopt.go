@@ -150,9 +150,11 @@ func locate(from, field, p, layout string) (string, error) {
 // so its fingerprint), keys, provisioners and database. The files are
 // copied through the staging directory, and ca.json is rewritten to name
 // paths under opts.GuestDir, without a logger (it would print tokens).
-// opts.Address and opts.DNSNames replace the source's when set, and
-// opts.ACME adds an ACME provisioner when the source has none. The source
-// is verified with opts.Password first, and left untouched.
+// opts.Address and opts.DNSNames replace the source's when set,
+// opts.ACME adds an ACME provisioner when the source has none, and
+// opts.Durations become the authority's default claims unless the source
+// sets its own. The source is verified with opts.Password first, and left
+// untouched.
 func Adopt(opts Options, from string) (*Result, error) {
 	const what = "ca.Adopt"
 	if err := opts.validate(what, false); err != nil {
@@ -318,6 +320,19 @@ func rewriteConfig(raw map[string]any, opts Options) ([]byte, error) {
 				auth2[k] = v
 			}
 			auth2["provisioners"] = append(append([]any(nil), provs...), a)
+			c["authority"] = auth2
+		}
+	}
+	// The site's leaf lifetimes apply to every provisioner that does not
+	// set its own (step ca init sets none, so leaves would live 24 h).
+	if cl := opts.Durations.claims(); cl != nil {
+		auth, _ := c["authority"].(map[string]any)
+		if _, set := auth["claims"]; !set {
+			auth2 := make(map[string]any, len(auth)+1)
+			for k, v := range auth {
+				auth2[k] = v
+			}
+			auth2["claims"] = cl
 			c["authority"] = auth2
 		}
 	}

@@ -49,29 +49,16 @@ func Backup(dir, fingerprint string) (string, error) {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		uid, gid = int(st.Uid), int(st.Gid)
 	}
-	base := BackupName(dir, fingerprint)
-	var bak string
-	for n := 1; ; n++ {
-		cand := base
-		if n > 1 {
-			cand = base + "-" + strconv.Itoa(n)
+	bak, resume := backupTarget(dir, fingerprint)
+	if !resume {
+		if err := mkdirMode(bak, modePrivateDir, uid, gid); err != nil {
+			return "", fmt.Errorf("%s: %w", what, err)
 		}
-		if !exists(cand) {
-			if err := mkdirMode(cand, modePrivateDir, uid, gid); err != nil {
-				return "", fmt.Errorf("%s: %w", what, err)
-			}
-			if err := writeFileAtomic(filepath.Join(cand, backupIncomplete), nil, modeKey, uid, gid); err != nil {
-				return "", fmt.Errorf("%s: %w", what, err)
-			}
-			if err := syncDir(filepath.Dir(cand)); err != nil {
-				return "", fmt.Errorf("%s: %w", what, err)
-			}
-			bak = cand
-			break
+		if err := writeFileAtomic(filepath.Join(bak, backupIncomplete), nil, modeKey, uid, gid); err != nil {
+			return "", fmt.Errorf("%s: %w", what, err)
 		}
-		if exists(filepath.Join(cand, backupIncomplete)) {
-			bak = cand // resume
-			break
+		if err := syncDir(filepath.Dir(bak)); err != nil {
+			return "", fmt.Errorf("%s: %w", what, err)
 		}
 	}
 	for _, e := range backupEntries {
@@ -98,4 +85,29 @@ func Backup(dir, fingerprint string) (string, error) {
 		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	return bak, nil
+}
+
+// BackupTarget is the directory Backup would move the CA in dir to, so
+// that a plan can name it before anything moves.
+func BackupTarget(dir, fingerprint string) string {
+	bak, _ := backupTarget(dir, fingerprint)
+	return bak
+}
+
+// backupTarget picks the first free name from BackupName, or the one an
+// interrupted Backup left incomplete (resume).
+func backupTarget(dir, fingerprint string) (bak string, resume bool) {
+	base := BackupName(dir, fingerprint)
+	for n := 1; ; n++ {
+		cand := base
+		if n > 1 {
+			cand = base + "-" + strconv.Itoa(n)
+		}
+		if !exists(cand) {
+			return cand, false
+		}
+		if exists(filepath.Join(cand, backupIncomplete)) {
+			return cand, true
+		}
+	}
 }

@@ -96,6 +96,10 @@ func (o *Options) now() time.Time {
 	return o.Now
 }
 
+// Validate checks the options Create needs, so that a caller can refuse
+// bad input before it plans anything.
+func (o *Options) Validate() error { return o.validate("ca.Options", true) }
+
 func (o *Options) validate(what string, needProvisioner bool) error {
 	bad := func(f string, a ...any) error { return fmt.Errorf("%s: %s", what, fmt.Sprintf(f, a...)) }
 	switch {

@@ -9,47 +9,15 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"phoenix/runtime"
 )
 
 // writeFileAtomic writes data to path through a temporary file in the same
 // directory (fsync, rename, fsync of the directory), with an explicit mode
 // that the umask cannot narrow, and chowns it when uid or gid is >= 0.
 func writeFileAtomic(path string, data []byte, mode os.FileMode, uid, gid int) error {
-	dir, base := filepath.Split(path)
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		return err
-	}
-	if uid >= 0 || gid >= 0 {
-		if err := f.Chown(uid, gid); err != nil {
-			return err
-		}
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	return syncDir(filepath.Dir(path))
+	return runtime.WriteFileAtomic(path, data, mode, uid, gid)
 }
 
 // syncDir makes renames and creations in dir durable.

@@ -343,4 +343,3 @@ func loadWorld(path string) (*world, bool, error) {
 	}
 	return &w, true, nil
 }
-

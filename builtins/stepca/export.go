@@ -1,0 +1,133 @@
+package stepca
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"go.starlark.net/starlark"
+
+	"phoenix/internal/ca"
+	"phoenix/runtime"
+)
+
+// Modes of an export, as consumers mount it read-only.
+const (
+	modeExportDir  os.FileMode = 0o755
+	modeExportRoot os.FileMode = 0o644
+	modeExportPW   os.FileMode = 0o600
+)
+
+func export(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	fn := b.Name()
+	var dir, to string
+	var provPW, owner starlark.Value = starlark.None, starlark.None
+	if err := starlark.UnpackArgs(fn, args, kwargs, "dir", &dir, "to", &to, "provisioner_password?", &provPW, "owner?", &owner); err != nil {
+		return nil, err
+	}
+	rt := runtime.FromThread(thread)
+	host, err := sitePath(rt, fn, "dir", dir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := sitePath(rt, fn, "to", to); err != nil {
+		return nil, err
+	}
+	pw, err := optSecret(fn, "provisioner_password", provPW)
+	if err != nil {
+		return nil, err
+	}
+	uid, gid, err := runtime.ParseOwner(owner)
+	if err != nil {
+		return nil, siteErr(rt, fn, err)
+	}
+	be, err := BackendOf(rt)
+	if err != nil {
+		return nil, siteErr(rt, fn, err)
+	}
+
+	// The root as it is, or as this plan declared it.
+	var rootPEM []byte
+	var fingerprint starlark.Value
+	if p, ok := be.plannedCA(host); ok {
+		rootPEM = p.rootPEM
+		if p.fingerprint != "" {
+			fingerprint = starlark.String(p.fingerprint)
+		} else {
+			fingerprint = runtime.NewUnknown(thread, fn+"(...).fingerprint of a CA this plan creates")
+		}
+	} else {
+		rootPEM, err = os.ReadFile(filepath.Join(host, filepath.FromSlash(ca.RootCertFile)))
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s: %s holds no CA (%s is missing); stepca.init makes one", fn, dir, ca.RootCertFile)
+		}
+		if err != nil {
+			return nil, siteErr(rt, fn, err)
+		}
+		fp, ok := fingerprintPEM(rootPEM)
+		if !ok {
+			return nil, fmt.Errorf("%s: %s: %s holds no PEM certificate", fn, dir, ca.RootCertFile)
+		}
+		fingerprint = starlark.String(fp)
+	}
+
+	changed, err := rt.EnsureDir(thread, to, modeExportDir, uid, gid)
+	if err != nil {
+		return nil, siteErr(rt, fn, err)
+	}
+	rootPath := joinSite(to, ca.ExportRootFile)
+	if rootPEM != nil {
+		c, err := rt.EnsureFile(thread, runtime.FileSpec{Path: rootPath, Data: rootPEM, Mode: modeExportRoot, UID: uid, GID: gid})
+		if err != nil {
+			return nil, siteErr(rt, fn, err)
+		}
+		changed = changed || c
+	} else {
+		// Only a plan gets here: the new root does not exist yet.
+		if err := planUnknownFile(thread, rootPath, uid, gid); err != nil {
+			return nil, siteErr(rt, fn, err)
+		}
+		changed = true
+	}
+	if pw != nil {
+		data := append(append([]byte(nil), pw...), '\n')
+		c, err := rt.EnsureFile(thread, runtime.FileSpec{
+			Path: joinSite(to, ca.ExportPasswordFile), Data: data, Mode: modeExportPW, UID: uid, GID: gid, Secret: true,
+		})
+		if err != nil {
+			return nil, siteErr(rt, fn, err)
+		}
+		changed = changed || c
+	}
+	return structOf(starlark.StringDict{
+		"changed":     starlark.Bool(changed),
+		"fingerprint": fingerprint,
+		"path":        starlark.String(to),
+		"root":        starlark.String(rootPath),
+	}), nil
+}
+
+// planUnknownFile declares the root certificate of a CA the plan creates:
+// its content is known after apply. Later reads in the plan see that it
+// will exist.
+func planUnknownFile(thread *starlark.Thread, p string, uid, gid int) error {
+	rt := runtime.FromThread(thread)
+	host, err := rt.Root.Resolve(p)
+	if err != nil {
+		return err
+	}
+	action := "create"
+	if ok, _ := rt.Exists(p); ok {
+		action = "update"
+	}
+	err = runtime.Do(thread, runtime.Change{Resource: "file:" + rt.Root.Rel(host), Action: action,
+		Detail: fmt.Sprintf("root certificate of the new CA (known after apply), mode %04o", modeExportRoot)},
+		func() error { return errors.New("the root certificate is not known yet: apply the CA first") })
+	if err != nil {
+		return err
+	}
+	rt.PlanFile(host, runtime.PlannedFile{Mode: modeExportRoot, UID: uid, GID: gid})
+	return nil
+}

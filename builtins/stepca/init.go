@@ -1,0 +1,458 @@
+package stepca
+
+import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"go.starlark.net/starlark"
+
+	"phoenix/builtins/zfs"
+	"phoenix/internal/ca"
+	"phoenix/runtime"
+)
+
+// initArgs are init's arguments, checked.
+type initArgs struct {
+	dir     string // site path
+	hostDir string
+	opts    ca.Options
+	// sources are adoption candidates (site paths); explicit means one
+	// path that must hold a CA.
+	sources  []string
+	explicit bool
+	force    bool
+	reinit   bool
+}
+
+func parseInit(thread *starlark.Thread, fn string, args starlark.Tuple, kwargs []starlark.Tuple) (*initArgs, error) {
+	var (
+		dir, name, provisioner string
+		guestDir               = "/etc/step-ca/ssl"
+		address                = ":9000"
+		acme                   = true
+		force, reinit          bool
+		dnsNames, pw, provPW   starlark.Value
+		durs, adopt, owner     starlark.Value = starlark.None, starlark.None, starlark.None
+	)
+	if err := starlark.UnpackArgs(fn, args, kwargs,
+		"dir", &dir, "name", &name, "dns_names", &dnsNames, "provisioner", &provisioner,
+		"password", &pw, "provisioner_password", &provPW,
+		"guest_dir?", &guestDir, "address?", &address, "acme?", &acme, "durations?", &durs,
+		"adopt_from?", &adopt, "force?", &force, "reinit?", &reinit, "owner?", &owner); err != nil {
+		return nil, err
+	}
+	rt := runtime.FromThread(thread)
+	a := &initArgs{dir: dir, force: force || reinit, reinit: reinit}
+	var err error
+	if a.hostDir, err = sitePath(rt, fn, "dir", dir); err != nil {
+		return nil, err
+	}
+	names, err := stringList(fn, "dns_names", dnsNames)
+	if err != nil {
+		return nil, err
+	}
+	password, err := secretArg(fn, "password", pw)
+	if err != nil {
+		return nil, err
+	}
+	provPassword, err := secretArg(fn, "provisioner_password", provPW)
+	if err != nil {
+		return nil, err
+	}
+	d, err := durations(fn, durs)
+	if err != nil {
+		return nil, err
+	}
+	uid, gid, err := runtime.ParseOwner(owner)
+	if err != nil {
+		return nil, siteErr(rt, fn, err)
+	}
+	switch v := adopt.(type) {
+	case starlark.NoneType:
+	case starlark.String:
+		a.sources, a.explicit = []string{string(v)}, true
+	default:
+		if a.sources, err = stringList(fn, "adopt_from", adopt); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range a.sources {
+		if _, err := sitePath(rt, fn, "adopt_from", s); err != nil {
+			return nil, err
+		}
+	}
+	if reinit && a.explicit {
+		return nil, fmt.Errorf("%s: reinit makes a new CA, adopt_from imports one: give one of them", fn)
+	}
+	a.opts = ca.Options{
+		Dir: a.hostDir, GuestDir: guestDir, Name: name, DNSNames: names, Address: address,
+		Provisioner: provisioner, Password: password, ProvisionerPassword: provPassword,
+		ACME: acme, Durations: d, UID: uid, GID: gid,
+	}
+	if err := a.opts.Validate(); err != nil {
+		return nil, siteErr(rt, fn, err)
+	}
+	return a, nil
+}
+
+// initResult is what init returns; unknown fields stay nil.
+type initResult struct {
+	action                     string
+	created, adopted, reissued starlark.Value
+	fingerprint                starlark.Value
+	backup, snapshot           string
+}
+
+func initCA(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	fn := b.Name()
+	a, err := parseInit(thread, fn, args, kwargs)
+	if err != nil {
+		return nil, err
+	}
+	rt := runtime.FromThread(thread)
+	be, err := BackendOf(rt)
+	if err != nil {
+		return nil, siteErr(rt, fn, err)
+	}
+	st, err := ca.Inspect(a.hostDir, a.opts.Password)
+	if err != nil {
+		return nil, siteErr(rt, fn, err)
+	}
+	r, err := converge(thread, fn, be, a, st)
+	if err != nil {
+		return nil, err
+	}
+	f := starlark.False
+	for _, v := range []*starlark.Value{&r.created, &r.adopted, &r.reissued} {
+		if *v == nil {
+			*v = f
+		}
+	}
+	return structOf(starlark.StringDict{
+		"changed":     starlark.Bool(r.action != "none"),
+		"action":      starlark.String(r.action),
+		"created":     r.created,
+		"adopted":     r.adopted,
+		"reissued":    r.reissued,
+		"dir":         starlark.String(a.dir),
+		"root":        starlark.String(joinSite(a.dir, ca.RootCertFile)),
+		"fingerprint": r.fingerprint,
+		"url":         starlark.String(a.opts.URL()),
+		"backup":      orNone(r.backup),
+		"snapshot":    orNone(r.snapshot),
+	}), nil
+}
+
+// converge decides by the CA's state and declares what it does.
+func converge(thread *starlark.Thread, fn string, be *Backend, a *initArgs, st *ca.State) (*initResult, error) {
+	resource := "ca:" + a.dir
+	reason := siteText(runtime.FromThread(thread), st.Reason)
+	repair := "force=True (lxc_103.star: --reinit) snapshots the dataset, moves the CA aside and makes a new one"
+	backup := false
+	switch {
+	case a.reinit:
+		backup = st.Status != ca.Missing
+	case st.Status == ca.Invalid:
+		if !a.force {
+			return nil, fmt.Errorf("%s: %s: the CA is invalid: %s. Nothing was changed; %s", fn, a.dir, reason, repair)
+		}
+		backup = true
+	case len(st.Leftovers) > 0:
+		if !a.force {
+			return nil, fmt.Errorf("%s: %s: %s, which no phoenix run staged. Nothing was changed; %s", fn, a.dir, reason, repair)
+		}
+		backup = true
+	case st.Status == ca.Valid || st.Status == ca.NeedsReissue:
+		if a.explicit {
+			if err := sameRoot(thread, fn, a, st); err != nil {
+				return nil, err
+			}
+		}
+		if st.Status == ca.Valid {
+			runtime.Unchanged(thread, resource)
+			return &initResult{action: "none", fingerprint: starlark.String(st.Fingerprint)}, nil
+		}
+		detail := fmt.Sprintf("re-issue the intermediate under the same root %s: %s", short(st.Fingerprint), reason)
+		err := runtime.Do(thread, runtime.Change{Resource: resource, Action: "update", Detail: detail}, func() error {
+			_, err := ca.Reissue(a.opts)
+			return err
+		})
+		if err != nil {
+			return nil, siteErr(runtime.FromThread(thread), fn, err)
+		}
+		return &initResult{action: "reissue", reissued: starlark.True, fingerprint: starlark.String(st.Fingerprint)}, nil
+	}
+
+	res := &initResult{}
+	if backup {
+		if err := backupCA(thread, fn, a, st, res); err != nil {
+			return nil, err
+		}
+	}
+	if !backup && st.StagingReady {
+		return finishStaged(thread, fn, be, a, st, res)
+	}
+	if !a.reinit {
+		src, srcPath, err := findSource(thread, fn, a)
+		if err != nil {
+			return nil, err
+		}
+		if src != nil {
+			return adoptCA(thread, fn, be, a, src, srcPath, res)
+		}
+	}
+	return createCA(thread, fn, be, a, st, backup, res)
+}
+
+// sameRoot refuses an explicit adopt_from that names another root than
+// the CA already in place: adopting it would replace a live CA.
+func sameRoot(thread *starlark.Thread, fn string, a *initArgs, st *ca.State) error {
+	rt := runtime.FromThread(thread)
+	host, _ := sitePath(rt, fn, "adopt_from", a.sources[0])
+	src, err := ca.InspectSource(host, a.opts.Password)
+	if err != nil {
+		return siteErr(rt, fn, fmt.Errorf("adopt_from: %w", err))
+	}
+	if src.Fingerprint != st.Fingerprint {
+		return fmt.Errorf("%s: adopt_from %s holds the CA with root %s, but %s already holds another CA (root %s). Nothing was changed; move that CA away first (force=True when it is invalid)",
+			fn, a.sources[0], short(src.Fingerprint), a.dir, short(st.Fingerprint))
+	}
+	return nil
+}
+
+// backupCA snapshots the dataset holding the CA, then moves the CA's
+// entries to the backup directory, each its own change.
+func backupCA(thread *starlark.Thread, fn string, a *initArgs, st *ca.State, res *initResult) error {
+	rt := runtime.FromThread(thread)
+	tag := st.Fingerprint
+	if tag == "" {
+		// No readable root: name the backup from the content instead.
+		h, err := contentTag(a.hostDir)
+		if err != nil {
+			return siteErr(rt, fn, err)
+		}
+		tag = h
+	}
+	bakHost := ca.BackupTarget(a.hostDir, tag)
+	bakSite := rt.Root.Rel(bakHost)
+	snap := "phoenix-" + filepath.Base(bakHost)
+	ds, _, err := zfs.Containing(thread, a.dir)
+	if err != nil {
+		return fmt.Errorf("%s: %s: the CA is snapshotted before it is moved aside, but %v", fn, a.dir, err)
+	}
+	if _, err := zfs.Snapshot(thread, ds, snap); err != nil {
+		return siteErr(rt, fn, fmt.Errorf("snapshot before the backup: %w", err))
+	}
+	res.snapshot = ds + "@" + snap
+	what := st.Status.String()
+	if st.Reason != "" && st.Status != ca.Valid {
+		what += ": " + siteText(rt, st.Reason)
+	}
+	detail := fmt.Sprintf("back up the CA in %s (root %s, %s): its files move here, nothing is deleted", a.dir, short(st.Fingerprint), what)
+	err = runtime.Do(thread, runtime.Change{Resource: "dir:" + bakSite, Action: "create", Detail: detail}, func() error {
+		got, err := ca.Backup(a.hostDir, tag)
+		if err != nil {
+			return err
+		}
+		if got != bakHost {
+			return fmt.Errorf("the backup went to %s, not to the planned %s", got, bakHost)
+		}
+		return nil
+	})
+	if err != nil {
+		return siteErr(rt, fn, err)
+	}
+	res.backup = bakSite
+	return nil
+}
+
+// contentTag names a CA without a readable root from its files' content
+// (12 hex digits), so that plans stay deterministic.
+func contentTag(dir string) (string, error) {
+	h := sha256.New()
+	for _, c := range []string{ca.ConfigFile, ca.RootKeyFile, ca.IntermediateCertFile, ca.IntermediateKeyFile} {
+		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(c)))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", c, len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12], nil
+}
+
+// findSource returns the CA to adopt: the explicit path, or the first
+// candidate holding a config/ca.json; nil when there is none.
+func findSource(thread *starlark.Thread, fn string, a *initArgs) (*ca.Source, string, error) {
+	rt := runtime.FromThread(thread)
+	for _, s := range a.sources {
+		host, err := sitePath(rt, fn, "adopt_from", s)
+		if err != nil {
+			return nil, "", err
+		}
+		if !a.explicit {
+			if _, err := os.Stat(filepath.Join(host, filepath.FromSlash(ca.ConfigFile))); err != nil {
+				continue
+			}
+		}
+		src, err := ca.InspectSource(host, a.opts.Password)
+		if err != nil {
+			return nil, "", siteErr(rt, fn, fmt.Errorf("adopt_from: %w. Nothing was changed", err))
+		}
+		want := a.opts.Provisioner + " (JWK)"
+		found := false
+		for _, p := range src.Provisioners {
+			found = found || p == want
+		}
+		if !found {
+			return nil, "", fmt.Errorf("%s: adopt_from %s: the CA has no JWK provisioner %q (it has: %s), so consumers could not request certificates. Nothing was changed",
+				fn, s, a.opts.Provisioner, commaList(src.Provisioners))
+		}
+		return src, s, nil
+	}
+	return nil, "", nil
+}
+
+func adoptCA(thread *starlark.Thread, fn string, be *Backend, a *initArgs, src *ca.Source, srcPath string, res *initResult) (*initResult, error) {
+	detail := fmt.Sprintf("adopt the step CA in %s: root %s (%s), provisioners %s; ca.json rewritten for %s",
+		srcPath, short(src.Fingerprint), src.RootSubject, commaList(src.Provisioners), a.opts.GuestDir)
+	err := runtime.Do(thread, runtime.Change{Resource: "ca:" + a.dir, Action: "create", Detail: detail}, func() error {
+		_, err := ca.Adopt(a.opts, src.Dir)
+		return err
+	})
+	if err != nil {
+		return nil, siteErr(runtime.FromThread(thread), fn, err)
+	}
+	if runtime.FromThread(thread).Opts.DryRun {
+		pemData, _ := os.ReadFile(src.Files.RootCert)
+		be.plan(a.hostDir, plannedCA{fingerprint: src.Fingerprint, rootPEM: pemData})
+	}
+	res.action, res.adopted, res.fingerprint = "adopt", starlark.True, starlark.String(src.Fingerprint)
+	return res, nil
+}
+
+func createCA(thread *starlark.Thread, fn string, be *Backend, a *initArgs, st *ca.State, replaced bool, res *initResult) (*initResult, error) {
+	o := a.opts
+	extra := ""
+	if o.ACME {
+		extra = " and ACME"
+	}
+	leaves := "step-ca's default lifetimes"
+	if o.Durations.Default > 0 || o.Durations.Max > 0 {
+		leaves = fmt.Sprintf("leaves %s (max %s)", fmtDur(o.Durations.Default), fmtDur(o.Durations.Max))
+	}
+	detail := fmt.Sprintf("new CA %q: root and intermediate (ECDSA P-256, 10 years), provisioner %s (JWK)%s, %s; ca.json for %s",
+		o.Name, o.Provisioner, extra, leaves, o.GuestDir)
+	if replaced {
+		detail += fmt.Sprintf("; replaces root %s", short(st.Fingerprint))
+	}
+	var made *ca.Result
+	err := runtime.Do(thread, runtime.Change{Resource: "ca:" + a.dir, Action: "create", Detail: detail}, func() error {
+		var err error
+		made, err = ca.Create(o)
+		return err
+	})
+	if err != nil {
+		return nil, siteErr(runtime.FromThread(thread), fn, err)
+	}
+	res.action, res.created = "create", starlark.True
+	if made != nil {
+		res.fingerprint = starlark.String(made.Fingerprint)
+	} else {
+		be.plan(a.hostDir, plannedCA{})
+		res.fingerprint = runtime.NewUnknown(thread, fn+"(...).fingerprint of a new CA")
+	}
+	return res, nil
+}
+
+// finishStaged completes an install an interrupted run left staged.
+func finishStaged(thread *starlark.Thread, fn string, be *Backend, a *initArgs, st *ca.State, res *initResult) (*initResult, error) {
+	stagedRoot := filepath.Join(a.hostDir, ca.StagingDir, filepath.FromSlash(ca.RootCertFile))
+	fp, pemData := st.Fingerprint, []byte(nil)
+	if b, err := os.ReadFile(stagedRoot); err == nil {
+		if f, ok := fingerprintPEM(b); ok {
+			fp, pemData = f, b
+		}
+	} else if b, err := os.ReadFile(filepath.Join(a.hostDir, filepath.FromSlash(ca.RootCertFile))); err == nil {
+		pemData = b
+	}
+	detail := fmt.Sprintf("finish the install an interrupted run staged in %s (root %s)", ca.StagingDir, short(fp))
+	var made *ca.Result
+	err := runtime.Do(thread, runtime.Change{Resource: "ca:" + a.dir, Action: "create", Detail: detail}, func() error {
+		var err error
+		made, err = ca.Create(a.opts)
+		return err
+	})
+	if err != nil {
+		return nil, siteErr(runtime.FromThread(thread), fn, err)
+	}
+	res.action = "finish"
+	if made != nil {
+		res.created, res.adopted = starlark.Bool(made.Created), starlark.Bool(made.Adopted)
+		res.fingerprint = starlark.String(made.Fingerprint)
+		return res, nil
+	}
+	be.plan(a.hostDir, plannedCA{fingerprint: fp, rootPEM: pemData})
+	res.created = runtime.NewUnknown(thread, fn+"(...).created of a staged CA")
+	res.adopted = runtime.NewUnknown(thread, fn+"(...).adopted of a staged CA")
+	if fp != "" {
+		res.fingerprint = starlark.String(fp)
+	} else {
+		res.fingerprint = runtime.NewUnknown(thread, fn+"(...).fingerprint of a staged CA")
+	}
+	return res, nil
+}
+
+// fingerprintPEM is the fingerprint of the first certificate in data.
+func fingerprintPEM(data []byte) (string, bool) {
+	b, _ := pem.Decode(data)
+	if b == nil || b.Type != "CERTIFICATE" {
+		return "", false
+	}
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		return "", false
+	}
+	return ca.Fingerprint(c), true
+}
+
+func status(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	fn := b.Name()
+	var dir string
+	var pw starlark.Value
+	if err := starlark.UnpackArgs(fn, args, kwargs, "dir", &dir, "password", &pw); err != nil {
+		return nil, err
+	}
+	rt := runtime.FromThread(thread)
+	host, err := sitePath(rt, fn, "dir", dir)
+	if err != nil {
+		return nil, err
+	}
+	password, err := secretArg(fn, "password", pw)
+	if err != nil {
+		return nil, err
+	}
+	st, err := ca.Inspect(host, password)
+	if err != nil {
+		return nil, siteErr(rt, fn, err)
+	}
+	reason := siteText(rt, st.Reason)
+	return structOf(starlark.StringDict{
+		"status":                 starlark.String(st.Status.String()),
+		"reason":                 starlark.String(reason),
+		"fingerprint":            orNone(st.Fingerprint),
+		"root_subject":           orNone(st.RootSubject),
+		"intermediate_not_after": timeString(st.IntermediateNotAfter),
+		"provisioners":           strList(st.Provisioners),
+		"guest_dir":              orNone(st.GuestDir),
+		"dns_names":              strList(st.DNSNames),
+		"address":                orNone(st.Address),
+	}), nil
+}

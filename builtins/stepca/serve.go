@@ -1,0 +1,67 @@
+package stepca
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"go.starlark.net/starlark"
+
+	"phoenix/internal/ca"
+	"phoenix/runtime"
+)
+
+// serve starts the CA in this process. It changes nothing on disk, so it
+// declares nothing and runs in a plan too; a CA the plan only declares
+// cannot be served, and its fields are unknown.
+func serve(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	fn := b.Name()
+	var dir string
+	var pw starlark.Value
+	listen := "127.0.0.1:0"
+	if err := starlark.UnpackArgs(fn, args, kwargs, "dir", &dir, "password", &pw, "listen?", &listen); err != nil {
+		return nil, err
+	}
+	rt := runtime.FromThread(thread)
+	host, err := sitePath(rt, fn, "dir", dir)
+	if err != nil {
+		return nil, err
+	}
+	password, err := secretArg(fn, "password", pw)
+	if err != nil {
+		return nil, err
+	}
+	be, err := BackendOf(rt)
+	if err != nil {
+		return nil, siteErr(rt, fn, err)
+	}
+	root := joinSite(dir, ca.RootCertFile)
+	if p, ok := be.plannedCA(host); ok {
+		fp := starlark.Value(runtime.NewUnknown(thread, fn+"(...).fingerprint"))
+		if p.fingerprint != "" {
+			fp = starlark.String(p.fingerprint)
+		}
+		return structOf(starlark.StringDict{
+			"url": runtime.NewUnknown(thread, fn+"(...).url of a CA this plan creates"), "root": starlark.String(root), "fingerprint": fp,
+		}), nil
+	}
+	st, err := ca.Inspect(host, password)
+	if err != nil {
+		return nil, siteErr(rt, fn, err)
+	}
+	if st.Status != ca.Valid && st.Status != ca.NeedsReissue {
+		return nil, fmt.Errorf("%s: %s: the CA is %s: %s", fn, dir, st.Status, st.Reason)
+	}
+	srv, err := ca.Serve(filepath.Join(host, filepath.FromSlash(ca.ConfigFile)), password, ca.ServeOptions{
+		PathMap: map[string]string{st.GuestDir: host},
+		Listen:  listen,
+	})
+	if err != nil {
+		return nil, siteErr(rt, fn, err)
+	}
+	be.mu.Lock()
+	be.servers = append(be.servers, srv)
+	be.mu.Unlock()
+	return structOf(starlark.StringDict{
+		"url": starlark.String(srv.URL()), "root": starlark.String(root), "fingerprint": starlark.String(srv.Fingerprint()),
+	}), nil
+}

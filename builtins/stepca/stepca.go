@@ -1,0 +1,364 @@
+// Package stepca is the Starlark `stepca` module: the site's private CA and the certificates it issues.
+package stepca
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+
+	"phoenix/internal/ca"
+	"phoenix/runtime"
+)
+
+// Module is the stepca module. Every path is a site path (under --root);
+// secrets are secret values (secret.read, secret.ensure).
+//
+//	init(dir, name, dns_names, provisioner, password, provisioner_password, guest_dir="/etc/step-ca/ssl", address=":9000", acme=True, durations=None, adopt_from=None, force=False, reinit=False, owner=None) - struct(changed, action, created, adopted, reissued, dir, root, fingerprint, url, backup, snapshot)
+//	status(dir, password) - struct(status, reason, fingerprint, root_subject, intermediate_not_after, provisioners, guest_dir, dns_names, address)
+//	export(dir, to, provisioner_password=None, owner=None) - struct(changed, fingerprint, path, root)
+//	certificate(ca_url, root, provisioner, provisioner_password, subject, cert, key, sans=None, renew_before=None, owner=None) - struct(changed, action, reason, serial, not_after, sans, cert, key)
+//	serve(dir, password, listen="127.0.0.1:0") - struct(url, root, fingerprint)
+//
+// init converges a CA in dir (certs/, secrets/, config/ca.json, db/), so
+// that the upstream step CLI and step-ca can use it; ca.json names the
+// paths as guest_dir (where the container sees dir), the files are written
+// at dir, owned by owner (None, uid, "uid:gid" or (uid, gid)). By state:
+//
+//   - valid (config parses, root -> intermediate verifies, keys decrypt
+//     with password and match): nothing is touched, unchanged;
+//   - the intermediate expires within 30 days: a new intermediate under
+//     the same root (action "reissue"), so issued leaves stay trusted;
+//   - missing, and adopt_from holds a step CA: it is imported with its
+//     root, provisioners and database, ca.json rewritten for guest_dir
+//     (action "adopt"). adopt_from is a path that must hold a CA, or a
+//     list of candidate paths of which the first holding a config/ca.json
+//     is adopted (the others may be missing). The CA must have a JWK
+//     provisioner named provisioner;
+//   - missing, nothing to adopt: a new CA (action "create"), its
+//     provisioner claims from durations (struct or dict of Go durations:
+//     default, max, min);
+//   - exists but invalid: an error saying which file and what is wrong,
+//     and nothing is touched.
+//
+// force=True repairs instead of failing: for an invalid CA (or CA files
+// that no run of phoenix staged), a ZFS snapshot of the dataset holding
+// dir (@phoenix-<backup name>), then the CA's entries are moved to
+// <dir>.bak-<12 hex of the old root's fingerprint> beside dir, then the
+// CA is adopted from adopt_from or created. A valid CA is kept.
+// reinit=True is the explicit clean slate: the same snapshot and backup
+// even of a valid CA, then always a new CA (adopt_from must be None or a
+// candidate list, which is ignored). Nothing is ever deleted.
+//
+// A new or adopted CA is staged inside dir and moved into place with
+// renames, a completion marker last: a run killed at any point leaves
+// either no CA or a complete one, and the next run finishes it. In a plan
+// the fingerprint of a CA to be created is unknown.
+//
+// export writes root_ca.crt (0644) into the directory to (0755), and
+// provisioner_password.txt (0600) when given, each atomically and only
+// when it differs.
+//
+// certificate keeps a leaf certificate: unchanged while it chains to root,
+// covers exactly sans (default: subject) and is outside the renew window
+// (renew_before, a Go duration; default a third of its lifetime). Inside
+// the window it renews over mTLS; a missing, foreign, expired or
+// different certificate is issued anew with a JWK one-time token. The
+// provisioner key is decrypted once per run. cert holds the chain; the
+// directories of cert and key must exist.
+//
+// serve runs the CA in dir in this process until the run ends (tests,
+// demos); its ca.json's guest paths are mapped to dir. status only reads.
+var Module = &starlarkstruct.Module{
+	Name: "stepca",
+	Members: starlark.StringDict{
+		"init":        starlark.NewBuiltin("stepca.init", initCA),
+		"status":      starlark.NewBuiltin("stepca.status", status),
+		"export":      starlark.NewBuiltin("stepca.export", export),
+		"certificate": starlark.NewBuiltin("stepca.certificate", certificate),
+		"serve":       starlark.NewBuiltin("stepca.serve", serve),
+	},
+}
+
+const backendKey = "stepca"
+
+// Backend is what one run shares between stepca calls: the issuer that
+// decrypts each provisioner key once, the CAs a plan declared, and the
+// servers serve() started.
+type Backend struct {
+	Issuer *ca.Issuer
+
+	mu      sync.Mutex
+	planned map[string]plannedCA // host dir -> CA a dry run declared
+	servers []*ca.Server
+}
+
+// plannedCA is a CA a dry run declared: its fingerprint and root are known
+// when it is adopted, unknown when it is created.
+type plannedCA struct {
+	fingerprint string
+	rootPEM     []byte
+}
+
+var _ io.Closer = (*Backend)(nil)
+
+// Close stops the servers serve() started.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	srvs := b.servers
+	b.servers = nil
+	b.mu.Unlock()
+	var errs []error
+	for _, s := range srvs {
+		errs = append(errs, s.Stop())
+	}
+	return errors.Join(errs...)
+}
+
+// BackendOf returns the run's stepca backend, creating it on first use.
+// Tests read Issuer.Stats() through it.
+func BackendOf(rt *runtime.Runtime) (*Backend, error) {
+	v, err := rt.Backend(backendKey, func() (any, error) {
+		b := &Backend{Issuer: ca.NewIssuer(), planned: map[string]plannedCA{}}
+		rt.OnResetPlan(b.forget)
+		return b, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*Backend), nil
+}
+
+func (b *Backend) forget() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.planned = map[string]plannedCA{}
+}
+
+func (b *Backend) plan(hostDir string, p plannedCA) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.planned[hostDir] = p
+}
+
+func (b *Backend) plannedCA(hostDir string) (plannedCA, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p, ok := b.planned[hostDir]
+	return p, ok
+}
+
+// sitePath checks that p is a clean absolute site path and resolves it
+// under --root.
+func sitePath(rt *runtime.Runtime, fn, arg, p string) (string, error) {
+	if !path.IsAbs(p) || path.Clean(p) != p {
+		return "", fmt.Errorf("%s: %s %q: want a clean absolute site path", fn, arg, p)
+	}
+	h, err := rt.Root.Resolve(p)
+	if err != nil {
+		return "", fmt.Errorf("%s: %s: %w", fn, arg, err)
+	}
+	return h, nil
+}
+
+// secretArg insists on a secret value: a password given as a plain string
+// would print in plans and errors.
+func secretArg(fn, arg string, v starlark.Value) ([]byte, error) {
+	s, ok := v.(*runtime.Secret)
+	if !ok {
+		if err := runtime.Known(v, fn+": "+arg); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%s: %s: want a secret (secret.read, secret.ensure), got %s", fn, arg, v.Type())
+	}
+	if len(s.Reveal()) == 0 {
+		return nil, fmt.Errorf("%s: %s is empty", fn, arg)
+	}
+	return s.Reveal(), nil
+}
+
+// optSecret is secretArg for an argument that may be None.
+func optSecret(fn, arg string, v starlark.Value) ([]byte, error) {
+	if v == nil || v == starlark.None {
+		return nil, nil
+	}
+	return secretArg(fn, arg, v)
+}
+
+// stringList reads a list or tuple of strings.
+func stringList(fn, arg string, v starlark.Value) ([]string, error) {
+	if v == nil || v == starlark.None {
+		return nil, nil
+	}
+	if err := runtime.Known(v, fn+": "+arg); err != nil {
+		return nil, err
+	}
+	it, ok := v.(starlark.Iterable)
+	if !ok {
+		return nil, fmt.Errorf("%s: %s: want a list of strings, got %s", fn, arg, v.Type())
+	}
+	if _, isStr := v.(starlark.String); isStr {
+		return nil, fmt.Errorf("%s: %s: want a list of strings, got a string", fn, arg)
+	}
+	var out []string
+	iter := it.Iterate()
+	defer iter.Done()
+	var x starlark.Value
+	for iter.Next(&x) {
+		s, ok := starlark.AsString(x)
+		if !ok {
+			return nil, fmt.Errorf("%s: %s: want strings, got %s", fn, arg, x.Type())
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// duration parses a Go duration string ("168h"); "" and None are zero.
+func duration(fn, arg string, v starlark.Value) (time.Duration, error) {
+	if v == nil || v == starlark.None {
+		return 0, nil
+	}
+	s, ok := starlark.AsString(v)
+	if !ok {
+		return 0, fmt.Errorf("%s: %s: want a duration string such as \"168h\", got %s", fn, arg, v.Type())
+	}
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %s: %v", fn, arg, err)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%s: %s: negative duration %s", fn, arg, s)
+	}
+	return d, nil
+}
+
+// durations reads init's durations: a struct or dict with default, max
+// and min, each a duration string or None.
+func durations(fn string, v starlark.Value) (ca.Durations, error) {
+	var d ca.Durations
+	if v == nil || v == starlark.None {
+		return d, nil
+	}
+	get := func(k string) (starlark.Value, error) {
+		switch x := v.(type) {
+		case *starlark.Dict:
+			val, found, err := x.Get(starlark.String(k))
+			if err != nil || !found {
+				return nil, err
+			}
+			return val, nil
+		case starlark.HasAttrs:
+			val, err := x.Attr(k)
+			if err != nil {
+				return nil, nil // no such field
+			}
+			return val, nil
+		}
+		return nil, fmt.Errorf("%s: durations: want a struct or dict with default, max and min, got %s", fn, v.Type())
+	}
+	if d2, ok := v.(*starlark.Dict); ok {
+		for _, k := range d2.Keys() {
+			ks, _ := starlark.AsString(k)
+			if ks != "default" && ks != "max" && ks != "min" {
+				return d, fmt.Errorf("%s: durations: unknown key %s (want default, max, min)", fn, k)
+			}
+		}
+	}
+	for _, f := range []struct {
+		key string
+		dst *time.Duration
+	}{{"default", &d.Default}, {"max", &d.Max}, {"min", &d.Min}} {
+		val, err := get(f.key)
+		if err != nil {
+			return d, err
+		}
+		if *f.dst, err = duration(fn, "durations."+f.key, val); err != nil {
+			return d, err
+		}
+	}
+	return d, nil
+}
+
+func structOf(d starlark.StringDict) starlark.Value {
+	return starlarkstruct.FromStringDict(starlarkstruct.Default, d)
+}
+
+func strList(ss []string) *starlark.List {
+	out := make([]starlark.Value, len(ss))
+	for i, s := range ss {
+		out[i] = starlark.String(s)
+	}
+	return starlark.NewList(out)
+}
+
+func short(fp string) string {
+	if len(fp) > 12 {
+		return fp[:12]
+	}
+	if fp == "" {
+		return "unknown"
+	}
+	return fp
+}
+
+func orNone(s string) starlark.Value {
+	if s == "" {
+		return starlark.None
+	}
+	return starlark.String(s)
+}
+
+// joinSite joins a site path and a layout path.
+func joinSite(dir, rel string) string { return path.Join(dir, rel) }
+
+func timeString(t time.Time) starlark.Value {
+	if t.IsZero() {
+		return starlark.None
+	}
+	return starlark.String(t.UTC().Format(time.RFC3339))
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func commaList(ss []string) string { return strings.Join(ss, ", ") }
+
+// siteText rewrites the host paths in an engine's message to the site
+// paths scripts use, so that messages do not depend on --root.
+func siteText(rt *runtime.Runtime, s string) string {
+	if d := rt.Root.Dir(); d != "/" {
+		s = strings.ReplaceAll(s, d+"/", "/")
+	}
+	return s
+}
+
+// siteErr is siteText for an error, prefixed with the builtin's name.
+func siteErr(rt *runtime.Runtime, fn string, err error) error {
+	return errors.New(fn + ": " + siteText(rt, err.Error()))
+}
+
+// fmtDur prints a duration as a site config writes it: 168h, not 168h0m0s.
+func fmtDur(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

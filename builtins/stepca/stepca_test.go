@@ -1,0 +1,61 @@
+package stepca_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"phoenix/builtins"
+	"phoenix/builtins/stepca"
+	"phoenix/runtime"
+	"phoenix/runtime/runtimetest"
+)
+
+func TestStar(t *testing.T) {
+	runtimetest.Run(t, "testdata/*.star", runtimetest.Options{Predeclared: builtins.Predeclared(), SimSetup: builtins.SimSetup()})
+}
+
+func TestStarDryRun(t *testing.T) {
+	runtimetest.Run(t, "testdata/dryrun/*.star", runtimetest.Options{Predeclared: builtins.Predeclared(), SimSetup: builtins.SimSetup(), DryRun: true})
+}
+
+// TestDecryptOncePerRun: the provisioner key (a 600,000-round KDF) is
+// decrypted once per run, however many certificates the run issues.
+func TestDecryptOncePerRun(t *testing.T) {
+	rt := runtimetest.New(t, runtimetest.Options{Predeclared: builtins.Predeclared(), SimSetup: builtins.SimSetup()})
+	src := `
+pw = secret.generate()
+prov = secret.generate()
+ca = stepca.init(dir = "/ca", name = "Once", dns_names = ["ca.test.internal"], provisioner = "admin", password = pw, provisioner_password = prov)
+srv = stepca.serve("/ca", password = pw)
+fs.mkdir("/leaf")
+for i in range(5):
+    stepca.certificate(ca_url = srv.url, root = ca.root, provisioner = "admin", provisioner_password = prov,
+                       subject = "h%d.test.internal" % i, cert = "/leaf/%d.crt" % i, key = "/leaf/%d.key" % i)
+`
+	run(t, rt, src)
+	be, err := stepca.BackendOf(rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := be.Issuer.Stats(); s.Decrypts != 1 || s.Issued != 5 {
+		t.Fatalf("stats %+v, want 1 decrypt for 5 issued", s)
+	}
+	changed, _, _ := rt.Report().Counts()
+	if changed != 1+1+5 { // ca, dir, 5 certs
+		t.Errorf("changed = %d, want 7", changed)
+	}
+}
+
+func run(t *testing.T, rt *runtime.Runtime, src string) {
+	t.Helper()
+	f := t.TempDir() + "/test.star"
+	if err := writeFile(f, src); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.ExecScript(f); err != nil {
+		t.Fatal(strings.TrimSpace(err.Error()))
+	}
+}
+
+func writeFile(p, s string) error { return os.WriteFile(p, []byte(s), 0o644) }

@@ -1,0 +1,392 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.starlark.net/starlark"
+
+	"phoenix/builtins"
+	"phoenix/builtins/proxmox"
+	"phoenix/builtins/stepca"
+	"phoenix/internal/ca"
+	"phoenix/internal/pve"
+	"phoenix/internal/pvesim"
+	"phoenix/runtime"
+)
+
+// simRun is one in-process run of a script under --sim, with the PVE
+// simulator reachable so that its request counter can be read.
+type simRun struct {
+	report   *runtime.Report
+	requests map[string]int
+	elapsed  time.Duration
+	stats    ca.IssuerStats
+}
+
+// runSim runs script on root as `phoenix exec --sim --config DIR` does,
+// with the simulator's state where the CLI keeps it; extra hooks script
+// simulated commands.
+func runSim(t *testing.T, configDir, root, script string, extra ...func(*runtime.Runtime, *runtime.SimRunner) error) simRun {
+	t.Helper()
+	return runSimWith(t, configDir, root, script, nil, extra...)
+}
+
+// runSimWith is runSim with predeclared names replaced (tests pretend
+// not to run under --sim by replacing phoenix).
+func runSimWith(t *testing.T, configDir, root, script string, override starlark.StringDict, extra ...func(*runtime.Runtime, *runtime.SimRunner) error) simRun {
+	t.Helper()
+	start := time.Now()
+	pre := builtins.Predeclared()
+	for k, v := range override {
+		pre[k] = v
+	}
+	rt, err := runtime.New(context.Background(), runtime.Options{
+		Sim: true, RootDir: root, ConfigDir: configDir, Stderr: testLog{t},
+		Predeclared: pre, SimSetup: append(builtins.SimSetup(), extra...),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	state, err := rt.Root.Resolve(proxmox.SimStatePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(state), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := pvesim.New(pvesim.Options{RootPassword: "e2e-root-password", StateFile: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, fp, err := srv.Start("127.0.0.1:0", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := pve.Connect(context.Background(), pve.Connection{URL: url,
+		Auth: pve.Auth{User: "root@pam", Password: "e2e-root-password"}, Trust: pve.Trust{Fingerprint: fp}}, pve.Options{})
+	if err != nil {
+		srv.Close()
+		t.Fatal(err)
+	}
+	if _, err := proxmox.Use(rt, c, srv); err != nil {
+		srv.Close()
+		t.Fatal(err)
+	}
+	// Connecting logs in: count only what the script asks for.
+	srv.ResetRequests()
+	decls, err := runtime.DeclaredParams(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.SetParams(decls, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.ExecScript(script); err != nil {
+		var ee *starlark.EvalError
+		if errors.As(err, &ee) {
+			t.Fatal(ee.Backtrace())
+		}
+		t.Fatal(err)
+	}
+	r := simRun{report: rt.Report(), requests: srv.Requests(), elapsed: time.Since(start)}
+	be, err := stepca.BackendOf(rt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.stats = be.Issuer.Stats()
+	return r
+}
+
+type testLog struct{ t *testing.T }
+
+func (w testLog) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// writes lists the requests that are not reads.
+func writes(reqs map[string]int) []string {
+	var out []string
+	for k, n := range reqs {
+		if !strings.HasPrefix(k, "GET ") {
+			out = append(out, fmt.Sprintf("%s x%d", k, n))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestNoopRerun: a second run of lxc_103.star on a converged site
+// generates no keys, writes no file (inode, mtime, size, mode, owner and
+// content of every entry under the root are the same), makes no writing
+// PVE API call, and reports 0 changed. Fresh and no-op runs are timed
+// side by side: 5 interleaved pairs, each on its own root, medians logged.
+func TestNoopRerun(t *testing.T) {
+	needRoot(t)
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(repo, "scripts", "lxc_103.star")
+	config := filepath.Join(repo, "config")
+	const pairs = 5
+	var fresh, noop []time.Duration
+	var last simRun
+	var entries, freshChanged int
+	for i := 0; i < pairs; i++ {
+		root := filepath.Join(t.TempDir(), "root")
+		f := runSim(t, config, root, script)
+		if n, _, _ := f.report.Counts(); n == 0 || !hasChange(f.report, "ca:") {
+			t.Fatalf("the fresh run made no CA (%d changed)", n)
+		}
+		if len(writes(f.requests)) == 0 {
+			t.Fatal("the fresh run made no writing API call: the counter does not see the script")
+		}
+		before, err := describeTree(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := runSim(t, config, root, script)
+		changed, _, failed := n.report.Counts()
+		if changed != 0 || failed != 0 {
+			t.Fatalf("no-op run: %d changed, %d failed: %+v", changed, failed, n.report.Changes)
+		}
+		if w := writes(n.requests); len(w) > 0 {
+			t.Fatalf("no-op run made writing API calls: %s", strings.Join(w, ", "))
+		}
+		if n.stats != (ca.IssuerStats{}) {
+			t.Fatalf("no-op run used the issuer: %+v", n.stats)
+		}
+		after, err := describeTree(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := diffLines(before, after); d != "" {
+			t.Fatalf("no-op run touched files:\n%s", d)
+		}
+		fresh, noop = append(fresh, f.elapsed), append(noop, n.elapsed)
+		last, entries, freshChanged = n, len(after), countChanged(f.report)
+	}
+	_, unchanged, _ := last.report.Counts()
+	reads := 0
+	for _, n := range last.requests {
+		reads += n
+	}
+	mf, mn := median(fresh), median(noop)
+	t.Logf("lxc_103.star, medians of %d interleaved pairs: fresh run %v (%d changed); no-op run %v (0 changed, %d unchanged, %d API requests all GET, %d entries under the root untouched, no key generated)",
+		pairs, mf.Round(time.Millisecond), freshChanged, mn.Round(time.Millisecond), unchanged, reads, entries)
+	if mn >= mf {
+		t.Errorf("the no-op run (%v) is not faster than the fresh run (%v)", mn, mf)
+	}
+}
+
+func median(d []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+func countChanged(r *runtime.Report) int { n, _, _ := r.Counts(); return n }
+
+func hasChange(r *runtime.Report, prefix string) bool {
+	for _, c := range r.Changes {
+		if strings.HasPrefix(c.Resource, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func diffLines(a, b []string) string {
+	in := func(l []string) map[string]bool {
+		m := map[string]bool{}
+		for _, x := range l {
+			m[x] = true
+		}
+		return m
+	}
+	ma, mb := in(a), in(b)
+	var d []string
+	for _, x := range a {
+		if !mb[x] {
+			d = append(d, "- "+x)
+		}
+	}
+	for _, x := range b {
+		if !ma[x] {
+			d = append(d, "+ "+x)
+		}
+	}
+	return strings.Join(d, "\n")
+}
+
+const manyCerts = `
+P = params(ca_url = param.string(), n = param.int(100))
+site = config.site()
+export = site.hypervisor.ca.exports["gateway"].host_path
+pw = secret.read(export + "/provisioner_password.txt")
+fs.mkdir("/leaf")
+for i in range(P.n):
+    stepca.certificate(ca_url = P.ca_url, root = export + "/root_ca.crt", provisioner = site.hypervisor.ca.provisioner,
+                       provisioner_password = pw, subject = "h%d.phoenix.internal" % i,
+                       cert = "/leaf/many-%d.crt" % i, key = "/leaf/many-%d.key" % i)
+`
+
+const oneCert = `
+P = params(ca_url = param.string(), i = param.int(0))
+site = config.site()
+export = site.hypervisor.ca.exports["gateway"].host_path
+fs.mkdir("/leaf")
+stepca.certificate(ca_url = P.ca_url, root = export + "/root_ca.crt", provisioner = site.hypervisor.ca.provisioner,
+                   provisioner_password = secret.read(export + "/provisioner_password.txt"),
+                   subject = "h%d.phoenix.internal" % P.i, cert = "/leaf/one-%d.crt" % P.i, key = "/leaf/one-%d.key" % P.i)
+`
+
+// TestIssueThroughput issues 100 certificates from one script and 100
+// from 100 separate `phoenix exec` runs of a one-certificate script (the
+// shell-loop way the old scripts worked), against the same `phoenix ca
+// serve` process, with the binary built once. One script must be at
+// least 10 times faster: it decrypts the provisioner key once.
+func TestIssueThroughput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short mode: builds phoenix and runs it 100 times (about 30 s)")
+	}
+	needRoot(t)
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the go command is missing, and CI must run this test")
+		}
+		t.Skip("skipped: the go command is missing (it builds the phoenix binary)")
+	}
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "phoenix")
+	build := exec.Command(goTool, "build", "-o", bin, ".")
+	build.Dir = repo
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	root := filepath.Join(dir, "root")
+	phoenix := func(args ...string) (time.Duration, string) {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Dir = dir
+		start := time.Now()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("phoenix %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return time.Since(start), string(out)
+	}
+	common := []string{"--sim", "--root", root, "--config", filepath.Join(repo, "config")}
+	lxc103 := filepath.Join(repo, "scripts", "lxc_103.star")
+
+	// The binary's own wall times for lxc_103.star, fresh and no-op,
+	// in interleaved pairs on their own roots (the last one is used below).
+	var fresh, noop []time.Duration
+	for i := 0; i < 3; i++ {
+		r := filepath.Join(dir, fmt.Sprintf("root-%d", i))
+		if i == 2 {
+			r = root
+		}
+		args := []string{"exec", "--sim", "--root", r, "--config", filepath.Join(repo, "config"), lxc103}
+		d, out := phoenix(args...)
+		if !strings.Contains(out, "applied  create  ca:") {
+			t.Fatalf("fresh run made no CA:\n%s", out)
+		}
+		fresh = append(fresh, d)
+		d, out = phoenix(args...)
+		if !strings.Contains(out, "0 changed") {
+			t.Fatalf("second run changed something:\n%s", out)
+		}
+		noop = append(noop, d)
+	}
+	t.Logf("phoenix exec --sim scripts/lxc_103.star (the binary, medians of 3 pairs): fresh %v, no-op %v",
+		median(fresh).Round(time.Millisecond), median(noop).Round(time.Millisecond))
+
+	ssl := filepath.Join(root, "mnt/pve/quickOS/lxc-persistent-data/103/ssl")
+	url := startCAServe(t, bin, ssl)
+	many, one := filepath.Join(dir, "many.star"), filepath.Join(dir, "one.star")
+	for f, src := range map[string]string{many: manyCerts, one: oneCert} {
+		if err := os.WriteFile(f, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 100
+	tOne, out := phoenix(append(append([]string{"exec"}, common...), many, "--ca-url="+url)...)
+	if !strings.Contains(out, fmt.Sprintf("%d changed", n+1)) { // + /leaf
+		t.Fatalf("one script did not issue %d certificates:\n%s", n, out)
+	}
+	var tMany time.Duration
+	var each []time.Duration
+	for i := 0; i < n; i++ {
+		d, out := phoenix(append(append([]string{"exec"}, common...), one, "--ca-url="+url, fmt.Sprintf("--i=%d", i))...)
+		if !strings.Contains(out, "cert:/leaf/one-") {
+			t.Fatalf("run %d issued nothing:\n%s", i, out)
+		}
+		tMany += d
+		each = append(each, d)
+	}
+	for i := 0; i < n; i++ {
+		for _, f := range []string{fmt.Sprintf("many-%d.crt", i), fmt.Sprintf("one-%d.crt", i)} {
+			if _, err := os.Stat(filepath.Join(root, "leaf", f)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ratio := float64(tMany) / float64(tOne)
+	t.Logf("%d certificates: one script %v (%.1f/s); %d phoenix exec runs %v (%.1f/s, median run %v); %.1fx the throughput",
+		n, tOne.Round(time.Millisecond), float64(n)/tOne.Seconds(), n, tMany.Round(time.Millisecond), float64(n)/tMany.Seconds(),
+		median(each).Round(time.Millisecond), ratio)
+	if ratio < 10 {
+		t.Errorf("one script is %.1fx the throughput of separate runs, want at least 10x", ratio)
+	}
+}
+
+// startCAServe runs `phoenix ca serve` from the built binary on a free
+// loopback port and returns its URL; it is stopped when the test ends.
+func startCAServe(t *testing.T, bin, ssl string) string {
+	t.Helper()
+	cmd := exec.Command(bin, "ca", "serve", "--ca-config", filepath.Join(ssl, "config", "ca.json"),
+		"--password-file", filepath.Join(ssl, "password.txt"), "--map", "/etc/step-ca/ssl="+ssl, "--listen", "127.0.0.1:0")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "phoenix ca serve: serving "); ok {
+			go func() {
+				for sc.Scan() {
+				}
+			}()
+			url, _, _ := strings.Cut(rest, " ")
+			return url
+		}
+	}
+	t.Fatal("phoenix ca serve exited before serving")
+	return ""
+}
