@@ -162,7 +162,9 @@ func parallelBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark
 	out := make([]starlark.Value, len(tasks))
 	var failed []string
 	for i, res := range results {
-		rt.Opts.Stderr.Write(res.out.Bytes())
+		if res.out.Len() > 0 {
+			rt.Opts.Stderr.Write(res.out.Bytes())
+		}
 		report.Merge(res.report)
 		switch {
 		case res.skipped != "":

@@ -12,6 +12,7 @@ import (
 	"go.starlark.net/starlarkstruct"
 
 	"phoenix/builtins/zfs"
+	"phoenix/internal/site"
 	"phoenix/runtime"
 )
 
@@ -100,22 +101,8 @@ func PrepareMount(thread *starlark.Thread, guest, mount, data starlark.Value) (s
 		"path":    starlark.String(s.hostPath),
 		"uid":     starlark.MakeInt(s.uid),
 		"gid":     starlark.MakeInt(s.gid),
-		"mode":    starlark.String(fmt.Sprintf("%04o", uint32(s.mode.Perm())|special(s.mode))),
+		"mode":    starlark.String(site.ModeString(s.mode)),
 	}), nil
-}
-
-func special(m os.FileMode) uint32 {
-	var u uint32
-	if m&os.ModeSetuid != 0 {
-		u |= 0o4000
-	}
-	if m&os.ModeSetgid != 0 {
-		u |= 0o2000
-	}
-	if m&os.ModeSticky != 0 {
-		u |= 0o1000
-	}
-	return u
 }
 
 // persistent is the site's zfs.persistent_data.
@@ -261,17 +248,8 @@ func parseMode(v starlark.Value) (os.FileMode, error) {
 	if n > 0o7777 {
 		return 0, fmt.Errorf("mode %o is more than 07777", n)
 	}
-	m := os.FileMode(n & 0o777)
-	if n&0o4000 != 0 {
-		m |= os.ModeSetuid
-	}
-	if n&0o2000 != 0 {
-		m |= os.ModeSetgid
-	}
-	if n&0o1000 != 0 {
-		m |= os.ModeSticky
-	}
-	return m, nil
+	// Mount entries come from the site: convert modes as it does.
+	return site.ModeFromOctal(n), nil
 }
 
 func intField(mount starlark.Value, name string, def int) (int, error) {

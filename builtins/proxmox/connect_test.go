@@ -11,6 +11,7 @@ import (
 	"phoenix/builtins"
 	"phoenix/internal/pve"
 	"phoenix/internal/pvesim"
+	"phoenix/internal/pvesim/pvesimtest"
 	"phoenix/runtime"
 )
 
@@ -50,17 +51,17 @@ func siteWithPVE(t *testing.T, dir string, pveSection map[string]any) {
 // section, with site paths under --root.
 func TestConnectionFromSiteConfig(t *testing.T) {
 	clearPVEEnv(t)
-	h := startSim(t, pvesim.Options{}, pve.Auth{}, fast)
+	h := startSim(t, pvesim.Options{}, pve.Auth{}, pvesimtest.Fast)
 	root := t.TempDir()
 	cfg := filepath.Join(t.TempDir(), "config")
 	siteWithPVE(t, cfg, map[string]any{
-		"endpoint":         h.url,
+		"endpoint":         h.URL,
 		"credentials_file": "/etc/phoenix/pve-credentials",
 		"ca_file":          "/etc/pve/pve-root-ca.pem",
 	})
 	for p, data := range map[string]string{
 		"etc/phoenix/pve-credentials": pve.EnvPassword + "=" + rootPassword + "\n",
-		"etc/pve/pve-root-ca.pem":     string(h.srv.CertPEM()),
+		"etc/pve/pve-root-ca.pem":     string(h.Server.CertPEM()),
 	} {
 		full := filepath.Join(root, p)
 		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
@@ -109,7 +110,7 @@ func TestConnectionFromSiteConfig(t *testing.T) {
 // TestExecRouting: --guest-netns runs commands in the guest's namespace
 // instead of through pct, and pct results can be scripted under --sim.
 func TestExecRouting(t *testing.T) {
-	h := startSim(t, pvesim.Options{}, pve.Auth{}, fast)
+	h := startSim(t, pvesim.Options{}, pve.Auth{}, pvesimtest.Fast)
 	root := filepath.Join(t.TempDir(), "root")
 	rt := newRun(t, root, "", false, h, nil)
 	sr := rt.Runner.(*runtime.SimRunner)

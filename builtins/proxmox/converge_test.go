@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"phoenix/builtins/proxmox"
 	"phoenix/internal/pve"
 	"phoenix/internal/pvesim"
+	"phoenix/internal/pvesim/pvesimtest"
 	"phoenix/runtime"
 )
 
@@ -35,7 +37,7 @@ func newRun(t testing.TB, root, configDir string, dry bool, h *simHandle, c *pve
 	if c == nil {
 		c = h.c
 	}
-	if _, err := proxmox.Use(rt, c, h.srv); err != nil {
+	if _, err := proxmox.Use(rt, c, h.Server); err != nil {
 		t.Fatal(err)
 	}
 	sims.Store(rt, h)
@@ -77,7 +79,7 @@ def mount(vmid, name):
 // running container counts the change, marked pending restart; later
 // runs list the pending restart and count nothing.
 func TestPendingRestartAcrossRuns(t *testing.T) {
-	h := startSim(t, pvesim.Options{}, pve.Auth{}, fast)
+	h := startSim(t, pvesim.Options{}, pve.Auth{}, pvesimtest.Fast)
 	root := filepath.Join(t.TempDir(), "root")
 	rep := run(t, newRun(t, root, "", false, h, nil), ctSpec+`
 proxmox.lxc_ensure(ct(170, mounts = [mount(170, "a")]), data = data)
@@ -104,7 +106,7 @@ proxmox.lxc_ensure(ct(170, mounts = [mount(170, "a"), mount(170, "b")]), data = 
 	if want := []runtime.Pending{{Resource: "lxc:170", Detail: "mp1"}}; !reflect.DeepEqual(rep.Pending, want) {
 		t.Fatalf("pending = %+v, want %+v", rep.Pending, want)
 	}
-	if !contains(rep.Unchanged, "lxc:170") {
+	if !slices.Contains(rep.Unchanged, "lxc:170") {
 		t.Fatalf("unchanged = %v", rep.Unchanged)
 	}
 	rep = run(t, newRun(t, root, "", false, h, nil), ctSpec+`
@@ -115,21 +117,12 @@ proxmox.lxc_ensure(ct(170, mounts = [mount(170, "a"), mount(170, "b")]), data = 
 	}
 }
 
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // TestDryRun: a plan reads PVE and writes nothing; what the plan creates
 // can be started and exec'd into later in the same plan, with unknown
 // results; the same plan twice is identical.
 func TestDryRun(t *testing.T) {
-	h := startSim(t, pvesim.Options{}, pve.Auth{}, fast)
-	srv, c := h.srv, h.c
+	h := startSim(t, pvesim.Options{}, pve.Auth{}, pvesimtest.Fast)
+	srv, c := h.Server, h.c
 	root := filepath.Join(t.TempDir(), "root")
 	script := ctSpec + `
 load("@stdlib//assert.star", "assert")
@@ -148,7 +141,7 @@ assert.eq(proxmox.status(180), None)
 `
 	srv.ResetRequests()
 	first := planned(run(t, newRun(t, root, "", true, h, nil), script))
-	if n := writes(srv.Requests()); n != 0 {
+	if n := pvesimtest.Writes(srv.Requests()); n != 0 {
 		t.Fatalf("a plan made %d writes: %v", n, srv.Requests())
 	}
 	if gs, _ := c.RefreshGuests(context.Background()); len(gs) != 1 || gs[0].VMID != pvesim.SeedTemplateVMID {
@@ -185,16 +178,6 @@ func planned(r *runtime.Report) string {
 		}
 	}
 	return strings.Join(out, "\n")
-}
-
-func writes(reqs map[string]int) int {
-	n := 0
-	for k, v := range reqs {
-		if !strings.HasPrefix(k, "GET ") {
-			n += v
-		}
-	}
-	return n
 }
 
 // simConfig writes the example site with the names the simulator lacks
@@ -286,7 +269,7 @@ func simConfig(dir string) error {
 // run creates the five guests with their mounts, the second changes
 // nothing.
 func TestExampleSite(t *testing.T) {
-	h := startSim(t, pvesim.Options{}, pve.Auth{}, fast)
+	h := startSim(t, pvesim.Options{}, pve.Auth{}, pvesimtest.Fast)
 	c := h.c
 	cfg := filepath.Join(t.TempDir(), "config")
 	if err := simConfig(cfg); err != nil {
@@ -353,7 +336,7 @@ parallel([task(proxmox.lxc_ensure, s, name = "lxc:%%d" %% s.vmid) for s in specs
 // write.
 func TestNoopConvergeRequests(t *testing.T) {
 	h := startSim(t, pvesim.Options{Nodes: 4}, pve.Auth{}, pve.Options{})
-	srv := h.srv
+	srv := h.Server
 	root := filepath.Join(t.TempDir(), "root")
 	script := convergeScript(100, 4, 8)
 	rep := run(t, newRun(t, root, "", false, h, nil), script)
@@ -361,7 +344,7 @@ func TestNoopConvergeRequests(t *testing.T) {
 		t.Fatalf("setup created %d guests, want 100", n)
 	}
 	// A new run: a new client, as phoenix exec would have.
-	c2 := h.connect(t, pve.Options{})
+	c2 := h.Connect(t, rootLogin, pve.Options{})
 	srv.ResetRequests()
 	start := time.Now()
 	rep = run(t, newRun(t, root, "", false, h, c2), script)

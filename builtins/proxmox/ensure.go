@@ -99,7 +99,6 @@ func lxcEnsure(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 	}
 	rt := runtime.FromThread(thread)
 	ctx, dry := rt.Context(), rt.Opts.DryRun
-	res := pve.Resource(pve.LXC, spec.VMID)
 
 	plan, onlyPlanned, err := be.planGuest(ctx, dry, pve.LXC, spec.VMID, func() (*pve.Plan, error) { return be.Client.PlanLXC(ctx, spec) })
 	if err != nil {
@@ -113,17 +112,13 @@ func lxcEnsure(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 		return nil, err
 	}
 
-	out := &ensured{vmid: spec.VMID, node: spec.Node, resource: res, action: "none"}
-	switch {
-	case onlyPlanned:
-		runtime.Unchanged(thread, res)
-		out.mac = runtime.NewUnknown(thread, fn+"("+itoa(spec.VMID)+").hwaddr")
-	case !plan.Exists:
+	want := pve.Guest{VMID: spec.VMID, Kind: pve.LXC, Node: spec.Node, Name: spec.Hostname, Status: "stopped"}
+	return converge(thread, fn, be, want, "hwaddr", plan, onlyPlanned, restart, func() (string, error) {
 		if err := ensureTemplate(thread, be, spec.Node, spec.Template); err != nil {
-			return nil, fmt.Errorf("%s: %w", fn, err)
+			return "", err
 		}
-		var hw string
-		err := runtime.Do(thread, runtime.Change{Resource: res, Action: "create", Detail: lxcCreateDetail(spec)}, func() error {
+		var net0 string
+		err := runtime.Do(thread, runtime.Change{Resource: want.Resource(), Action: "create", Detail: lxcCreateDetail(spec)}, func() error {
 			g, err := be.Client.CreateLXC(ctx, spec.Node, spec.VMID, spec.CreateConfig())
 			if err != nil {
 				return err
@@ -132,29 +127,11 @@ func lxcEnsure(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 			if err != nil {
 				return err
 			}
-			hw = pve.ParseProp(pve.LXC, "net0", st.Effective["net0"])["hwaddr"]
+			net0 = st.Effective["net0"]
 			return nil
 		})
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", fn, err)
-		}
-		out.action = "create"
-		if dry {
-			be.plan.setGuest(pve.Guest{VMID: spec.VMID, Kind: pve.LXC, Node: spec.Node, Name: spec.Hostname, Status: "stopped"})
-			out.mac = runtime.NewUnknown(thread, fn+"("+itoa(spec.VMID)+").hwaddr")
-		} else {
-			out.mac = starlark.String(hw)
-		}
-	default:
-		if err := update(thread, be, plan, out); err != nil {
-			return nil, fmt.Errorf("%s: %w", fn, err)
-		}
-		out.mac = starlark.String(pve.ParseProp(pve.LXC, "net0", plan.State.Effective["net0"])["hwaddr"])
-		if err := restartIfNeeded(thread, be, plan, restart, out); err != nil {
-			return nil, fmt.Errorf("%s: %w", fn, err)
-		}
-	}
-	return out.value("hwaddr"), nil
+		return net0, err
+	})
 }
 
 func vmEnsure(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -180,28 +157,23 @@ func vmEnsure(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	}
 	rt := runtime.FromThread(thread)
 	ctx, dry := rt.Context(), rt.Opts.DryRun
-	res := pve.Resource(pve.QEMU, spec.VMID)
 
 	plan, onlyPlanned, err := be.planGuest(ctx, dry, pve.QEMU, spec.VMID, func() (*pve.Plan, error) { return be.Client.PlanVM(ctx, spec) })
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
-	out := &ensured{vmid: spec.VMID, node: spec.Node, resource: res, action: "none"}
-	switch {
-	case onlyPlanned:
-		runtime.Unchanged(thread, res)
-		out.mac = runtime.NewUnknown(thread, fn+"("+itoa(spec.VMID)+").mac")
-	case !plan.Exists:
+	want := pve.Guest{VMID: spec.VMID, Kind: pve.QEMU, Node: spec.Node, Name: spec.Name, Status: "stopped"}
+	return converge(thread, fn, be, want, "mac", plan, onlyPlanned, restart, func() (string, error) {
 		src, ok, _, err := be.guest(ctx, dry, spec.CloneFrom)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", fn, err)
+			return "", err
 		}
 		if !ok || src.Kind != pve.QEMU {
-			return nil, fmt.Errorf("%s: vm:%d clones vm:%d (clone_from), which PVE does not have; create or restore that template first", fn, spec.VMID, spec.CloneFrom)
+			return "", fmt.Errorf("vm:%d clones vm:%d (clone_from), which PVE does not have; create or restore that template first", spec.VMID, spec.CloneFrom)
 		}
-		var mac string
+		var net0 string
 		detail := fmt.Sprintf("clone of vm:%d on %s: %s", spec.CloneFrom, spec.Node, optionList(spec.Options()))
-		err = runtime.Do(thread, runtime.Change{Resource: res, Action: "create", Detail: detail}, func() error {
+		err = runtime.Do(thread, runtime.Change{Resource: want.Resource(), Action: "create", Detail: detail}, func() error {
 			g, err := be.Client.CloneVM(ctx, src.Node, src.VMID, spec.VMID, spec.Node, spec.Name, true)
 			if err != nil {
 				return err
@@ -214,33 +186,60 @@ func vmEnsure(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 			if err := be.Client.Configure(ctx, g, set, del); err != nil {
 				return err
 			}
-			net0 := st.Effective["net0"]
+			net0 = st.Effective["net0"]
 			if v, ok := set["net0"]; ok {
 				net0 = v
 			}
-			mac = pve.ParseProp(pve.QEMU, "net0", net0)["macaddr"]
 			return nil
 		})
+		return net0, err
+	})
+}
+
+// converge is what lxc_ensure and vm_ensure share once the plan is read:
+// create want when PVE lacks it, else update the options that differ and
+// restart when asked. create declares and makes the guest and returns its
+// net0 as PVE stored it; macField names the MAC in the result.
+func converge(thread *starlark.Thread, fn string, be *Backend, want pve.Guest, macField string, plan *pve.Plan, onlyPlanned, restart bool, create func() (net0 string, err error)) (starlark.Value, error) {
+	res := want.Resource()
+	out := &ensured{vmid: want.VMID, node: want.Node, resource: res, action: "none"}
+	unknownMAC := func() starlark.Value { return runtime.NewUnknown(thread, fn+"("+itoa(want.VMID)+")."+macField) }
+	switch {
+	case onlyPlanned:
+		runtime.Unchanged(thread, res)
+		out.mac = unknownMAC()
+	case !plan.Exists:
+		net0, err := create()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", fn, err)
 		}
 		out.action = "create"
-		if dry {
-			be.plan.setGuest(pve.Guest{VMID: spec.VMID, Kind: pve.QEMU, Node: spec.Node, Name: spec.Name, Status: "stopped"})
-			out.mac = runtime.NewUnknown(thread, fn+"("+itoa(spec.VMID)+").mac")
+		if runtime.FromThread(thread).Opts.DryRun {
+			be.plan.setGuest(want)
+			out.mac = unknownMAC()
 		} else {
-			out.mac = starlark.String(mac)
+			out.mac = starlark.String(macOf(want.Kind, net0))
 		}
 	default:
 		if err := update(thread, be, plan, out); err != nil {
 			return nil, fmt.Errorf("%s: %w", fn, err)
 		}
-		out.mac = starlark.String(pve.ParseProp(pve.QEMU, "net0", plan.State.Effective["net0"])["macaddr"])
+		out.mac = starlark.String(macOf(want.Kind, plan.State.Effective["net0"]))
 		if err := restartIfNeeded(thread, be, plan, restart, out); err != nil {
 			return nil, fmt.Errorf("%s: %w", fn, err)
 		}
 	}
-	return out.value("mac"), nil
+	return out.value(macField), nil
+}
+
+// macOf reads the MAC address PVE assigned from a net0 value; containers
+// call it hwaddr, VMs macaddr.
+func macOf(kind pve.Kind, net0 string) string {
+	key := "hwaddr"
+	if kind == pve.QEMU {
+		key = "macaddr"
+	}
+	return pve.ParseProp(kind, "net0", net0)[key]
 }
 
 // planGuest reads what converging needs. In a dry run, a guest that only

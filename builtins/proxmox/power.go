@@ -1,6 +1,7 @@
 package proxmox
 
 import (
+	"context"
 	"fmt"
 
 	"go.starlark.net/starlark"
@@ -56,15 +57,12 @@ func power(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 	}
 	rt := runtime.FromThread(thread)
 	ctx, dry := rt.Context(), rt.Opts.DryRun
-	g, ok, onlyPlanned, err := be.guest(ctx, dry, vmid)
+	g, ok, onlyPlanned, err := be.guestOfKind(ctx, dry, fn, kind, vmid)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
+		return nil, err
 	}
 	if !ok {
 		return nil, fmt.Errorf("%s: %s does not exist in PVE", fn, pve.Resource(kind, vmid))
-	}
-	if g.Kind != kind {
-		return nil, fmt.Errorf("%s: VMID %d is a %s, not a %s", fn, vmid, g.Kind.Word(), kind.Word())
 	}
 	want := "stopped"
 	if action == pve.Start {
@@ -131,9 +129,9 @@ func destroy(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	}
 	rt := runtime.FromThread(thread)
 	ctx, dry := rt.Context(), rt.Opts.DryRun
-	g, ok, onlyPlanned, err := be.guest(ctx, dry, vmid)
+	g, ok, onlyPlanned, err := be.guestOfKind(ctx, dry, fn, kind, vmid)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
+		return nil, err
 	}
 	result := func(changed bool) starlark.Value {
 		return structOf(starlark.StringDict{"vmid": starlark.MakeInt(vmid), "changed": starlark.Bool(changed)})
@@ -141,9 +139,6 @@ func destroy(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	if !ok {
 		runtime.Unchanged(thread, pve.Resource(kind, vmid))
 		return result(false), nil
-	}
-	if g.Kind != kind {
-		return nil, fmt.Errorf("%s: VMID %d is a %s, not a %s", fn, vmid, g.Kind.Word(), kind.Word())
 	}
 	detail := fmt.Sprintf("destroy %q on %s with its disks", g.Name, g.Node)
 	if g.Running() {
@@ -168,4 +163,18 @@ func destroy(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 		be.plan.destroy(vmid)
 	}
 	return result(true), nil
+}
+
+// guestOfKind is be.guest for a call that acts on one kind of guest: ok
+// is false when there is no such VMID, and a guest of the other kind is an
+// error.
+func (be *Backend) guestOfKind(ctx context.Context, dry bool, fn string, kind pve.Kind, vmid int) (g pve.Guest, ok, onlyPlanned bool, err error) {
+	g, ok, onlyPlanned, err = be.guest(ctx, dry, vmid)
+	if err != nil {
+		return pve.Guest{}, false, false, fmt.Errorf("%s: %w", fn, err)
+	}
+	if ok && g.Kind != kind {
+		return pve.Guest{}, false, false, fmt.Errorf("%s: VMID %d is a %s, not a %s", fn, vmid, g.Kind.Word(), kind.Word())
+	}
+	return g, ok, onlyPlanned, nil
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	goproxmox "github.com/luthermonson/go-proxmox"
 	"go.starlark.net/starlark"
@@ -19,6 +18,7 @@ import (
 	"phoenix/builtins/proxmox"
 	"phoenix/internal/pve"
 	"phoenix/internal/pvesim"
+	"phoenix/internal/pvesim/pvesimtest"
 	"phoenix/runtime"
 	"phoenix/runtime/runtimetest"
 )
@@ -28,31 +28,14 @@ const (
 	token        = "root@pam!phoenix=0b8e4c7a-1f2d-4e5a-9c3b-7d6e5f4a3b2c"
 )
 
-// fast keeps retry tests quick; the schedules are what is tested.
-var fast = pve.Options{
-	Retry:     pve.Backoff{Attempts: 4, Initial: time.Millisecond, Max: 5 * time.Millisecond},
-	LockRetry: pve.Backoff{Attempts: 6, Initial: time.Millisecond, Max: 5 * time.Millisecond},
-	Poll:      2 * time.Millisecond,
-	MaxPoll:   20 * time.Millisecond,
-}
+var rootLogin = pve.Auth{User: "root@pam", Password: rootPassword}
 
 // sims maps each test runtime to its simulator, for the simctl module.
 var sims sync.Map // *runtime.Runtime -> *simHandle
 
 type simHandle struct {
-	srv     *pvesim.Server
-	c       *pve.Client
-	url, fp string
-}
-
-// connect is a further client of the simulator, as another run would have.
-func (h *simHandle) connect(t testing.TB, po pve.Options) *pve.Client {
-	t.Helper()
-	c, err := pve.Connect(context.Background(), pve.Connection{URL: h.url, Auth: pve.Auth{User: "root@pam", Password: rootPassword}, Trust: pve.Trust{Fingerprint: h.fp}}, po)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	*pvesimtest.Sim
+	c *pve.Client
 }
 
 // startSim serves a simulator over HTTPS and connects the real client to
@@ -61,23 +44,11 @@ func startSim(t testing.TB, o pvesim.Options, auth pve.Auth, po pve.Options) *si
 	t.Helper()
 	o.Tokens = append(o.Tokens, token)
 	o.RootPassword = rootPassword
-	srv, err := pvesim.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	url, fp, err := srv.Start("127.0.0.1:0", "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	s := pvesimtest.Start(t, o)
 	if auth.IsZero() {
-		auth = pve.Auth{User: "root@pam", Password: rootPassword}
+		auth = rootLogin
 	}
-	c, err := pve.Connect(context.Background(), pve.Connection{URL: url, Auth: auth, Trust: pve.Trust{Fingerprint: fp}}, po)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &simHandle{srv: srv, c: c, url: url, fp: fp}
+	return &simHandle{Sim: s, c: s.Connect(t, auth, po)}
 }
 
 func tokenAuth(t testing.TB) pve.Auth {
@@ -95,8 +66,8 @@ func use(o pvesim.Options, auth func(testing.TB) pve.Auth) func(t *testing.T, rt
 		if auth != nil {
 			a = auth(t)
 		}
-		h := startSim(t, o, a, fast)
-		if _, err := proxmox.Use(rt, h.c, h.srv); err != nil {
+		h := startSim(t, o, a, pvesimtest.Fast)
+		if _, err := proxmox.Use(rt, h.c, h.Server); err != nil {
 			t.Fatal(err)
 		}
 		sims.Store(rt, h)
@@ -127,7 +98,7 @@ func simBuiltin(name string, f func(srv *pvesim.Server, thread *starlark.Thread,
 		if err != nil {
 			return nil, err
 		}
-		return f(h.srv, thread, args, kwargs)
+		return f(h.Server, thread, args, kwargs)
 	})
 }
 

@@ -1,8 +1,10 @@
 package proxmox
 
 import (
+	"context"
 	"fmt"
 
+	goproxmox "github.com/luthermonson/go-proxmox"
 	"go.starlark.net/starlark"
 
 	"phoenix/internal/pve"
@@ -68,13 +70,9 @@ func nodes(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 	if err := starlark.UnpackArgs(fn, args, kwargs); err != nil {
 		return nil, err
 	}
-	be, err := backendOf(thread, fn)
+	ns, err := query(thread, fn, (*pve.Client).Nodes)
 	if err != nil {
 		return nil, err
-	}
-	ns, err := be.Client.Nodes(runtime.FromThread(thread).Context())
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
 	out := make([]starlark.Value, len(ns))
 	for i, n := range ns {
@@ -102,13 +100,11 @@ func resources(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 		}
 		t = s
 	}
-	be, err := backendOf(thread, fn)
+	rs, err := query(thread, fn, func(c *pve.Client, ctx context.Context) (goproxmox.ClusterResources, error) {
+		return c.Resources(ctx, t)
+	})
 	if err != nil {
 		return nil, err
-	}
-	rs, err := be.Client.Resources(runtime.FromThread(thread).Context(), t)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
 	out := make([]starlark.Value, len(rs))
 	for i, r := range rs {
@@ -135,13 +131,9 @@ func nextID(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if err := starlark.UnpackArgs(fn, args, kwargs); err != nil {
 		return nil, err
 	}
-	be, err := backendOf(thread, fn)
+	id, err := query(thread, fn, (*pve.Client).NextID)
 	if err != nil {
 		return nil, err
-	}
-	id, err := be.Client.NextID(runtime.FromThread(thread).Context())
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
 	return starlark.MakeInt(id), nil
 }
@@ -158,13 +150,9 @@ func orphans(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	if err != nil {
 		return nil, err
 	}
-	be, err := backendOf(thread, fn)
+	gs, err := query(thread, fn, (*pve.Client).Guests)
 	if err != nil {
 		return nil, err
-	}
-	gs, err := be.Client.Guests(runtime.FromThread(thread).Context())
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
 	var out []starlark.Value
 	for _, g := range gs {
@@ -174,4 +162,18 @@ func orphans(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 		out = append(out, guestValue(g))
 	}
 	return starlark.NewList(out), nil
+}
+
+// query makes one read of the API for a builtin, in the run's context.
+func query[T any](thread *starlark.Thread, fn string, read func(*pve.Client, context.Context) (T, error)) (T, error) {
+	be, err := backendOf(thread, fn)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	v, err := read(be.Client, runtime.FromThread(thread).Context())
+	if err != nil {
+		return v, fmt.Errorf("%s: %w", fn, err)
+	}
+	return v, nil
 }

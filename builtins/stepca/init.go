@@ -179,7 +179,7 @@ func converge(thread *starlark.Thread, fn string, be *Backend, a *initArgs, st *
 			runtime.Unchanged(thread, resource)
 			return &initResult{action: "none", fingerprint: starlark.String(st.Fingerprint)}, nil
 		}
-		detail := fmt.Sprintf("re-issue the intermediate under the same root %s: %s", short(st.Fingerprint), reason)
+		detail := fmt.Sprintf("re-issue the intermediate under the same root %s: %s", ca.ShortFingerprint(st.Fingerprint), reason)
 		err := runtime.Do(thread, runtime.Change{Resource: resource, Action: "update", Detail: detail}, func() error {
 			_, err := ca.Reissue(a.opts)
 			return err
@@ -222,7 +222,7 @@ func sameRoot(thread *starlark.Thread, fn string, a *initArgs, st *ca.State) err
 	}
 	if src.Fingerprint != st.Fingerprint {
 		return fmt.Errorf("%s: adopt_from %s holds the CA with root %s, but %s already holds another CA (root %s). Nothing was changed; move that CA away first (force=True when it is invalid)",
-			fn, a.sources[0], short(src.Fingerprint), a.dir, short(st.Fingerprint))
+			fn, a.sources[0], ca.ShortFingerprint(src.Fingerprint), a.dir, ca.ShortFingerprint(st.Fingerprint))
 	}
 	return nil
 }
@@ -255,7 +255,7 @@ func backupCA(thread *starlark.Thread, fn string, a *initArgs, st *ca.State, res
 	if st.Reason != "" && st.Status != ca.Valid {
 		what += ": " + siteText(rt, st.Reason)
 	}
-	detail := fmt.Sprintf("back up the CA in %s (root %s, %s): its files move here, nothing is deleted", a.dir, short(st.Fingerprint), what)
+	detail := fmt.Sprintf("back up the CA in %s (root %s, %s): its files move here, nothing is deleted", a.dir, ca.ShortFingerprint(st.Fingerprint), what)
 	err = runtime.Do(thread, runtime.Change{Resource: "dir:" + bakSite, Action: "create", Detail: detail}, func() error {
 		got, err := ca.Backup(a.hostDir, tag)
 		if err != nil {
@@ -322,7 +322,7 @@ func findSource(thread *starlark.Thread, fn string, a *initArgs) (*ca.Source, st
 
 func adoptCA(thread *starlark.Thread, fn string, be *Backend, a *initArgs, src *ca.Source, srcPath string, res *initResult) (*initResult, error) {
 	detail := fmt.Sprintf("adopt the step CA in %s: root %s (%s), provisioners %s; ca.json rewritten for %s",
-		srcPath, short(src.Fingerprint), src.RootSubject, commaList(src.Provisioners), a.opts.GuestDir)
+		srcPath, ca.ShortFingerprint(src.Fingerprint), src.RootSubject, commaList(src.Provisioners), a.opts.GuestDir)
 	err := runtime.Do(thread, runtime.Change{Resource: "ca:" + a.dir, Action: "create", Detail: detail}, func() error {
 		_, err := ca.Adopt(a.opts, src.Dir)
 		return err
@@ -351,7 +351,7 @@ func createCA(thread *starlark.Thread, fn string, be *Backend, a *initArgs, st *
 	detail := fmt.Sprintf("new CA %q: root and intermediate (ECDSA P-256, 10 years), provisioner %s (JWK)%s, %s; ca.json for %s",
 		o.Name, o.Provisioner, extra, leaves, o.GuestDir)
 	if replaced {
-		detail += fmt.Sprintf("; replaces root %s", short(st.Fingerprint))
+		detail += fmt.Sprintf("; replaces root %s", ca.ShortFingerprint(st.Fingerprint))
 	}
 	var made *ca.Result
 	err := runtime.Do(thread, runtime.Change{Resource: "ca:" + a.dir, Action: "create", Detail: detail}, func() error {
@@ -383,7 +383,7 @@ func finishStaged(thread *starlark.Thread, fn string, be *Backend, a *initArgs, 
 	} else if b, err := os.ReadFile(filepath.Join(a.hostDir, filepath.FromSlash(ca.RootCertFile))); err == nil {
 		pemData = b
 	}
-	detail := fmt.Sprintf("finish the install an interrupted run staged in %s (root %s)", ca.StagingDir, short(fp))
+	detail := fmt.Sprintf("finish the install an interrupted run staged in %s (root %s)", ca.StagingDir, ca.ShortFingerprint(fp))
 	var made *ca.Result
 	err := runtime.Do(thread, runtime.Change{Resource: "ca:" + a.dir, Action: "create", Detail: detail}, func() error {
 		var err error

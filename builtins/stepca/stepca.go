@@ -301,16 +301,6 @@ func strList(ss []string) *starlark.List {
 	return starlark.NewList(out)
 }
 
-func short(fp string) string {
-	if len(fp) > 12 {
-		return fp[:12]
-	}
-	if fp == "" {
-		return "unknown"
-	}
-	return fp
-}
-
 func orNone(s string) starlark.Value {
 	if s == "" {
 		return starlark.None

@@ -1,15 +1,7 @@
 package tls_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -18,6 +10,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"phoenix/builtins"
+	"phoenix/internal/testkit"
 	"phoenix/runtime"
 	"phoenix/runtime/runtimetest"
 )
@@ -31,74 +24,18 @@ type pki struct {
 
 func makePKI(t *testing.T, leafNotAfter time.Time) pki {
 	t.Helper()
-	key := func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	sign := func(tmpl, parent *x509.Certificate, pub, priv any) *x509.Certificate {
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, priv)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := x509.ParseCertificate(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	now := time.Now()
-	rk, ik, lk := key(), key(), key()
-	rt := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Test Root"}, NotBefore: now.Add(-time.Hour),
-		NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	root := sign(rt, rt, &rk.PublicKey, rk)
-	it := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "Test Intermediate"}, NotBefore: now.Add(-time.Hour),
-		NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	inter := sign(it, root, &ik.PublicKey, rk)
-	lt := &x509.Certificate{SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "leaf.test.internal"}, NotBefore: now.Add(-time.Hour),
-		NotAfter: leafNotAfter, DNSNames: []string{"leaf.test.internal"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	leaf := sign(lt, inter, &lk.PublicKey, ik)
-	return pki{
-		rootPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Raw}),
-		chain:   tls.Certificate{Certificate: [][]byte{leaf.Raw, inter.Raw}, PrivateKey: lk},
-	}
-}
-
-func serve(t *testing.T, c tls.Certificate) string {
-	t.Helper()
-	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{c}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			conn, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				conn.(*tls.Conn).Handshake()
-				conn.Close()
-			}()
-		}
-	}()
-	return l.Addr().String()
+	day := time.Now().Add(24 * time.Hour)
+	root := testkit.Issue(t, "Test Root", nil, true, day)
+	inter := testkit.Issue(t, "Test Intermediate", root, true, day)
+	leaf := testkit.Issue(t, "leaf.test.internal", inter, false, leafNotAfter, "leaf.test.internal", "127.0.0.1")
+	return pki{rootPEM: root.PEM(), chain: leaf.Chain(inter)}
 }
 
 // serveLater reserves a loopback port and starts serving on it after
 // delay, as a daemon that was just restarted would.
 func serveLater(t *testing.T, c tls.Certificate, delay time.Duration) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := testkit.FreeAddr(t)
 	done := make(chan struct{})
 	t.Cleanup(func() { <-done })
 	go func() {
@@ -126,8 +63,8 @@ func TestStar(t *testing.T) {
 	good := makePKI(t, time.Now().Add(10*24*time.Hour+time.Hour))
 	expired := makePKI(t, time.Now().Add(-30*time.Minute))
 	d := builtins.Predeclared()
-	d["GOOD"] = starlark.String(serve(t, good.chain))
-	d["EXPIRED"] = starlark.String(serve(t, expired.chain))
+	d["GOOD"] = starlark.String(testkit.TLSServer(t, good.chain))
+	d["EXPIRED"] = starlark.String(testkit.TLSServer(t, expired.chain))
 	d["LATER"] = starlark.String(serveLater(t, good.chain, time.Second))
 	runtimetest.Run(t, "testdata/*.star", runtimetest.Options{
 		Predeclared: d,

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -66,12 +68,13 @@ func SimSetup(rt *runtime.Runtime, sr *runtime.SimRunner) error {
 // backend is the run's zfs client plus what this run has declared, so
 // later reads in a plan see it (the runtime's rule for planned state).
 type backend struct {
-	c    *zfscli.Client
-	mu   sync.Mutex
-	made map[string]*made             // filesystems declared created
-	set  map[string]map[string]string // properties declared set on existing filesystems
-	snap map[string][]string          // snapshots declared, by filesystem
-	gone map[string]bool              // filesystems and snapshots declared destroyed
+	c     *zfscli.Client
+	mu    sync.Mutex
+	made  map[string]*made             // filesystems declared created
+	set   map[string]map[string]string // properties declared set on existing filesystems
+	snap  map[string][]string          // snapshots declared, by filesystem
+	gone  map[string]bool              // filesystems and snapshots declared destroyed
+	locks map[string]*sync.Mutex       // per name, held from a read to the change it decides
 }
 
 type made struct {
@@ -87,6 +90,24 @@ func (b *backend) forgetPlan() {
 	b.set = map[string]map[string]string{}
 	b.snap = map[string][]string{}
 	b.gone = map[string]bool{}
+}
+
+// hold serialises the changes to one filesystem or snapshot: parallel
+// steps that ensure the same dataset would otherwise both see it missing
+// and both create it. It returns the unlock.
+func (b *backend) hold(name string) func() {
+	b.mu.Lock()
+	l := b.locks[name]
+	if l == nil {
+		if b.locks == nil {
+			b.locks = map[string]*sync.Mutex{}
+		}
+		l = &sync.Mutex{}
+		b.locks[name] = l
+	}
+	b.mu.Unlock()
+	l.Lock()
+	return l.Unlock
 }
 
 func backendOf(thread *starlark.Thread) (*backend, error) {
@@ -236,7 +257,8 @@ type EnsureResult struct {
 
 // Ensure converges one filesystem: it creates it (and missing parents,
 // each its own change) with props, or sets the props whose values differ.
-// It is dataset_ensure for Go callers such as host.prepare_mount.
+// It is dataset_ensure for Go callers such as host.prepare_mount. Parallel
+// steps may ensure one dataset: one creates it, the others find it made.
 func Ensure(thread *starlark.Thread, name string, props map[string]string) (*EnsureResult, error) {
 	if err := zfscli.CheckName(name, false); err != nil {
 		return nil, err
@@ -249,6 +271,7 @@ func Ensure(thread *starlark.Thread, name string, props map[string]string) (*Ens
 	if err != nil {
 		return nil, err
 	}
+	defer b.hold(name)()
 	ctx := runtime.FromThread(thread).Context()
 	v, err := b.lookup(ctx, name)
 	if err != nil {
@@ -280,7 +303,7 @@ func Ensure(thread *starlark.Thread, name string, props map[string]string) (*Ens
 		missing = append([]string{a}, missing...)
 	}
 	for _, a := range missing {
-		if parentMP, err = b.create(thread, a, parentMP, nil, "filesystem (parent of "+name+")"); err != nil {
+		if parentMP, err = b.createParent(thread, a, parentMP, name); err != nil {
 			return nil, err
 		}
 	}
@@ -317,6 +340,21 @@ func (b *backend) create(thread *starlark.Thread, name, parentMP string, props m
 		planDir(rt, mp)
 	}
 	return mp, nil
+}
+
+// createParent creates the missing parent a of child, unless a parallel
+// step has made it since it was looked up; it returns a's mountpoint.
+// Locks are taken child before parent, so two steps cannot deadlock.
+func (b *backend) createParent(thread *starlark.Thread, a, parentMP, child string) (string, error) {
+	defer b.hold(a)()
+	v, err := b.lookup(runtime.FromThread(thread).Context(), a)
+	if err != nil {
+		return "", err
+	}
+	if v.exists {
+		return v.mountpoint, nil
+	}
+	return b.create(thread, a, parentMP, nil, "filesystem (parent of "+child+")")
 }
 
 // inherit is the mountpoint a child named comp inherits.
@@ -412,14 +450,7 @@ func normalize(props map[string]string) (map[string]string, error) {
 	return out, nil
 }
 
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 func copyMap(m map[string]string) map[string]string {
 	out := make(map[string]string, len(m))
@@ -536,20 +567,12 @@ func set(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwar
 	if err != nil {
 		return nil, wrap(b, err)
 	}
-	if err := zfscli.CheckName(name, false); err != nil {
-		return nil, wrap(b, err)
-	}
-	be, err := backendOf(thread)
+	be, v, err := existing(thread, name, "")
 	if err != nil {
 		return nil, wrap(b, err)
 	}
-	v, err := be.lookup(runtime.FromThread(thread).Context(), name)
-	if err != nil {
-		return nil, wrap(b, err)
-	}
-	if !v.exists {
-		return nil, wrap(b, fmt.Errorf("%s does not exist", name))
-	}
+	// Held from reading the properties to setting them.
+	defer be.hold(name)()
 	r, err := be.update(thread, name, v, want)
 	if err != nil {
 		return nil, wrap(b, err)
@@ -667,11 +690,7 @@ func list(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwa
 		})
 	}
 	be.mu.Unlock()
-	names := make([]string, 0, len(rows))
-	for n := range rows {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := sortedKeys(rows)
 	out := make([]starlark.Value, len(names))
 	for i, n := range names {
 		out[i] = rows[n]
@@ -679,25 +698,27 @@ func list(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwa
 	return starlark.NewList(out), nil
 }
 
-func snapArgs(thread *starlark.Thread, b *starlark.Builtin, name, snap string) (*backend, view, error) {
+// existing checks name (and snap, when given) and returns the run's
+// backend and its view of the filesystem, which must exist.
+func existing(thread *starlark.Thread, name, snap string) (*backend, view, error) {
 	if err := zfscli.CheckName(name, false); err != nil {
-		return nil, view{}, wrap(b, err)
+		return nil, view{}, err
 	}
 	if snap != "" {
 		if err := zfscli.CheckSnapName(snap); err != nil {
-			return nil, view{}, wrap(b, err)
+			return nil, view{}, err
 		}
 	}
 	be, err := backendOf(thread)
 	if err != nil {
-		return nil, view{}, wrap(b, err)
+		return nil, view{}, err
 	}
 	v, err := be.lookup(runtime.FromThread(thread).Context(), name)
 	if err != nil {
-		return nil, view{}, wrap(b, err)
+		return nil, view{}, err
 	}
 	if !v.exists {
-		return nil, view{}, wrap(b, fmt.Errorf("%s does not exist", name))
+		return nil, view{}, fmt.Errorf("%s does not exist", name)
 	}
 	return be, v, nil
 }
@@ -720,29 +741,18 @@ func snapshot(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 // Snapshot takes name@snap unless it exists (then it is unchanged): the
 // Go side of zfs.snapshot, for builtins that snapshot before a risky step.
 func Snapshot(thread *starlark.Thread, name, snap string) (changed bool, err error) {
-	if err := zfscli.CheckName(name, false); err != nil {
-		return false, err
-	}
-	if err := zfscli.CheckSnapName(snap); err != nil {
-		return false, err
-	}
-	be, err := backendOf(thread)
+	be, v, err := existing(thread, name, snap)
 	if err != nil {
 		return false, err
 	}
+	// Held from reading the snapshots to taking this one.
+	full := name + "@" + snap
+	defer be.hold(full)()
 	rt := runtime.FromThread(thread)
-	v, err := be.lookup(rt.Context(), name)
-	if err != nil {
-		return false, err
-	}
-	if !v.exists {
-		return false, fmt.Errorf("%s does not exist", name)
-	}
 	ss, err := be.snapshotsOf(rt.Context(), name, v)
 	if err != nil {
 		return false, err
 	}
-	full := name + "@" + snap
 	for _, s := range ss {
 		if s.Snap == snap {
 			runtime.Unchanged(thread, "zfs:"+full)
@@ -767,9 +777,9 @@ func snapshots(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name); err != nil {
 		return nil, err
 	}
-	be, v, err := snapArgs(thread, b, name, "")
+	be, v, err := existing(thread, name, "")
 	if err != nil {
-		return nil, err
+		return nil, wrap(b, err)
 	}
 	ss, err := be.snapshotsOf(runtime.FromThread(thread).Context(), name, v)
 	if err != nil {
@@ -798,9 +808,9 @@ func rollback(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	if confirm != name {
 		return nil, wrap(b, fmt.Errorf("rolling back discards every change to %s since @%s: confirm with confirm = %q", name, snap, name))
 	}
-	be, v, err := snapArgs(thread, b, name, snap)
+	be, v, err := existing(thread, name, snap)
 	if err != nil {
-		return nil, err
+		return nil, wrap(b, err)
 	}
 	rt := runtime.FromThread(thread)
 	ss, err := be.snapshotsOf(rt.Context(), name, v)
@@ -864,6 +874,7 @@ func destroy(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	if err != nil {
 		return nil, wrap(b, err)
 	}
+	defer be.hold(name)()
 	v, err := be.lookup(ctx, fsName)
 	if err != nil {
 		return nil, wrap(b, err)

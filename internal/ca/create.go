@@ -194,23 +194,13 @@ func prepare(what string, opts Options) (*State, error) {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if st.Exists() {
-		return nil, fmt.Errorf("%s: %s already holds a CA (%s, root %s); refusing to replace it", what, opts.Dir, st.Status, short(st.Fingerprint))
+		return nil, fmt.Errorf("%s: %s already holds a CA (%s, root %s); refusing to replace it", what, opts.Dir, st.Status, ShortFingerprint(st.Fingerprint))
 	}
 	if len(st.Leftovers) > 0 {
 		return nil, fmt.Errorf("%s: %s holds CA leftovers that phoenix did not stage (%s); back them up first (force)",
 			what, opts.Dir, strings.Join(st.Leftovers, ", "))
 	}
 	return st, nil
-}
-
-func short(fp string) string {
-	if len(fp) > 12 {
-		return fp[:12]
-	}
-	if fp == "" {
-		return "unknown"
-	}
-	return fp
 }
 
 // mkStaging creates the staging directory and the layout's directories.

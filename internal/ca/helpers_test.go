@@ -1,13 +1,12 @@
 package ca
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"phoenix/internal/testkit"
 )
 
 const (
@@ -30,20 +31,14 @@ const (
 var scratch string // removed by TestMain
 
 func TestMain(m *testing.M) {
-	var err error
-	scratch, err = os.MkdirTemp("", "phoenix-ca-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	// The pki package (used by tests to make a CA the way step ca init
-	// does) writes under $STEPPATH, read once per process.
-	os.Setenv("STEPPATH", filepath.Join(scratch, "steppath"))
+	// Tests make CAs with the pki package too, as step ca init does.
+	var remove func()
+	scratch, remove = testkit.StepPath("phoenix-ca-test-")
 	code := m.Run()
 	if shared.srv != nil {
 		shared.srv.Stop()
 	}
-	os.RemoveAll(scratch)
+	remove()
 	os.Exit(code)
 }
 
@@ -82,8 +77,7 @@ var shared struct {
 	srvOnce  sync.Once
 	srv      *Server
 	srvErr   error
-	logMu    sync.Mutex
-	log      bytes.Buffer
+	log      testkit.SyncBuffer
 	logReady chan struct{}
 }
 
@@ -116,16 +110,7 @@ func sharedServer(t *testing.T) *Server {
 		shared.logReady = make(chan struct{})
 		go func() {
 			defer close(shared.logReady)
-			buf := make([]byte, 4096)
-			for {
-				n, err := r.Read(buf)
-				shared.logMu.Lock()
-				shared.log.Write(buf[:n])
-				shared.logMu.Unlock()
-				if err != nil {
-					return
-				}
-			}
+			io.Copy(&shared.log, r)
 		}()
 		saved := os.Stderr
 		os.Stderr = w
@@ -142,11 +127,7 @@ func sharedServer(t *testing.T) *Server {
 	return shared.srv
 }
 
-func requestLog() string {
-	shared.logMu.Lock()
-	defer shared.logMu.Unlock()
-	return shared.log.String()
-}
+func requestLog() string { return shared.log.String() }
 
 // copyCA copies the shared CA (without its database, which the shared
 // server holds) into a new directory named ssl.
@@ -256,17 +237,6 @@ func mustRead(t *testing.T, p string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// freeAddr returns a loopback address with a port nobody listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func mustContain(t *testing.T, what, got string, wants ...string) {

@@ -1,16 +1,16 @@
 package ca
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	stepca "github.com/smallstep/certificates/ca"
+
+	"phoenix/internal/testkit"
 	"phoenix/internal/tlsprobe"
 )
 
@@ -22,24 +22,15 @@ import (
 // it. The build takes a minute or more, so it runs in CI and when
 // PHOENIX_INTEROP=1.
 func TestInteropUpstreamStepCA(t *testing.T) {
-	ci := os.Getenv("CI") == "true"
-	if !ci && os.Getenv("PHOENIX_INTEROP") != "1" {
+	if !testkit.InCI() && os.Getenv("PHOENIX_INTEROP") != "1" {
 		t.Skip("skipped: builds the upstream step-ca (~60 s or more); set PHOENIX_INTEROP=1 (CI=true runs it)")
 	}
-	need := func(what string, ok bool) {
-		if !ok {
-			if ci {
-				t.Fatalf("interop needs %s", what)
-			}
-			t.Skipf("skipped: interop needs %s", what)
-		}
+	if os.Getuid() != 0 {
+		testkit.Need(t, "interop needs root (mount namespaces and bind mounts)")
 	}
-	need("root (mount namespaces and bind mounts)", os.Getuid() == 0)
 	var tools = map[string]string{}
 	for _, tool := range []string{"go", "unshare", "mount", "sh"} {
-		p, err := exec.LookPath(tool)
-		need(tool+" in PATH", err == nil)
-		tools[tool] = p
+		tools[tool] = testkit.Tool(t, tool)
 	}
 
 	tmp := t.TempDir()
@@ -53,7 +44,7 @@ func TestInteropUpstreamStepCA(t *testing.T) {
 
 	dir := filepath.Join(tmp, "ssl")
 	o := testOptions(dir)
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	o.Address = addr
 	o.DNSNames = []string{"ca.test.internal", "127.0.0.1"}
 	res, err := Create(o)
@@ -73,7 +64,7 @@ mkdir -p ` + testGuest + `
 mount --bind "$2" ` + testGuest + `
 exec "$3" ` + testGuest + `/config/ca.json --password-file "$4"
 `
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	cmd := exec.Command(tools["unshare"], "-m", "--propagation", "private", tools["sh"], "-c", script, "sh", ovl, dir, bin, pwFile)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -143,22 +134,3 @@ exec "$3" ` + testGuest + `/config/ca.json --password-file "$4"
 // existedBefore records whether the host had /etc/step-ca before the
 // tests, so that the interop test can tell it did not create it.
 var existedBefore = func() bool { _, err := os.Stat("/etc/step-ca"); return err == nil }()
-
-// syncBuffer is a bytes.Buffer that the command's output copiers and the
-// test can use at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"phoenix/internal/testkit"
 	"phoenix/internal/tlsprobe"
 )
 
@@ -38,24 +39,7 @@ func serveTLS(t *testing.T, certFile, keyFile string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func(c net.Conn) {
-				c.(*tls.Conn).Handshake()
-				c.Close()
-			}(c)
-		}
-	}()
-	return l.Addr().String()
+	return testkit.TLSServer(t, pair)
 }
 
 func TestServeIssueVerifyRenew(t *testing.T) {

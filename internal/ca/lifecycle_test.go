@@ -125,14 +125,7 @@ func TestReissueInterrupted(t *testing.T) {
 		t.Run(stop, func(t *testing.T) {
 			dir := copyCA(t)
 			o := testOptions(dir)
-			testHookAfterMove = func(c string) error {
-				if c == stop {
-					return errStop
-				}
-				return nil
-			}
-			_, err := Reissue(o)
-			testHookAfterMove = nil
+			err := stoppedAfterMove(stop, func() error { _, err := Reissue(o); return err })
 			if err != errStop {
 				t.Fatalf("Reissue: %v, want the hook's stop", err)
 			}
@@ -371,14 +364,7 @@ func TestCrashDuringCreate(t *testing.T) {
 	for _, after := range children[:len(children)-1] {
 		t.Run("killed after moving "+after, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "ssl")
-			testHookAfterMove = func(c string) error {
-				if c == after {
-					return errStop
-				}
-				return nil
-			}
-			_, err := Create(testOptions(dir))
-			testHookAfterMove = nil
+			err := stoppedAfterMove(after, func() error { _, err := Create(testOptions(dir)); return err })
 			if err != errStop {
 				t.Fatalf("Create: %v, want the hook's stop", err)
 			}
@@ -409,14 +395,7 @@ func TestCrashDuringCreate(t *testing.T) {
 	t.Run("killed after moving config", func(t *testing.T) {
 		// Everything is in place, only the marker is missing: a valid CA.
 		dir := filepath.Join(t.TempDir(), "ssl")
-		testHookAfterMove = func(c string) error {
-			if c == "config" {
-				return errStop
-			}
-			return nil
-		}
-		_, err := Create(testOptions(dir))
-		testHookAfterMove = nil
+		err := stoppedAfterMove("config", func() error { _, err := Create(testOptions(dir)); return err })
 		if err != errStop {
 			t.Fatalf("Create: %v", err)
 		}
@@ -652,4 +631,17 @@ func TestCreateOverEmptyDirectories(t *testing.T) {
 	if string(mustRead(t, filepath.Join(dir, "password.txt"))) != testPW {
 		t.Error("Create touched password.txt")
 	}
+}
+
+// stoppedAfterMove runs f with the hook returning errStop once child is
+// moved into place, as a kill there would stop it, and returns f's error.
+func stoppedAfterMove(child string, f func() error) error {
+	testHookAfterMove = func(c string) error {
+		if c == child {
+			return errStop
+		}
+		return nil
+	}
+	defer func() { testHookAfterMove = nil }()
+	return f()
 }

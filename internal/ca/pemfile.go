@@ -22,6 +22,18 @@ func Fingerprint(c *x509.Certificate) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// ShortFingerprint is how messages name a root: the first 12 hex digits
+// of its fingerprint, or "unknown".
+func ShortFingerprint(fp string) string {
+	if len(fp) > 12 {
+		return fp[:12]
+	}
+	if fp == "" {
+		return "unknown"
+	}
+	return fp
+}
+
 // parseCerts returns every CERTIFICATE block in data; any other block or
 // trailing garbage is an error.
 func parseCerts(data []byte) ([]*x509.Certificate, error) {

@@ -1,13 +1,8 @@
 package cli
 
-import (
-	"fmt"
-	"io"
+import "phoenix/internal/ca"
 
-	"phoenix/internal/ca"
-)
-
-func init() { register("ca", caCmd) }
+func init() { register("ca", serveOnly("ca", caUsage, ca.ServeMain)) }
 
 const caUsage = `usage: phoenix ca serve --ca-config FILE --password-file FILE [--map GUEST=HOST]... [--listen HOST:PORT]
 
@@ -15,19 +10,3 @@ Runs the private CA from its ca.json until interrupted, so that the CA's
 container can run phoenix itself as its CA daemon. Run 'phoenix ca serve -h'
 for its flags; docs/ca.md describes the CA.
 `
-
-func caCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		w, code := stderr, ExitUsage
-		if len(args) > 0 {
-			w, code = stdout, ExitOK
-		}
-		fmt.Fprint(w, caUsage)
-		return code
-	}
-	if args[0] != "serve" {
-		fmt.Fprintf(stderr, "phoenix ca: unknown subcommand %q\n\n%s", args[0], caUsage)
-		return ExitUsage
-	}
-	return ca.ServeMain(args[1:], stdout, stderr)
-}

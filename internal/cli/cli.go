@@ -57,6 +57,26 @@ var commands = map[string]command{}
 // Register adds a subcommand. Called from init in this package only.
 func register(name string, c command) { commands[name] = c }
 
+// serveOnly is a command whose one subcommand is serve (sim, ca): it
+// prints usage, or hands the arguments after "serve" to main.
+func serveOnly(name, usage string, main func(args []string, stdout, stderr io.Writer) int) command {
+	return func(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+		if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+			w, code := stderr, ExitUsage
+			if len(args) > 0 {
+				w, code = stdout, ExitOK
+			}
+			fmt.Fprint(w, usage)
+			return code
+		}
+		if args[0] != "serve" {
+			fmt.Fprintf(stderr, "phoenix %s: unknown subcommand %q\n\n%s", name, args[0], usage)
+			return ExitUsage
+		}
+		return main(args[1:], stdout, stderr)
+	}
+}
+
 // Run is phoenix's main.
 func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {

@@ -1,24 +1,15 @@
-package cli
+package cli_test
 
 import (
-	"os"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"phoenix/internal/cli/clitest"
 )
 
-func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
-		"phoenix": func() { os.Exit(Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
-	})
-}
+func TestMain(m *testing.M) { clitest.Main(m, nil) }
 
 func TestScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{
-		Dir: "testdata/script",
-		Setup: func(env *testscript.Env) error {
-			env.Setenv("CI", os.Getenv("CI"))
-			return nil
-		},
-	})
+	testscript.Run(t, testscript.Params{Dir: "testdata/script", Setup: clitest.Setup})
 }

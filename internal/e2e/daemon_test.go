@@ -3,6 +3,7 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -23,12 +24,7 @@ func changesOf(r simRun) []string {
 // the upstream step-ca rewrites the unit and restarts it.
 func TestDaemonRestart(t *testing.T) {
 	needRoot(t)
-	repo, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	script := filepath.Join(repo, "scripts", "lxc_103.star")
-	config := filepath.Join(repo, "config")
+	repo, config, script := lxc103(t)
 	root := filepath.Join(t.TempDir(), "root")
 	const restart = "run cmd:pct exec 103 -- systemctl restart step-ca.service"
 
@@ -40,7 +36,7 @@ func TestDaemonRestart(t *testing.T) {
 		"run cmd:pct exec 103 -- systemctl enable step-ca.service",
 		restart,
 	} {
-		if !contains(first, want) {
+		if !slices.Contains(first, want) {
 			t.Errorf("first run: no %q in\n%s", want, strings.Join(first, "\n"))
 		}
 	}
@@ -92,13 +88,4 @@ func TestDaemonRestart(t *testing.T) {
 	if got := changesOf(runSim(t, stepConfig, root, script)); len(got) != 0 {
 		t.Errorf("converged step-ca run changed:\n%s", strings.Join(got, "\n"))
 	}
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

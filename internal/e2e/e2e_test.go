@@ -4,16 +4,13 @@
 package e2e
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"io/fs"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,42 +23,37 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"phoenix/internal/ca"
-	"phoenix/internal/cli"
+	"phoenix/internal/cli/clitest"
+	"phoenix/internal/testkit"
 )
 
-var scratch string
-
 func TestMain(m *testing.M) {
-	var err error
-	scratch, err = os.MkdirTemp("", "phoenix-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	// The pki package (the old script's way to make a CA) writes under
-	// $STEPPATH, read once per process: keep it out of $HOME.
-	os.Setenv("STEPPATH", filepath.Join(scratch, "steppath"))
-	code := testscript.RunMain(m, map[string]func() int{
-		"phoenix": func() int { return cli.Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr) },
+	// stepinit makes a CA with the pki package, as the old script did.
+	clitest.Main(m, func() func() {
+		_, remove := testkit.StepPath("phoenix-e2e-")
+		return remove
 	})
-	os.RemoveAll(scratch)
-	os.Exit(code)
+}
+
+// lxc103 is the repository, its example site and scripts/lxc_103.star,
+// which these tests run.
+func lxc103(t *testing.T) (repo, config, script string) {
+	t.Helper()
+	repo = testkit.RepoDir(t)
+	return repo, filepath.Join(repo, "config"), filepath.Join(repo, "scripts", "lxc_103.star")
 }
 
 // TestScripts runs the CA's acceptance scripts in testdata/script. $REPO
 // is the repository (scripts/ and config/ are used from it).
 func TestScripts(t *testing.T) {
 	needRoot(t)
-	repo, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
-			env.Setenv("REPO", repo)
-			env.Setenv("TESTDATA", filepath.Join(repo, "internal", "e2e", "testdata", "star"))
-			env.Setenv("CI", os.Getenv("CI"))
+			if err := clitest.Setup(env); err != nil {
+				return err
+			}
+			env.Setenv("TESTDATA", filepath.Join(env.Getenv("REPO"), "internal", "e2e", "testdata", "star"))
 			env.Values["procs"] = &procs{}
 			return nil
 		},
@@ -77,23 +69,7 @@ func TestScripts(t *testing.T) {
 }
 
 // procs are the phoenix ca serve processes a script started.
-type procs struct{ cur *exec.Cmd }
-
-// stopProc stops cmd with SIGTERM (a kill after 15 s) and returns how it
-// exited.
-func stopProc(cmd *exec.Cmd) error {
-	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(15 * time.Second):
-		cmd.Process.Kill()
-		<-done
-		return fmt.Errorf("did not stop within 15s of SIGTERM")
-	}
-}
+type procs struct{ cur *testkit.Daemon }
 
 // caServe starts `phoenix ca serve` as its own process on a free loopback
 // port and exports CA_URL; its output goes to $WORK/caserve.log. The
@@ -110,7 +86,7 @@ func caServe(ts *testscript.TestScript, neg bool, args []string) {
 		if p.cur == nil {
 			ts.Fatalf("caserve stop: nothing is running")
 		}
-		err := stopProc(p.cur)
+		err := p.cur.Stop()
 		p.cur = nil
 		if err != nil {
 			ts.Fatalf("caserve stop: phoenix ca serve: %v", err)
@@ -120,74 +96,39 @@ func caServe(ts *testscript.TestScript, neg bool, args []string) {
 	if p.cur != nil {
 		ts.Fatalf("caserve: a CA is already running; caserve stop first")
 	}
-	bin := lookPath(ts, "phoenix")
 	logPath := ts.MkAbs("caserve.log")
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		ts.Fatalf("caserve: %v", err)
 	}
-	cmd := exec.Command(bin, append([]string{"ca", "serve", "--listen", "127.0.0.1:0"}, args...)...)
-	cmd.Dir = ts.Getenv("WORK")
-	cmd.Env = os.Environ()
-	for _, k := range []string{"PATH", "HOME", "TMPDIR"} {
-		cmd.Env = append(cmd.Env, k+"="+ts.Getenv(k))
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		ts.Fatalf("caserve: %v", err)
-	}
+	cmd := clitest.Command(ts, append([]string{"ca", "serve", "--listen", "127.0.0.1:0"}, args...)...)
 	cmd.Stderr = logf
-	if err := cmd.Start(); err != nil {
-		ts.Fatalf("caserve: %v", err)
-	}
+	d, url, err := startCA(cmd)
 	logf.Close()
-	p.cur = cmd
+	if err != nil {
+		log, _ := os.ReadFile(logPath)
+		ts.Fatalf("caserve: phoenix ca serve: %v:\n%s", err, log)
+	}
+	p.cur = d
 	ts.Defer(func() {
-		if p.cur == cmd {
-			stopProc(cmd)
+		if p.cur == d {
+			d.Stop()
 			p.cur = nil
 		}
 	})
-	lines := make(chan string)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	timeout := time.After(30 * time.Second)
-	for {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				log, _ := os.ReadFile(logPath)
-				ts.Fatalf("caserve: phoenix ca serve exited before serving:\n%s", log)
-			}
-			if rest, ok := strings.CutPrefix(l, "phoenix ca serve: serving "); ok {
-				url, _, _ := strings.Cut(rest, " ")
-				ts.Setenv("CA_URL", url)
-				go func() {
-					for range lines {
-					}
-				}()
-				return
-			}
-		case <-timeout:
-			ts.Fatalf("caserve: not serving after 30s")
-		}
-	}
+	ts.Setenv("CA_URL", url)
 }
 
-func lookPath(ts *testscript.TestScript, name string) string {
-	for _, dir := range filepath.SplitList(ts.Getenv("PATH")) {
-		p := filepath.Join(dir, name)
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p
-		}
-	}
-	ts.Fatalf("no %s command on PATH", name)
-	return ""
+// startCA starts cmd, a phoenix ca serve, and returns it once it serves,
+// with its URL.
+func startCA(cmd *exec.Cmd) (*testkit.Daemon, string, error) {
+	var url string
+	d, err := testkit.StartDaemon(cmd, 30*time.Second, func(l string) bool {
+		rest, ok := strings.CutPrefix(l, "phoenix ca serve: serving ")
+		url, _, _ = strings.Cut(rest, " ")
+		return ok
+	})
+	return d, url, err
 }
 
 // tlsServe serves a certificate chain and key over TLS on a free loopback
@@ -202,26 +143,11 @@ func tlsServe(ts *testscript.TestScript, neg bool, args []string) {
 	if err != nil {
 		ts.Fatalf("tlsserve: %v", err)
 	}
-	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12})
+	l, err := testkit.ServeTLS(pair)
 	if err != nil {
 		ts.Fatalf("tlsserve: %v", err)
 	}
 	ts.Defer(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func(c net.Conn) {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				if err := c.(*tls.Conn).Handshake(); err == nil {
-					io.WriteString(c, "HTTP/1.0 204 No Content\r\n\r\n")
-				}
-			}(c)
-		}
-	}()
 	ts.Setenv(args[0], l.Addr().String())
 }
 
@@ -293,15 +219,10 @@ func describeTree(dir string) ([]string, error) {
 }
 
 // needRoot: lxc_103.star chowns the CA to the container's mapped root
-// (100000), which only root may do. In CI that is a failure, elsewhere a
-// skip that says so.
+// (100000), which only root may do.
 func needRoot(t *testing.T) {
 	t.Helper()
-	if os.Getuid() == 0 {
-		return
+	if os.Getuid() != 0 {
+		testkit.Need(t, "lxc_103.star chowns the CA to uid 100000, which only root may do")
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("these tests must run as root: lxc_103.star chowns the CA to uid 100000")
-	}
-	t.Skip("skipped: not root, and lxc_103.star chowns the CA to uid 100000")
 }

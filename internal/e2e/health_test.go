@@ -12,6 +12,7 @@ import (
 	"go.starlark.net/starlarkstruct"
 
 	"phoenix/internal/ca"
+	"phoenix/internal/testkit"
 	"phoenix/runtime"
 )
 
@@ -25,8 +26,8 @@ const netnsEnv = "PHOENIX_E2E_IN_NETNS"
 func TestHealthCheck(t *testing.T) {
 	if os.Getenv(netnsEnv) != "1" {
 		needRoot(t)
-		unshare := lookTool(t, "unshare")
-		lookTool(t, "ip")
+		unshare := testkit.Tool(t, "unshare")
+		testkit.Tool(t, "ip")
 		cmd := exec.Command(unshare, "--net", "--", os.Args[0], "-test.run=^TestHealthCheck$", "-test.v", "-test.count=1")
 		cmd.Env = append(os.Environ(), netnsEnv+"=1")
 		out, err := cmd.CombinedOutput()
@@ -40,12 +41,7 @@ func TestHealthCheck(t *testing.T) {
 			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
-	repo, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	config := filepath.Join(repo, "config")
-	script := filepath.Join(repo, "scripts", "lxc_103.star")
+	_, config, script := lxc103(t)
 	root := filepath.Join(t.TempDir(), "root")
 	runSim(t, config, root, script)
 
@@ -107,16 +103,4 @@ func TestHealthCheck(t *testing.T) {
 	if got := changesOf(r); strings.Join(got, "\n") != "run cmd:pct exec 103 -- systemctl restart step-ca.service" {
 		t.Errorf("restarted: changes %v", got)
 	}
-}
-
-func lookTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is missing, and CI must run this test", name)
-		}
-		t.Skipf("skipped: %s is missing", name)
-	}
-	return p
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +20,8 @@ import (
 	"phoenix/internal/ca"
 	"phoenix/internal/pve"
 	"phoenix/internal/pvesim"
+	"phoenix/internal/pvesim/pvesimtest"
+	"phoenix/internal/testkit"
 	"phoenix/runtime"
 )
 
@@ -66,22 +66,9 @@ func runSimWith(t *testing.T, configDir, root, script string, override starlark.
 	if err := os.MkdirAll(filepath.Dir(state), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := pvesim.New(pvesim.Options{RootPassword: "e2e-root-password", StateFile: state})
-	if err != nil {
-		t.Fatal(err)
-	}
-	url, fp, err := srv.Start("127.0.0.1:0", "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := pve.Connect(context.Background(), pve.Connection{URL: url,
-		Auth: pve.Auth{User: "root@pam", Password: "e2e-root-password"}, Trust: pve.Trust{Fingerprint: fp}}, pve.Options{})
-	if err != nil {
-		srv.Close()
-		t.Fatal(err)
-	}
-	if _, err := proxmox.Use(rt, c, srv); err != nil {
-		srv.Close()
+	srv := pvesimtest.Start(t, pvesim.Options{RootPassword: "e2e-root-password", StateFile: state})
+	c := srv.Connect(t, pve.Auth{User: "root@pam", Password: "e2e-root-password"}, pve.Options{})
+	if _, err := proxmox.Use(rt, c, srv.Server); err != nil {
 		t.Fatal(err)
 	}
 	// Connecting logs in: count only what the script asks for.
@@ -135,12 +122,7 @@ func writes(reqs map[string]int) []string {
 // side by side: 5 interleaved pairs, each on its own root, medians logged.
 func TestNoopRerun(t *testing.T) {
 	needRoot(t)
-	repo, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	script := filepath.Join(repo, "scripts", "lxc_103.star")
-	config := filepath.Join(repo, "config")
+	_, config, script := lxc103(t)
 	const pairs = 5
 	var fresh, noop []time.Duration
 	var last simRun
@@ -264,24 +246,9 @@ func TestIssueThroughput(t *testing.T) {
 		t.Skip("skipped in -short mode: builds phoenix and runs it 100 times (about 30 s)")
 	}
 	needRoot(t)
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the go command is missing, and CI must run this test")
-		}
-		t.Skip("skipped: the go command is missing (it builds the phoenix binary)")
-	}
-	repo, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, config, script := lxc103(t)
+	bin := testkit.Phoenix(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "phoenix")
-	build := exec.Command(goTool, "build", "-o", bin, ".")
-	build.Dir = repo
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
 	root := filepath.Join(dir, "root")
 	phoenix := func(args ...string) (time.Duration, string) {
 		t.Helper()
@@ -294,8 +261,7 @@ func TestIssueThroughput(t *testing.T) {
 		}
 		return time.Since(start), string(out)
 	}
-	common := []string{"--sim", "--root", root, "--config", filepath.Join(repo, "config")}
-	lxc103 := filepath.Join(repo, "scripts", "lxc_103.star")
+	common := []string{"--sim", "--root", root, "--config", config}
 
 	// The binary's own wall times for lxc_103.star, fresh and no-op,
 	// in interleaved pairs on their own roots (the last one is used below).
@@ -305,7 +271,7 @@ func TestIssueThroughput(t *testing.T) {
 		if i == 2 {
 			r = root
 		}
-		args := []string{"exec", "--sim", "--root", r, "--config", filepath.Join(repo, "config"), lxc103}
+		args := []string{"exec", "--sim", "--root", r, "--config", config, script}
 		d, out := phoenix(args...)
 		if !strings.Contains(out, "applied  create  ca:") {
 			t.Fatalf("fresh run made no CA:\n%s", out)
@@ -365,28 +331,10 @@ func startCAServe(t *testing.T, bin, ssl string) string {
 	t.Helper()
 	cmd := exec.Command(bin, "ca", "serve", "--ca-config", filepath.Join(ssl, "config", "ca.json"),
 		"--password-file", filepath.Join(ssl, "password.txt"), "--map", "/etc/step-ca/ssl="+ssl, "--listen", "127.0.0.1:0")
-	out, err := cmd.StdoutPipe()
+	d, url, err := startCA(cmd)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("phoenix ca serve: %v", err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	})
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "phoenix ca serve: serving "); ok {
-			go func() {
-				for sc.Scan() {
-				}
-			}()
-			url, _, _ := strings.Cut(rest, " ")
-			return url
-		}
-	}
-	t.Fatal("phoenix ca serve exited before serving")
-	return ""
+	t.Cleanup(func() { d.Stop() })
+	return url
 }

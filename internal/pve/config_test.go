@@ -11,6 +11,7 @@ import (
 
 	"phoenix/internal/pve"
 	"phoenix/internal/pvesim"
+	"phoenix/internal/pvesim/pvesimtest"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -99,17 +100,17 @@ func TestTLSTrust(t *testing.T) {
 	e := startSim(t, pvesim.Options{})
 	ctx := context.Background()
 	connect := func(tr pve.Trust) error {
-		c, err := pve.Connect(ctx, pve.Connection{URL: e.url, Auth: tokenAuth(t), Trust: tr}, fast)
+		c, err := pve.Connect(ctx, pve.Connection{URL: e.URL, Auth: tokenAuth(t), Trust: tr}, pvesimtest.Fast)
 		if err != nil {
 			return err
 		}
 		_, err = c.Nodes(ctx)
 		return err
 	}
-	if err := connect(pve.Trust{Fingerprint: e.fp}); err != nil {
+	if err := connect(pve.Trust{Fingerprint: e.Fingerprint}); err != nil {
 		t.Fatalf("pinned fingerprint: %v", err)
 	}
-	if err := connect(pve.Trust{Fingerprint: strings.ToLower(strings.ReplaceAll(e.fp, ":", ""))}); err != nil {
+	if err := connect(pve.Trust{Fingerprint: strings.ToLower(strings.ReplaceAll(e.Fingerprint, ":", ""))}); err != nil {
 		t.Fatalf("fingerprint without colons: %v", err)
 	}
 	if err := connect(pve.Trust{CAFile: e.certPEMPath}); err != nil {
@@ -121,7 +122,7 @@ func TestTLSTrust(t *testing.T) {
 	wrong := strings.Repeat("00:", 31) + "00"
 	err := connect(pve.Trust{Fingerprint: wrong})
 	var fe *pve.FingerprintError
-	if !errors.As(err, &fe) || fe.Got != e.fp || !strings.Contains(err.Error(), pve.EnvFingerprint) {
+	if !errors.As(err, &fe) || fe.Got != e.Fingerprint || !strings.Contains(err.Error(), pve.EnvFingerprint) {
 		t.Fatalf("wrong pin: %v", err)
 	}
 	err = connect(pve.Trust{})
@@ -133,8 +134,8 @@ func TestTLSTrust(t *testing.T) {
 func TestConnectErrors(t *testing.T) {
 	e := startSim(t, pvesim.Options{})
 	ctx := context.Background()
-	tr := pve.Trust{Fingerprint: e.fp}
-	_, err := pve.Connect(ctx, pve.Connection{URL: e.url, Auth: pve.Auth{User: "root@pam", Password: "wrong"}, Trust: tr, Source: pve.Source{Auth: "environment"}}, fast)
+	tr := pve.Trust{Fingerprint: e.Fingerprint}
+	_, err := pve.Connect(ctx, pve.Connection{URL: e.URL, Auth: pve.Auth{User: "root@pam", Password: "wrong"}, Trust: tr, Source: pve.Source{Auth: "environment"}}, pvesimtest.Fast)
 	if err == nil || !strings.Contains(err.Error(), "PVE login as root@pam refused (environment)") {
 		t.Fatalf("wrong password: %v", err)
 	}
@@ -142,23 +143,23 @@ func TestConnectErrors(t *testing.T) {
 		t.Fatalf("password in error: %v", err)
 	}
 	bad, _ := pve.ParseToken("root@pam!phoenix=00000000-0000-0000-0000-000000000000")
-	c, err := pve.Connect(ctx, pve.Connection{URL: e.url, Auth: bad, Trust: tr}, fast)
+	c, err := pve.Connect(ctx, pve.Connection{URL: e.URL, Auth: bad, Trust: tr}, pvesimtest.Fast)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Nodes(ctx); err == nil || !strings.Contains(err.Error(), "401 permission denied - invalid PVE API token") {
 		t.Fatalf("bad token: %v", err)
 	}
-	if _, err := pve.Connect(ctx, pve.Connection{URL: e.url, Trust: tr}, fast); err == nil || !strings.Contains(err.Error(), pve.EnvToken) {
+	if _, err := pve.Connect(ctx, pve.Connection{URL: e.URL, Trust: tr}, pvesimtest.Fast); err == nil || !strings.Contains(err.Error(), pve.EnvToken) {
 		t.Fatalf("no credentials: %v", err)
 	}
 	for _, u := range []string{"http://127.0.0.1:8006/api2/json", "https://127.0.0.1:8006/"} {
-		if _, err := pve.Connect(ctx, pve.Connection{URL: u, Auth: tokenAuth(t), Trust: tr}, fast); err == nil {
+		if _, err := pve.Connect(ctx, pve.Connection{URL: u, Auth: tokenAuth(t), Trust: tr}, pvesimtest.Fast); err == nil {
 			t.Errorf("URL %s accepted", u)
 		}
 	}
 	// Nothing listens: the error says where it tried.
-	c, err = pve.Connect(ctx, pve.Connection{URL: "https://127.0.0.1:1/api2/json", Auth: tokenAuth(t), Trust: tr}, fast)
+	c, err = pve.Connect(ctx, pve.Connection{URL: "https://127.0.0.1:1/api2/json", Auth: tokenAuth(t), Trust: tr}, pvesimtest.Fast)
 	if err != nil {
 		t.Fatal(err)
 	}

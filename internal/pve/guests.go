@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
@@ -267,21 +268,24 @@ func body(cfg Config) map[string]any {
 // and the other options) and waits for the task. Creates on one node run
 // one at a time.
 func (c *Client) CreateLXC(ctx context.Context, node string, vmid int, cfg Config) (Guest, error) {
-	m := c.nodeLock(node)
+	return c.create(ctx, Guest{VMID: vmid, Kind: LXC, Node: node, Name: cfg["hostname"], Status: "stopped"}, cfg)
+}
+
+// CreateVM creates VM vmid on node from cfg and waits. Creates on one
+// node run one at a time.
+func (c *Client) CreateVM(ctx context.Context, node string, vmid int, cfg Config) (Guest, error) {
+	return c.create(ctx, Guest{VMID: vmid, Kind: QEMU, Node: node, Name: cfg["name"], Status: "stopped"}, cfg)
+}
+
+// create is CreateLXC and CreateVM: POST /nodes/NODE/KIND, under the
+// node's lock.
+func (c *Client) create(ctx context.Context, g Guest, cfg Config) (Guest, error) {
+	m := c.nodeLock(g.Node)
 	m.Lock()
 	defer m.Unlock()
 	data := body(cfg)
-	data["vmid"] = vmid
-	g := Guest{VMID: vmid, Kind: LXC, Node: node, Name: cfg["hostname"], Status: "stopped"}
-	n := (&proxmox.Node{}).New(c.api, node)
-	err := c.runTask(ctx, "create "+g.Resource(), func(ctx context.Context) (string, error) {
-		var upid string
-		err := c.write(ctx, false, func(ctx context.Context) error {
-			return c.api.Post(ctx, "/nodes/"+n.Name+"/lxc", data, &upid)
-		})
-		return upid, err
-	})
-	if err != nil {
+	data["vmid"] = g.VMID
+	if err := c.task(ctx, "create "+g.Resource(), http.MethodPost, fmt.Sprintf("/nodes/%s/%s", g.Node, g.Kind), data); err != nil {
 		return Guest{}, err
 	}
 	if cfg["start"] == "1" {
@@ -302,13 +306,7 @@ func (c *Client) CloneVM(ctx context.Context, srcNode string, src, newid int, no
 		data["target"] = node
 	}
 	g := Guest{VMID: newid, Kind: QEMU, Node: node, Name: name, Status: "stopped"}
-	err := c.runTask(ctx, fmt.Sprintf("clone vm:%d to %s", src, g.Resource()), func(ctx context.Context) (string, error) {
-		var upid string
-		err := c.write(ctx, false, func(ctx context.Context) error {
-			return c.api.Post(ctx, fmt.Sprintf("/nodes/%s/qemu/%d/clone", srcNode, src), data, &upid)
-		})
-		return upid, err
-	})
+	err := c.task(ctx, fmt.Sprintf("clone vm:%d to %s", src, g.Resource()), http.MethodPost, fmt.Sprintf("/nodes/%s/qemu/%d/clone", srcNode, src), data)
 	if err != nil {
 		return Guest{}, err
 	}
@@ -365,18 +363,7 @@ const (
 // params are the action's options (shutdown timeout, forceStop).
 func (c *Client) Power(ctx context.Context, g Guest, action string, params map[string]any) (Guest, error) {
 	what := action + " " + g.Resource()
-	err := c.runTask(ctx, what, func(ctx context.Context) (string, error) {
-		var upid string
-		err := c.write(ctx, false, func(ctx context.Context) error {
-			var b any
-			if params != nil {
-				b = params
-			}
-			return c.api.Post(ctx, g.path()+"/status/"+action, b, &upid)
-		})
-		return upid, err
-	})
-	if err != nil {
+	if err := c.task(ctx, what, http.MethodPost, g.path()+"/status/"+action, params); err != nil {
 		return g, err
 	}
 	switch action {
@@ -392,14 +379,7 @@ func (c *Client) Power(ctx context.Context, g Guest, action string, params map[s
 func (c *Client) Destroy(ctx context.Context, g Guest) error {
 	what := "destroy " + g.Resource()
 	params := map[string]any{"purge": 1, "destroy-unreferenced-disks": 1}
-	err := c.runTask(ctx, what, func(ctx context.Context) (string, error) {
-		var upid string
-		err := c.write(ctx, false, func(ctx context.Context) error {
-			return c.api.DeleteWithParams(ctx, g.path(), params, &upid)
-		})
-		return upid, err
-	})
-	if err != nil {
+	if err := c.task(ctx, what, http.MethodDelete, g.path(), params); err != nil {
 		return err
 	}
 	c.forget(g.VMID)
@@ -522,27 +502,4 @@ func (c *Client) EnsureTemplate(ctx context.Context, node, volid string) error {
 // node, so parallel converges fetch it once.
 func (c *Client) TemplateLock(node, volid string) *sync.Mutex {
 	return c.nodeLock("template|" + node + "|" + volid)
-}
-
-// CreateVM creates VM vmid on node from cfg and waits. Creates on one
-// node run one at a time.
-func (c *Client) CreateVM(ctx context.Context, node string, vmid int, cfg Config) (Guest, error) {
-	m := c.nodeLock(node)
-	m.Lock()
-	defer m.Unlock()
-	data := body(cfg)
-	data["vmid"] = vmid
-	g := Guest{VMID: vmid, Kind: QEMU, Node: node, Name: cfg["name"], Status: "stopped"}
-	err := c.runTask(ctx, "create "+g.Resource(), func(ctx context.Context) (string, error) {
-		var upid string
-		err := c.write(ctx, false, func(ctx context.Context) error {
-			return c.api.Post(ctx, "/nodes/"+node+"/qemu", data, &upid)
-		})
-		return upid, err
-	})
-	if err != nil {
-		return Guest{}, err
-	}
-	c.remember(g)
-	return g, nil
 }

@@ -2,7 +2,9 @@ package pve
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -169,7 +171,7 @@ func norm(kind Kind, key, v string) string {
 }
 
 func canonical(m map[string]string) string {
-	keys := sortedKeys(m)
+	keys := slices.Sorted(maps.Keys(m))
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		parts[i] = k + "=" + m[k]
@@ -303,13 +305,4 @@ func ParseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("disk size %q: want a number with K, M, G or T", s)
 	}
 	return int64(f * float64(mult)), nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

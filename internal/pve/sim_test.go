@@ -7,12 +7,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"phoenix/internal/pve"
 	"phoenix/internal/pvesim"
+	"phoenix/internal/pvesim/pvesimtest"
+	"phoenix/internal/testkit"
 )
 
 const (
@@ -21,17 +22,8 @@ const (
 	template     = "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"
 )
 
-// fast retries keep failure tests quick; the schedule is what is tested.
-var fast = pve.Options{
-	Retry:     pve.Backoff{Attempts: 4, Initial: time.Millisecond, Max: 5 * time.Millisecond},
-	LockRetry: pve.Backoff{Attempts: 6, Initial: time.Millisecond, Max: 5 * time.Millisecond},
-	Poll:      5 * time.Millisecond,
-	MaxPoll:   20 * time.Millisecond,
-}
-
 type simEnv struct {
-	srv         *pvesim.Server
-	url, fp     string
+	*pvesimtest.Sim
 	certPEMPath string
 }
 
@@ -43,29 +35,12 @@ func startSim(t *testing.T, o pvesim.Options) *simEnv {
 	if o.RootPassword == "" {
 		o.RootPassword = testPassword
 	}
-	srv, err := pvesim.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	url, fp, err := srv.Start("127.0.0.1:0", "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	s := pvesimtest.Start(t, o)
 	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, srv.CertPEM(), 0o644); err != nil {
+	if err := os.WriteFile(ca, s.CertPEM(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return &simEnv{srv: srv, url: url, fp: fp, certPEMPath: ca}
-}
-
-func (e *simEnv) connect(t *testing.T, auth pve.Auth, opts pve.Options) *pve.Client {
-	t.Helper()
-	c, err := pve.Connect(context.Background(), pve.Connection{URL: e.url, Auth: auth, Trust: pve.Trust{Fingerprint: e.fp}}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return &simEnv{Sim: s, certPEMPath: ca}
 }
 
 func rootLogin() pve.Auth { return pve.Auth{User: "root@pam", Password: testPassword} }
@@ -118,7 +93,7 @@ func apply(t *testing.T, c *pve.Client, p *pve.Plan) {
 
 func TestCreateThenConvergedAndSingleKeyUpdate(t *testing.T) {
 	e := startSim(t, pvesim.Options{})
-	c := e.connect(t, rootLogin(), fast)
+	c := e.Connect(t, rootLogin(), pvesimtest.Fast)
 	s := lxcSpec(101)
 	s.MountPoints = []pve.MountPoint{{HostPath: "/mnt/pve/data/101/certs", ContainerPath: "/etc/nginx/certs"},
 		{HostPath: "/mnt/pve/data/103/export", ContainerPath: "/etc/nginx/ca", ReadOnly: true}}
@@ -141,26 +116,16 @@ func TestCreateThenConvergedAndSingleKeyUpdate(t *testing.T) {
 	if p := plan(t, c, s); len(p.Changes) != 0 {
 		t.Fatalf("after update, changes %v", p.Changes)
 	}
-	e.srv.ResetRequests()
+	e.Server.ResetRequests()
 	plan(t, c, s)
-	if n := writes(e.srv.Requests()); n != 0 {
-		t.Fatalf("a converged plan made %d writes: %v", n, e.srv.Requests())
+	if n := pvesimtest.Writes(e.Server.Requests()); n != 0 {
+		t.Fatalf("a converged plan made %d writes: %v", n, e.Server.Requests())
 	}
-}
-
-func writes(reqs map[string]int) int {
-	n := 0
-	for k, v := range reqs {
-		if !strings.HasPrefix(k, "GET ") {
-			n += v
-		}
-	}
-	return n
 }
 
 func TestNetworkUpdateKeepsMAC(t *testing.T) {
 	e := startSim(t, pvesim.Options{})
-	c := e.connect(t, rootLogin(), fast)
+	c := e.Connect(t, rootLogin(), pvesimtest.Fast)
 	s := lxcSpec(110)
 	g := create(t, c, s)
 	st, err := c.ReadState(context.Background(), g)
@@ -188,7 +153,7 @@ func TestNetworkUpdateKeepsMAC(t *testing.T) {
 
 func TestMountPointOnRunningContainerIsPending(t *testing.T) {
 	e := startSim(t, pvesim.Options{})
-	c := e.connect(t, rootLogin(), fast)
+	c := e.Connect(t, rootLogin(), pvesimtest.Fast)
 	ctx := context.Background()
 	s := lxcSpec(103)
 	g := create(t, c, s)
@@ -231,9 +196,9 @@ func TestMountPointOnRunningContainerIsPending(t *testing.T) {
 
 func TestFailedTaskSurfacesLog(t *testing.T) {
 	e := startSim(t, pvesim.Options{})
-	e.srv.Faults().FailTask("vzcreate", 104, "unable to unpack archive: exit code 2",
+	e.Server.Faults().FailTask("vzcreate", 104, "unable to unpack archive: exit code 2",
 		[]string{"tar: ./usr/bin/perl: Cannot write: No space left on device"}, 1)
-	c := e.connect(t, rootLogin(), fast)
+	c := e.Connect(t, rootLogin(), pvesimtest.Fast)
 	s := lxcSpec(104)
 	_, err := c.CreateLXC(context.Background(), s.Node, s.VMID, s.CreateConfig())
 	var te *pve.TaskError
@@ -255,14 +220,14 @@ func TestFailedTaskSurfacesLog(t *testing.T) {
 
 func TestLockTimeoutsAreRetried(t *testing.T) {
 	e := startSim(t, pvesim.Options{})
-	c := e.connect(t, rootLogin(), fast)
+	c := e.Connect(t, rootLogin(), pvesimtest.Fast)
 	s := lxcSpec(105)
 	create(t, c, s)
-	e.srv.Faults().LockTimeout(105, 3)
-	e.srv.ResetRequests()
+	e.Server.Faults().LockTimeout(105, 3)
+	e.Server.ResetRequests()
 	s.Cores = 2
 	apply(t, c, plan(t, c, s))
-	if n := e.srv.Requests()["PUT /nodes/{node}/lxc/{vmid}/config"]; n != 4 {
+	if n := e.Server.Requests()["PUT /nodes/{node}/lxc/{vmid}/config"]; n != 4 {
 		t.Fatalf("PUT config requests = %d, want 3 refused + 1", n)
 	}
 	if p := plan(t, c, s); len(p.Changes) != 0 {
@@ -270,63 +235,63 @@ func TestLockTimeoutsAreRetried(t *testing.T) {
 	}
 
 	// More lock timeouts than attempts: the error is PVE's.
-	e.srv.Faults().LockTimeout(105, 100)
+	e.Server.Faults().LockTimeout(105, 100)
 	s.Cores = 3
 	set, del := plan(t, c, s).Split()
 	err := c.Configure(context.Background(), plan(t, c, s).Guest, set, del)
 	if !pve.IsLockTimeout(err) {
-		t.Fatalf("err = %v, want the lock timeout after %d attempts", err, fast.LockRetry.Attempts)
+		t.Fatalf("err = %v, want the lock timeout after %d attempts", err, pvesimtest.Fast.LockRetry.Attempts)
 	}
 }
 
 func TestServerErrorOnReadIsRetried(t *testing.T) {
 	e := startSim(t, pvesim.Options{})
-	e.srv.Faults().HTTPError("GET", "/cluster/resources", 500, 2)
-	c := e.connect(t, rootLogin(), fast)
+	e.Server.Faults().HTTPError("GET", "/cluster/resources", 500, 2)
+	c := e.Connect(t, rootLogin(), pvesimtest.Fast)
 	if _, err := c.Guests(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if n := e.srv.Requests()["GET /cluster/resources"]; n != 3 {
+	if n := e.Server.Requests()["GET /cluster/resources"]; n != 3 {
 		t.Fatalf("GET /cluster/resources = %d requests, want 2 failed + 1", n)
 	}
 	// A read that keeps failing gives up with PVE's message.
-	e.srv.Faults().Add(pvesim.Fault{Kind: pvesim.FaultHTTP, Method: "GET", Path: "/nodes", Status: 503, Message: "service unavailable for maintenance"})
+	e.Server.Faults().Add(pvesim.Fault{Kind: pvesim.FaultHTTP, Method: "GET", Path: "/nodes", Status: 503, Message: "service unavailable for maintenance"})
 	_, err := c.Nodes(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "503 service unavailable for maintenance") {
 		t.Fatalf("err = %v", err)
 	}
-	if n := e.srv.Requests()["GET /nodes"]; n != fast.Retry.Attempts {
-		t.Fatalf("GET /nodes = %d requests, want %d", n, fast.Retry.Attempts)
+	if n := e.Server.Requests()["GET /nodes"]; n != pvesimtest.Fast.Retry.Attempts {
+		t.Fatalf("GET /nodes = %d requests, want %d", n, pvesimtest.Fast.Retry.Attempts)
 	}
 }
 
 func TestNonIdempotentWriteIsNotRetried(t *testing.T) {
 	e := startSim(t, pvesim.Options{})
-	c := e.connect(t, rootLogin(), fast)
+	c := e.Connect(t, rootLogin(), pvesimtest.Fast)
 	ctx := context.Background()
 	g := create(t, c, lxcSpec(106))
-	e.srv.Faults().HTTPError("POST", "/nodes/{node}/lxc/{vmid}/status/start", 500, 1)
+	e.Server.Faults().HTTPError("POST", "/nodes/{node}/lxc/{vmid}/status/start", 500, 1)
 	if _, err := c.Power(ctx, g, pve.Start, nil); err == nil {
 		t.Fatal("start succeeded through an injected 500")
 	}
-	if n := e.srv.Requests()["POST /nodes/{node}/lxc/{vmid}/status/start"]; n != 1 {
+	if n := e.Server.Requests()["POST /nodes/{node}/lxc/{vmid}/status/start"]; n != 1 {
 		t.Fatalf("start was sent %d times; a start must not be repeated blindly", n)
 	}
 	// A config PUT is idempotent: repeated.
-	e.srv.Faults().HTTPError("PUT", "/nodes/{node}/lxc/{vmid}/config", 502, 1)
+	e.Server.Faults().HTTPError("PUT", "/nodes/{node}/lxc/{vmid}/config", 502, 1)
 	if err := c.Configure(ctx, g, pve.Config{"cores": "2"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if n := e.srv.Requests()["PUT /nodes/{node}/lxc/{vmid}/config"]; n != 2 {
+	if n := e.Server.Requests()["PUT /nodes/{node}/lxc/{vmid}/config"]; n != 2 {
 		t.Fatalf("PUT config sent %d times, want 2", n)
 	}
 }
 
 func TestCancellationStopsWait(t *testing.T) {
 	e := startSim(t, pvesim.Options{})
-	c := e.connect(t, rootLogin(), fast)
+	c := e.Connect(t, rootLogin(), pvesimtest.Fast)
 	g := create(t, c, lxcSpec(107))
-	e.srv.Faults().HangTask("vzstart", 107, 1)
+	e.Server.Faults().HangTask("vzstart", 107, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(150*time.Millisecond, cancel)
 	start := time.Now()
@@ -344,11 +309,11 @@ func TestCancellationStopsWait(t *testing.T) {
 
 func TestWaitTimeout(t *testing.T) {
 	e := startSim(t, pvesim.Options{})
-	o := fast
+	o := pvesimtest.Fast
 	o.TaskTimeout = 100 * time.Millisecond
-	c := e.connect(t, rootLogin(), o)
+	c := e.Connect(t, rootLogin(), o)
 	g := create(t, c, lxcSpec(108))
-	e.srv.Faults().HangTask("vzstart", 108, 1)
+	e.Server.Faults().HangTask("vzstart", 108, 1)
 	_, err := c.Power(context.Background(), g, pve.Start, nil)
 	if !errors.Is(err, pve.ErrTaskTimeout) {
 		t.Fatalf("err = %v, want ErrTaskTimeout", err)
@@ -357,7 +322,7 @@ func TestWaitTimeout(t *testing.T) {
 
 func TestBindMountWithTokenNamesRemedy(t *testing.T) {
 	e := startSim(t, pvesim.Options{})
-	c := e.connect(t, tokenAuth(t), fast)
+	c := e.Connect(t, tokenAuth(t), pvesimtest.Fast)
 	s := lxcSpec(109)
 	s.MountPoints = []pve.MountPoint{{HostPath: "/mnt/pve/data/109/x", ContainerPath: "/x"}}
 	_, err := c.CreateLXC(context.Background(), s.Node, s.VMID, s.CreateConfig())
@@ -378,7 +343,7 @@ func TestBindMountWithTokenNamesRemedy(t *testing.T) {
 func TestCreatesSerialisedPerNode(t *testing.T) {
 	const d = 100 * time.Millisecond
 	e := startSim(t, pvesim.Options{Nodes: 2, TaskDuration: d})
-	c := e.connect(t, rootLogin(), fast)
+	c := e.Connect(t, rootLogin(), pvesimtest.Fast)
 	run := func(specs []*pve.LXCSpec) time.Duration {
 		start := time.Now()
 		errs := make(chan error, len(specs))
@@ -412,7 +377,7 @@ func TestCreatesSerialisedPerNode(t *testing.T) {
 
 func TestTemplateDownload(t *testing.T) {
 	e := startSim(t, pvesim.Options{})
-	c := e.connect(t, rootLogin(), fast)
+	c := e.Connect(t, rootLogin(), pvesimtest.Fast)
 	ctx := context.Background()
 	const alpine = "local:vztmpl/alpine-3.22-default_20250617_amd64.tar.xz"
 	if ok, err := c.HasTemplate(ctx, "pve", template); err != nil || !ok {
@@ -434,11 +399,11 @@ func TestTemplateDownload(t *testing.T) {
 
 func TestProgressOnLongWaits(t *testing.T) {
 	e := startSim(t, pvesim.Options{TaskDuration: 400 * time.Millisecond})
-	var buf syncBuffer
-	o := fast
+	var buf testkit.SyncBuffer
+	o := pvesimtest.Fast
 	o.Progress = &buf
 	o.ProgressAfter = 100 * time.Millisecond
-	c := e.connect(t, rootLogin(), o)
+	c := e.Connect(t, rootLogin(), o)
 	create(t, c, lxcSpec(112))
 	out := buf.String()
 	if !strings.Contains(out, "\r\x1b[Kcreate lxc:112: ") || !strings.Contains(out, "(0s)") {
@@ -450,32 +415,9 @@ func TestProgressOnLongWaits(t *testing.T) {
 	// Short waits show nothing.
 	buf.Reset()
 	o.ProgressAfter = time.Hour
-	c = e.connect(t, rootLogin(), o)
+	c = e.Connect(t, rootLogin(), o)
 	create(t, c, lxcSpec(113))
 	if buf.String() != "" {
 		t.Fatalf("short wait printed %q", buf.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) Reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b.Reset()
 }

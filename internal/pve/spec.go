@@ -258,19 +258,12 @@ func isMP(key string) bool { return family(key) == "mp" && key != "mp" }
 // PlanLXC compares a container with its spec: one cluster-resources call
 // per run (shared) and one config read.
 func (c *Client) PlanLXC(ctx context.Context, s *LXCSpec) (*Plan, error) {
-	g, ok, err := c.Guest(ctx, s.VMID)
+	g, st, err := c.existing(ctx, Guest{VMID: s.VMID, Kind: LXC, Node: s.Node, Name: s.Hostname})
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
-		return &Plan{Guest: Guest{VMID: s.VMID, Kind: LXC, Node: s.Node, Name: s.Hostname}}, nil
-	}
-	if err := checkPlacement(g, LXC, s.Node); err != nil {
-		return nil, err
-	}
-	st, err := c.ReadState(ctx, g)
-	if err != nil {
-		return nil, err
+	if st == nil {
+		return &Plan{Guest: g}, nil
 	}
 	if want := boolDigit(s.Unprivileged); norm(LXC, "unprivileged", st.Effective["unprivileged"]) != want {
 		return nil, fmt.Errorf("lxc:%d is unprivileged=%s in PVE but the spec says %s; PVE cannot change this on an existing container: back up its data, destroy it (lxc_destroy) and converge again", s.VMID, norm(LXC, "unprivileged", st.Effective["unprivileged"]), want)
@@ -283,21 +276,29 @@ func (c *Client) PlanLXC(ctx context.Context, s *LXCSpec) (*Plan, error) {
 
 // PlanVM compares a VM with its spec.
 func (c *Client) PlanVM(ctx context.Context, s *VMSpec) (*Plan, error) {
-	g, ok, err := c.Guest(ctx, s.VMID)
+	g, st, err := c.existing(ctx, Guest{VMID: s.VMID, Kind: QEMU, Node: s.Node, Name: s.Name})
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
-		return &Plan{Guest: Guest{VMID: s.VMID, Kind: QEMU, Node: s.Node, Name: s.Name}}, nil
-	}
-	if err := checkPlacement(g, QEMU, s.Node); err != nil {
-		return nil, err
-	}
-	st, err := c.ReadState(ctx, g)
-	if err != nil {
-		return nil, err
+	if st == nil {
+		return &Plan{Guest: g}, nil
 	}
 	return finishPlan(g, st, Diff(QEMU, st.Effective, s.Options(), nil)), nil
+}
+
+// existing reads the guest a plan compares with its spec: want itself,
+// with no state, when PVE lacks it; an error when PVE's guest is of
+// another kind, a template or on another node.
+func (c *Client) existing(ctx context.Context, want Guest) (Guest, *State, error) {
+	g, ok, err := c.Guest(ctx, want.VMID)
+	if err != nil || !ok {
+		return want, nil, err
+	}
+	if err := checkPlacement(g, want.Kind, want.Node); err != nil {
+		return Guest{}, nil, err
+	}
+	st, err := c.ReadState(ctx, g)
+	return g, st, err
 }
 
 func finishPlan(g Guest, st *State, changes []Change) *Plan {

@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -101,13 +102,8 @@ func (c *Client) taskLog(ctx context.Context, t *proxmox.Task) ([]string, error)
 	if err != nil {
 		return nil, err
 	}
-	nums := make([]int, 0, len(l))
-	for n := range l {
-		nums = append(nums, n)
-	}
-	sort.Ints(nums)
-	out := make([]string, 0, len(nums))
-	for _, n := range nums {
+	out := make([]string, 0, len(l))
+	for _, n := range slices.Sorted(maps.Keys(l)) {
 		out = append(out, l[n])
 	}
 	return out, nil
@@ -147,6 +143,16 @@ func (p *progress) clear() {
 	p.c.progressMu.Lock()
 	defer p.c.progressMu.Unlock()
 	fmt.Fprint(p.c.opts.Progress, "\r\x1b[K")
+}
+
+// task starts a task with one request (send's method, path and data) and
+// waits for it as runTask does.
+func (c *Client) task(ctx context.Context, what, method, path string, data map[string]any) error {
+	return c.runTask(ctx, what, func(ctx context.Context) (string, error) {
+		var upid string
+		err := c.send(ctx, method, path, data, &upid, false)
+		return upid, err
+	})
 }
 
 // runTask starts a task with start and waits for it. A lock timeout, in

@@ -10,30 +10,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	proxmox "github.com/luthermonson/go-proxmox"
+
+	"phoenix/internal/testkit"
 )
-
-// syncBuffer is written by the serving goroutine and read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 func TestMainUsage(t *testing.T) {
 	var out, errb bytes.Buffer
@@ -69,7 +52,7 @@ func TestMainUsage(t *testing.T) {
 func TestServeCommand(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state.json")
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
+	var out, errb testkit.SyncBuffer
 	ready := make(chan *Server, 1)
 	done := make(chan int, 1)
 	go func() {
@@ -147,7 +130,7 @@ func TestServeCommand(t *testing.T) {
 func TestServeGivenCredentialsAreNotPrinted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errb syncBuffer
+	var out, errb testkit.SyncBuffer
 	ready := make(chan *Server, 1)
 	done := make(chan int, 1)
 	go func() {

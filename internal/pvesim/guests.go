@@ -524,7 +524,6 @@ func (s *Server) prepareLXC(c *call, g *guest, set map[string]string, del []stri
 			}
 		}
 	}
-	node := c.node
 	for _, k := range allocOrder(set) {
 		v := set[k]
 		switch {
@@ -534,10 +533,7 @@ func (s *Server) prepareLXC(c *call, g *guest, set map[string]string, del []stri
 				f = lxcRootfsFormat
 			}
 			m, _ := parsePropString(k, f, v)
-			st, size, _ := strings.Cut(m["volume"], ":")
-			gib, _ := strconv.ParseFloat(size, 64)
-			m["volume"] = c.w.allocVolume(node, st, vmid, "lxc", gib, c.now).volid()
-			m["size"] = fmtNum(gib) + "G"
+			m["volume"], m["size"] = c.allocSized(m["volume"], vmid, "lxc")
 			set[k] = printPropString(f, m)
 		case netKeyRE.MatchString(k):
 			m, _ := parsePropString(k, lxcNetFormat, v)
@@ -551,6 +547,14 @@ func (s *Server) prepareLXC(c *call, g *guest, set map[string]string, del []stri
 		}
 	}
 	return nil
+}
+
+// allocSized allocates the volume a "STORAGE:SIZE" value (SIZE in GiB)
+// asks for, returning its volume ID and size as PVE writes them back.
+func (c *call) allocSized(spec string, vmid int, guestType string) (volid, size string) {
+	st, gib, _ := strings.Cut(spec, ":")
+	n, _ := strconv.ParseFloat(gib, 64)
+	return c.w.allocVolume(c.node, st, vmid, guestType, n, c.now).volid(), fmtNum(n) + "G"
 }
 
 // allocOrder is the order PVE allocates volumes in: rootfs first, then by
@@ -649,9 +653,7 @@ func (s *Server) prepareQEMU(c *call, g *guest, set map[string]string) error {
 				m["file"] = c.w.cloudinitVolume(c.node, st, vmid, c.now).volid()
 				m["media"] = "cdrom"
 			} else {
-				gib, _ := strconv.ParseFloat(size, 64)
-				m["file"] = c.w.allocVolume(c.node, st, vmid, "qemu", gib, c.now).volid()
-				m["size"] = fmtNum(gib) + "G"
+				m["file"], m["size"] = c.allocSized(m["file"], vmid, "qemu")
 			}
 			set[k] = printPropString(f, m)
 		case netKeyRE.MatchString(k):

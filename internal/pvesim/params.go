@@ -2,8 +2,10 @@ package pvesim
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -98,26 +100,12 @@ func checkValue(name string, p *param, v string) (string, string) {
 		}
 		return "", fmt.Sprintf("type check ('boolean') failed - got '%s'", v)
 	case kInteger:
-		if !intRE.MatchString(v) {
-			return "", fmt.Sprintf("type check ('integer') failed - got '%s'", v)
-		}
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			return "", fmt.Sprintf("type check ('integer') failed - got '%s'", v)
-		}
-		if msg := checkRange(p, f); msg != "" {
+		if msg := checkNumeric(p, intRE, v); msg != "" {
 			return "", msg
 		}
 		return strings.TrimPrefix(v, "+"), ""
 	case kNumber:
-		if !numRE.MatchString(v) {
-			return "", fmt.Sprintf("type check ('number') failed - got '%s'", v)
-		}
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			return "", fmt.Sprintf("type check ('number') failed - got '%s'", v)
-		}
-		if msg := checkRange(p, f); msg != "" {
+		if msg := checkNumeric(p, numRE, v); msg != "" {
 			return "", msg
 		}
 		return v, ""
@@ -160,6 +148,15 @@ var (
 	intRE = regexp.MustCompile(`^[+-]?\d+$`)
 	numRE = regexp.MustCompile(`^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$`)
 )
+
+// checkNumeric is the type and range check integers and numbers share.
+func checkNumeric(p *param, re *regexp.Regexp, v string) string {
+	f, err := strconv.ParseFloat(v, 64)
+	if !re.MatchString(v) || err != nil {
+		return fmt.Sprintf("type check ('%s') failed - got '%s'", p.kind, v)
+	}
+	return checkRange(p, f)
+}
 
 func checkRange(p *param, f float64) string {
 	if !math.IsNaN(p.min) && f < p.min {
@@ -306,11 +303,4 @@ func lookupParam(table map[string]*param, limits map[string]int, name string) (*
 	return p, base + "[n]"
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

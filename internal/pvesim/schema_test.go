@@ -7,9 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +16,8 @@ import (
 	"time"
 
 	proxmox "github.com/luthermonson/go-proxmox"
+
+	"phoenix/internal/testkit"
 )
 
 // The official PVE API schema is the oracle for the simulator's own table.
@@ -83,35 +84,14 @@ type schemaNode struct {
 	Children []*schemaNode            `json:"children"`
 }
 
-// loadSchema reads ../shared/pve/apidata.json relative to the repository
-// root. Outside CI its absence skips the test; under CI=true it fails.
+// loadSchema reads Proxmox VE's API schema, pve/apidata.json, the oracle
+// kept beside the repository.
 func loadSchema(t *testing.T) map[string]*schemaMethod {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	path := filepath.Join(dir, "..", "shared", "pve", "apidata.json")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PVE schema oracle missing under CI: ../shared/pve/apidata.json (beside the repository): %v", err)
-		}
-		t.Skipf("skipping: the PVE schema oracle ../shared/pve/apidata.json (beside the repository) is missing: %v", err)
-	}
+	data := testkit.Reference(t, "pve/apidata.json")
 	var roots []*schemaNode
 	if err := json.Unmarshal(data, &roots); err != nil {
-		t.Fatalf("%s: %v", path, err)
+		t.Fatalf("pve/apidata.json: %v", err)
 	}
 	out := map[string]*schemaMethod{}
 	var walk func(n *schemaNode)
@@ -529,7 +509,7 @@ func TestSchemaInvalidCorpus(t *testing.T) {
 		props := schema[key].Parameters.Properties
 		hasParams := false
 		for name := range props {
-			hasParams = hasParams || !contains(pathVars(rt.pattern), name)
+			hasParams = hasParams || !slices.Contains(pathVars(rt.pattern), name)
 		}
 		if !hasParams {
 			continue
@@ -567,15 +547,6 @@ func TestSchemaInvalidCorpus(t *testing.T) {
 		t.Errorf("corpus has only %d requests", total)
 	}
 	t.Logf("%d invalid requests refused", total)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func varsOf(rt *route, path string) map[string]string {

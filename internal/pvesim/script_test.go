@@ -4,25 +4,21 @@ import (
 	"encoding/json"
 	"flag"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"phoenix/internal/testkit"
 )
 
 // TestScripts drives the simulator with curl, a third-party client that
 // sends form-encoded bodies and logs in with a ticket, as PVE's own
 // clients do.
 func TestScripts(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("curl not found in PATH; the curl testscript needs it under CI")
-		}
-		t.Skip("skipping: curl not found in PATH (needed by testdata/script/*.txtar)")
-	}
+	testkit.Tool(t, "curl")
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){

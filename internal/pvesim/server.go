@@ -14,6 +14,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -512,17 +513,6 @@ func (s *Server) serveDebug(w http.ResponseWriter, r *http.Request) {
 func readParams(r *http.Request, body []byte) (map[string]string, *apiError) {
 	out := map[string]string{}
 	errs := map[string]string{}
-	query, err := parseForm(r.URL.RawQuery)
-	if err != nil {
-		return nil, fail(http.StatusBadRequest, "unable to parse query string - %s", err)
-	}
-	for k, vs := range query {
-		if len(vs) > 1 {
-			errs[k] = "duplicate parameter"
-			continue
-		}
-		out[k] = vs[0]
-	}
 	add := func(k, v string) {
 		if _, dup := out[k]; dup {
 			errs[k] = "duplicate parameter"
@@ -530,6 +520,20 @@ func readParams(r *http.Request, body []byte) (map[string]string, *apiError) {
 		}
 		out[k] = v
 	}
+	addForm := func(q url.Values) {
+		for k, vs := range q {
+			if len(vs) > 1 {
+				errs[k] = "duplicate parameter"
+				continue
+			}
+			add(k, vs[0])
+		}
+	}
+	query, err := parseForm(r.URL.RawQuery)
+	if err != nil {
+		return nil, fail(http.StatusBadRequest, "unable to parse query string - %s", err)
+	}
+	addForm(query)
 	if len(bytes.TrimSpace(body)) > 0 {
 		ct := r.Header.Get("Content-Type")
 		ct, _, _ = strings.Cut(ct, ";")
@@ -559,13 +563,7 @@ func readParams(r *http.Request, body []byte) (map[string]string, *apiError) {
 			if err != nil {
 				return nil, fail(http.StatusBadRequest, "unable to parse form body - %s", err)
 			}
-			for k, vs := range q {
-				if len(vs) > 1 {
-					errs[k] = "duplicate parameter"
-					continue
-				}
-				add(k, vs[0])
-			}
+			addForm(q)
 		default:
 			return nil, fail(http.StatusUnsupportedMediaType, "unsupported content type '%s'", ct)
 		}

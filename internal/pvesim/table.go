@@ -29,19 +29,8 @@ const mountOptionsRE = `(discard|lazytime|noatime|nodev|noexec|nosuid)(;(discard
 func mustVolume() *param { return strf("pve-lxc-mp-string").req() }
 
 var (
-	lxcMPFormat = &propFormat{defaultKey: "volume", keys: params{
-		"volume":       mustVolume(),
-		"mp":           mustVolume(),
-		"acl":          boolean(),
-		"backup":       boolean(),
-		"keepattrs":    boolean(),
-		"mountoptions": strp(mountOptionsRE),
-		"quota":        boolean(),
-		"replicate":    boolean(),
-		"ro":           boolean(),
-		"shared":       boolean(),
-		"size":         strf("disk-size"),
-	}}
+	// A mount point is rootfs plus its path and flags, as PVE's mp_desc
+	// extends rootfs_desc.
 	lxcRootfsFormat = &propFormat{defaultKey: "volume", keys: params{
 		"volume":       mustVolume(),
 		"acl":          boolean(),
@@ -52,6 +41,11 @@ var (
 		"shared":       boolean(),
 		"size":         strf("disk-size"),
 	}}
+	lxcMPFormat = &propFormat{defaultKey: "volume", keys: merge(lxcRootfsFormat.keys, params{
+		"mp":        mustVolume(),
+		"backup":    boolean(),
+		"keepattrs": boolean(),
+	})}
 	lxcNetFormat = &propFormat{keys: params{
 		"name":         strp(`[-_.\w\d]+`).req(),
 		"bridge":       strp(`[-_.\w\d]+`),
@@ -131,11 +125,14 @@ var lxcCreate = merge(lxcConfig, params{
 	"bwlimit":         numMin(0),
 })
 
-var lxcUpdate = merge(lxcConfig, params{
+// configUpdate are what a config PUT or POST adds, for LXC and QEMU alike.
+var configUpdate = params{
 	"delete": strf("pve-configid-list"),
 	"revert": strf("pve-configid-list"),
 	"digest": str().maxlen(40),
-})
+}
+
+var lxcUpdate = merge(lxcConfig, configUpdate)
 
 const (
 	lxcCreateUnsupported = "entrypoint env force ha-managed ignore-unpack-errors lock pool restore template unique"
@@ -284,11 +281,7 @@ var qemuCreate = merge(qemuConfig, params{
 	"start": boolean(),
 })
 
-var qemuUpdate = merge(qemuConfig, params{
-	"delete": strf("pve-configid-list"),
-	"revert": strf("pve-configid-list"),
-	"digest": str().maxlen(40),
-})
+var qemuUpdate = merge(qemuConfig, configUpdate)
 
 const (
 	qemuUnsupportedCommon = "affinity allow-ksm amd-sev arch args audio0 bootdisk cdrom cicustom efidisk0 freeze hookscript hostpci[n] hugepages intel-tdx ivshmem keephugepages keyboard localtime lock migrate_downtime migrate_speed numa[n] parallel[n] reboot rng0 smbios1 smp spice_enhancements startdate tdf template tpmstate0 usb[n] virtiofs[n] vmstatestorage watchdog"

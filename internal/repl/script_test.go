@@ -1,19 +1,14 @@
 package repl_test
 
 import (
-	"os"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"phoenix/internal/cli"
+	"phoenix/internal/cli/clitest"
 )
 
-func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
-		"phoenix": func() { os.Exit(cli.Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
-	})
-}
+func TestMain(m *testing.M) { clitest.Main(m, nil) }
 
 // Piped sessions: stdin is a file, so the REPL reads line by line and
 // never prompts.

@@ -9,25 +9,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"phoenix/internal/testkit"
 )
 
 // The terminal tests drive the real binary in a detached tmux session:
 // line editing, completion, history and the apply prompt only exist on a
 // terminal.
 func TestTerminal(t *testing.T) {
-	tmux, err := exec.LookPath("tmux")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("tmux not found in PATH: the terminal tests need it (Debian package tmux)")
-		}
-		t.Skip("tmux not found in PATH: skipping the terminal tests (install the Debian package tmux)")
-	}
-	bin := filepath.Join(t.TempDir(), "phoenix")
-	build := exec.Command("go", "build", "-o", bin, "phoenix")
-	build.Dir = filepath.Join("..", "..")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	tmux := testkit.Tool(t, "tmux") // the Debian package tmux
+	bin := testkit.Phoenix(t)
 
 	t.Run("completion", func(t *testing.T) {
 		tm := startTerm(t, tmux, bin, t.TempDir(), t.TempDir())

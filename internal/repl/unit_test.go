@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -105,21 +106,12 @@ func TestComplete(t *testing.T) {
 	if got, n := c.Do(line, 5); len(got) != 1 || string(got[0]) != "ite" || n != 2 {
 		t.Errorf("mid-line: %q %d", got, n)
 	}
-	if names := c.candidates("No"); !contains(names, "None") {
+	if names := c.candidates("No"); !slices.Contains(names, "None") {
 		t.Errorf("None not offered: %v", names)
 	}
-	if names := c.candidates("s"); contains(names, "_priv") {
+	if names := c.candidates("s"); slices.Contains(names, "_priv") {
 		t.Errorf("private name offered: %v", names)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func TestHistoryPath(t *testing.T) {

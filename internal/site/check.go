@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -113,7 +114,7 @@ func (f *Flow) check(c *structCtx) {
 			c.err("", "an %s flow needs icmp_types", f.Proto)
 		}
 		for i, t := range f.ICMPTypes {
-			if t != "" && !contains(icmpTypes[f.Proto], t) {
+			if t != "" && !slices.Contains(icmpTypes[f.Proto], t) {
 				c.d.err(c.path().Key("icmp_types").Index(i), "%q is not an %s type", t, f.Proto)
 			}
 		}
@@ -438,7 +439,7 @@ func checkStorage(s *Site, ps *problems, at place, id, content string) {
 		ps.at(at, "storage %q is not in %s%s", id, hp, suggest(id, sortedKeys(s.Hypervisor.Storage)))
 		return
 	}
-	if !contains(st.Content, content) {
+	if !slices.Contains(st.Content, content) {
 		ps.at(at, "storage %q does not hold %s (%s)", id, content, place{HypervisorFile, hp.p.Key(id).Key("content")})
 	}
 }
@@ -537,7 +538,7 @@ func checkMounts(s *Site, ps *problems) {
 			}
 			priv := ca.PrivateHostPath
 			if priv != "" && l.VMID != ca.VMID && (within(hp, priv) || within(priv, hp)) {
-				if within(hp, priv) && containsInt(ca.UnsafePrivateDirConsumers, l.VMID) {
+				if within(hp, priv) && slices.Contains(ca.UnsafePrivateDirConsumers, l.VMID) {
 					continue
 				}
 				ps.at(at, "%s exposes the CA's private directory %s (%s.private_dir) to guest %d; only the CA may mount it unless ca.unsafe_private_dir_consumers lists %d", hp, priv, caAt, l.VMID, l.VMID)
@@ -545,7 +546,7 @@ func checkMounts(s *Site, ps *problems) {
 			}
 			if exp := exportFor(ca, hp); exp != nil {
 				ep := caAt.p.Key("exports").Key(exp.Name)
-				if !containsInt(exp.Consumers, l.VMID) {
+				if !slices.Contains(exp.Consumers, l.VMID) {
 					ps.at(at, "%s is export %q of guest %d, which does not list %d in %s", hp, exp.Name, ca.VMID, l.VMID, place{HypervisorFile, ep.Key("consumers")})
 				} else if !m.ReadOnly {
 					ps.at(place{LXCFile, mp.Key("read_only")}, "must be true: %s is another guest's export (%s)", hp, place{HypervisorFile, ep})
@@ -565,15 +566,6 @@ func exportFor(ca *CA, hp string) *Export {
 		}
 	}
 	return nil
-}
-
-func containsInt(list []int, v int) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 func checkFlowGuests(s *Site, ps *problems) {

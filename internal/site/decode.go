@@ -3,10 +3,11 @@ package site
 import (
 	"fmt"
 	"io/fs"
+	"maps"
 	"math"
 	"net/netip"
 	"reflect"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,6 +56,16 @@ func newDecoder(file string, t *tree, ps *problems) *decoder {
 
 func (d *decoder) errAt(off int, p *jpath, format string, args ...any) {
 	d.ps.list = append(d.ps.list, problem{file: d.file, p: p, off: off, msg: fmt.Sprintf(format, args...)})
+}
+
+// errNode reports a problem with the value n at the current path.
+func (d *decoder) errNode(n *node, format string, args ...any) {
+	d.errAt(int(n.off), d.here(), format, args...)
+}
+
+// errKey reports a problem with the key of m at the current path.
+func (d *decoder) errKey(m *member, format string, args ...any) {
+	d.errAt(int(m.off), d.here(), format, args...)
 }
 
 // err reports a problem whose position is found from its path.
@@ -186,7 +197,7 @@ func (c *structCtx) err(key string, format string, args ...any) {
 
 func (d *decoder) typeErr(n *node, want string) {
 	got := n.kind.String()
-	d.errAt(int(n.off), d.here(), "must be %s, not %s", want, article(got))
+	d.errNode(n, "must be %s, not %s", want, article(got))
 }
 
 func article(s string) string {
@@ -213,7 +224,7 @@ func (d *decoder) value(n *node, v reflect.Value, f *fieldInfo) {
 			if m, ok := parseMode(s); ok {
 				v.Set(reflect.ValueOf(m))
 			} else {
-				d.errAt(int(n.off), d.here(), "%q is not %s", s, formats["mode"].what)
+				d.errNode(n, "%q is not %s", s, formats["mode"].what)
 			}
 		}
 		return
@@ -222,7 +233,7 @@ func (d *decoder) value(n *node, v reflect.Value, f *fieldInfo) {
 			if dur, why := parseDuration(s); why == "" {
 				v.Set(reflect.ValueOf(dur))
 			} else {
-				d.errAt(int(n.off), d.here(), "%q is not %s: %s", s, formats["duration"].what, why)
+				d.errNode(n, "%q is not %s: %s", s, formats["duration"].what, why)
 			}
 		}
 		return
@@ -236,13 +247,13 @@ func (d *decoder) value(n *node, v reflect.Value, f *fieldInfo) {
 		if !ok {
 			return
 		}
-		if f != nil && f.enum != nil && !contains(f.enum, s) {
-			d.errAt(int(n.off), d.here(), "%q is not one of %s%s", s, strings.Join(f.enum, ", "), suggest(s, f.enum))
+		if f != nil && f.enum != nil && !slices.Contains(f.enum, s) {
+			d.errNode(n, "%q is not one of %s%s", s, strings.Join(f.enum, ", "), suggest(s, f.enum))
 			return
 		}
 		if f != nil && f.format != "" {
 			if why := d.checkFormat(f.format, s); why != "" {
-				d.errAt(int(n.off), d.here(), "%s", why)
+				d.errNode(n, "%s", why)
 				return
 			}
 		}
@@ -255,11 +266,11 @@ func (d *decoder) value(n *node, v reflect.Value, f *fieldInfo) {
 		lit := d.t.text(n)
 		i, ok := parseInteger(lit)
 		if !ok {
-			d.errAt(int(n.off), d.here(), "must be an integer, not %s", lit)
+			d.errNode(n, "must be an integer, not %s", lit)
 			return
 		}
 		if why := checkRange(f, i); why != "" {
-			d.errAt(int(n.off), d.here(), "%s (got %s)", why, lit)
+			d.errNode(n, "%s (got %s)", why, lit)
 			return
 		}
 		v.SetInt(i)
@@ -276,7 +287,7 @@ func (d *decoder) value(n *node, v reflect.Value, f *fieldInfo) {
 		}
 		elems := d.t.kids(n)
 		if f != nil && f.nonempty && len(elems) == 0 {
-			d.errAt(int(n.off), d.here(), "must not be empty")
+			d.errNode(n, "must not be empty")
 		}
 		s := reflect.MakeSlice(v.Type(), len(elems), len(elems))
 		scalar := isScalar(v.Type().Elem())
@@ -296,7 +307,7 @@ func (d *decoder) value(n *node, v reflect.Value, f *fieldInfo) {
 			}
 			k := ev.Interface()
 			if j, dup := first[k]; dup {
-				d.errAt(int(e.off), d.here(), "repeats [%d]", j)
+				d.errNode(e, "repeats [%d]", j)
 			} else {
 				first[k] = i
 			}
@@ -310,7 +321,7 @@ func (d *decoder) value(n *node, v reflect.Value, f *fieldInfo) {
 		}
 		mems := d.t.kids(n)
 		if f != nil && f.nonempty && len(mems) == 0 {
-			d.errAt(int(n.off), d.here(), "must not be empty")
+			d.errNode(n, "must not be empty")
 		}
 		m := reflect.MakeMapWithSize(v.Type(), len(mems))
 		et := v.Type().Elem()
@@ -320,7 +331,7 @@ func (d *decoder) value(n *node, v reflect.Value, f *fieldInfo) {
 			d.push(key)
 			if f != nil && f.keyFormat != "" {
 				if why := d.checkFormat(f.keyFormat, key); why != "" {
-					d.errAt(int(mem.off), d.here(), "key %s", why)
+					d.errKey(mem, "key %s", why)
 					d.pop()
 					continue
 				}
@@ -365,7 +376,7 @@ func (d *decoder) str(n *node) (string, bool) {
 	if n.n < 0 {
 		for i := 0; i < len(s); i++ {
 			if c := s[i]; c < 0x20 || c == 0x7f {
-				d.errAt(int(n.off), d.here(), "must not contain control characters")
+				d.errNode(n, "must not contain control characters")
 				return "", false
 			}
 		}
@@ -460,7 +471,7 @@ func (d *decoder) addr(n *node, v reflect.Value, f *fieldInfo) {
 		want = f.format
 	}
 	if err != nil || (want == "ipv4" && !a.Is4()) {
-		d.errAt(int(n.off), d.here(), "%q is not %s", s, formats[want].what)
+		d.errNode(n, "%q is not %s", s, formats[want].what)
 		return
 	}
 	v.Set(reflect.ValueOf(a))
@@ -474,11 +485,11 @@ func (d *decoder) prefix(n *node, v reflect.Value, f *fieldInfo) {
 	want := f.format
 	pf, err := netip.ParsePrefix(s)
 	if err != nil || (want != "cidr" && !pf.Addr().Is4()) {
-		d.errAt(int(n.off), d.here(), "%q is not %s", s, formats[want].what)
+		d.errNode(n, "%q is not %s", s, formats[want].what)
 		return
 	}
 	if want != "ipv4-prefix" && pf.Masked() != pf {
-		d.errAt(int(n.off), d.here(), "%q is not a network address (did you mean %q?)", s, pf.Masked().String())
+		d.errNode(n, "%q is not a network address (did you mean %q?)", s, pf.Masked().String())
 		return
 	}
 	v.Set(reflect.ValueOf(pf))
@@ -489,6 +500,12 @@ func parseMode(s string) (fs.FileMode, bool) {
 		return 0, false
 	}
 	u, _ := strconv.ParseUint(s, 8, 32)
+	return ModeFromOctal(u), true
+}
+
+// ModeFromOctal is the fs.FileMode of a chmod-style number such as
+// 0o2750, whose setuid, setgid and sticky bits Go keeps elsewhere.
+func ModeFromOctal(u uint64) fs.FileMode {
 	m := fs.FileMode(u & 0o777)
 	if u&0o4000 != 0 {
 		m |= fs.ModeSetuid
@@ -499,10 +516,11 @@ func parseMode(s string) (fs.FileMode, bool) {
 	if u&0o1000 != 0 {
 		m |= fs.ModeSticky
 	}
-	return m, true
+	return m
 }
 
-// ModeString renders a mode the way the files spell it, e.g. "0750".
+// ModeString renders a mode the way the files spell it, e.g. "0750";
+// it is the inverse of ModeFromOctal.
 func ModeString(m fs.FileMode) string {
 	u := uint64(m.Perm())
 	if m&fs.ModeSetuid != 0 {
@@ -577,7 +595,7 @@ func (d *decoder) endpoint(n *node, v reflect.Value) {
 		lit := d.t.text(n)
 		i, ok := parseInteger(lit)
 		if !ok || i < 100 || i > 999999999 {
-			d.errAt(int(n.off), d.here(), "%s is not a VMID (100-999999999)", lit)
+			d.errNode(n, "%s is not a VMID (100-999999999)", lit)
 			return
 		}
 		e.VMID = int(i)
@@ -586,17 +604,17 @@ func (d *decoder) endpoint(n *node, v reflect.Value) {
 		if !ok {
 			return
 		}
-		if contains(endpointKeywords, s) {
+		if slices.Contains(endpointKeywords, s) {
 			e.Keyword = s
 		} else if a, err := parseAddr(s); err == nil {
 			e.Prefix = netip.PrefixFrom(a, a.BitLen())
 		} else if pf, err := netip.ParsePrefix(s); err == nil && pf.Masked() == pf {
 			e.Prefix = pf
 		} else if err == nil {
-			d.errAt(int(n.off), d.here(), "%q is not a network address (did you mean %q?)", s, pf.Masked().String())
+			d.errNode(n, "%q is not a network address (did you mean %q?)", s, pf.Masked().String())
 			return
 		} else {
-			d.errAt(int(n.off), d.here(), "%q is not %s%s", s, formats["endpoint"].what, suggest(s, endpointKeywords))
+			d.errNode(n, "%q is not %s%s", s, formats["endpoint"].what, suggest(s, endpointKeywords))
 			return
 		}
 	default:
@@ -665,9 +683,9 @@ func (d *decoder) object(n *node, v reflect.Value) {
 	switch len(missing) {
 	case 0:
 	case 1:
-		d.errAt(int(n.off), d.here(), "missing required key %s", missing[0])
+		d.errNode(n, "missing required key %s", missing[0])
 	default:
-		d.errAt(int(n.off), d.here(), "missing required keys %s", strings.Join(missing, ", "))
+		d.errNode(n, "missing required keys %s", strings.Join(missing, ", "))
 	}
 	if c, ok := v.Addr().Interface().(checker); ok {
 		c.check(&structCtx{d: d, si: si, seen: seen})
@@ -685,15 +703,15 @@ func (d *decoder) unknownKey(n *node, m *member, key string, val *node, v reflec
 	}
 	if u, ok := v.Addr().Interface().(unsupportedKeyer); ok {
 		if msg := u.unsupportedKey(key); msg != "" {
-			d.errAt(int(m.off), d.here(), "%s", msg)
+			d.errKey(m, "%s", msg)
 			return ""
 		}
 	}
 	s := closest(key, si.keys)
 	if s != "" {
-		d.errAt(int(m.off), d.here(), "unknown key (did you mean %q?)", s)
+		d.errKey(m, "unknown key (did you mean %q?)", s)
 	} else {
-		d.errAt(int(m.off), d.here(), "unknown key")
+		d.errKey(m, "unknown key")
 	}
 	return s
 }
@@ -706,15 +724,6 @@ func isScalar(t reflect.Type) bool {
 	switch t.Kind() {
 	case reflect.String, reflect.Int:
 		return true
-	}
-	return false
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
 	}
 	return false
 }
@@ -782,11 +791,4 @@ func editDistance(a, b string) int {
 }
 
 // sortedKeys returns a map's keys in order, for deterministic output.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

@@ -213,24 +213,55 @@ func (p *parser) enter() {
 	}
 }
 
-func (p *parser) object() int32 {
-	p.enter()
-	n := p.newNode(kindObject)
-	p.pos++ // '{'
+// peek skips white space and returns the next byte, which must exist.
+func (p *parser) peek() byte {
 	p.skipSpace()
-	if p.pos < len(p.data) && p.data[p.pos] == '}' {
+	if p.pos >= len(p.data) {
+		p.fail("unexpected end of JSON input")
+	}
+	return p.data[p.pos]
+}
+
+// open enters an object or array at its opening bracket; empty reports
+// that close follows at once.
+func (p *parser) open(k kind, close byte) (n int32, empty bool) {
+	p.enter()
+	n = p.newNode(k)
+	p.pos++
+	p.skipSpace()
+	if p.pos < len(p.data) && p.data[p.pos] == close {
 		p.pos++
 		p.depth--
+		return n, true
+	}
+	return n, false
+}
+
+// more reads what follows an object's or array's member: a comma (true)
+// or close (false); after names the member in the error.
+func (p *parser) more(close byte, after string) bool {
+	switch p.peek() {
+	case ',':
+		p.pos++
+		return true
+	case close:
+		p.pos++
+		p.depth--
+		return false
+	}
+	p.fail("invalid character %s after %s", p.quoteChar(), after)
+	return false
+}
+
+func (p *parser) object() int32 {
+	n, empty := p.open(kindObject, '}')
+	if empty {
 		return n
 	}
 	var firstAt map[string]int
 	base := len(p.mstack)
 	for {
-		p.skipSpace()
-		if p.pos >= len(p.data) {
-			p.fail("unexpected end of JSON input")
-		}
-		if p.data[p.pos] != '"' {
+		if p.peek() != '"' {
 			p.fail("invalid character %s looking for beginning of object key string", p.quoteChar())
 		}
 		koff := p.pos
@@ -259,31 +290,16 @@ func (p *parser) object() int32 {
 			}
 			firstAt[key] = koff
 		}
-		p.skipSpace()
-		if p.pos >= len(p.data) {
-			p.fail("unexpected end of JSON input")
-		}
-		if p.data[p.pos] != ':' {
+		if p.peek() != ':' {
 			p.fail("invalid character %s after object key", p.quoteChar())
 		}
 		p.pos++
 		p.skipSpace()
 		v := p.value()
 		p.mstack = append(p.mstack, member{ka: ka, kn: kn, off: int32(koff), val: v})
-		p.skipSpace()
-		if p.pos >= len(p.data) {
-			p.fail("unexpected end of JSON input")
-		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-		case '}':
-			p.pos++
-			p.depth--
+		if !p.more('}', "object key:value pair") {
 			p.t.nodes[n].a, p.t.nodes[n].n = p.members(base)
 			return n
-		default:
-			p.fail("invalid character %s after object key:value pair", p.quoteChar())
 		}
 	}
 }
@@ -299,13 +315,8 @@ func (p *parser) members(base int) (int32, int32) {
 }
 
 func (p *parser) array() int32 {
-	p.enter()
-	n := p.newNode(kindArray)
-	p.pos++ // '['
-	p.skipSpace()
-	if p.pos < len(p.data) && p.data[p.pos] == ']' {
-		p.pos++
-		p.depth--
+	n, empty := p.open(kindArray, ']')
+	if empty {
 		return n
 	}
 	base := len(p.mstack)
@@ -313,20 +324,9 @@ func (p *parser) array() int32 {
 		p.skipSpace()
 		v := p.value()
 		p.mstack = append(p.mstack, member{val: v})
-		p.skipSpace()
-		if p.pos >= len(p.data) {
-			p.fail("unexpected end of JSON input")
-		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-		case ']':
-			p.pos++
-			p.depth--
+		if !p.more(']', "array element") {
 			p.t.nodes[n].a, p.t.nodes[n].n = p.members(base)
 			return n
-		default:
-			p.fail("invalid character %s after array element", p.quoteChar())
 		}
 	}
 }

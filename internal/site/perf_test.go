@@ -10,6 +10,8 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"phoenix/internal/testkit"
 )
 
 // The performance target: validating a site of 2,000 guests and 20,000
@@ -118,13 +120,7 @@ func TestValidateVersusJQ(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the comparison with jq takes a few seconds")
 	}
-	jq, err := exec.LookPath("jq")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("jq is required in CI: %v", err)
-		}
-		t.Skipf("jq not found in PATH (%v): cannot compare validation with jq", err)
-	}
+	jq := testkit.Tool(t, "jq")
 	dir := t.TempDir()
 	generateSite(t, dir, perfGuests, perfRecords)
 	s, err := Load(dir)
@@ -143,11 +139,7 @@ func TestValidateVersusJQ(t *testing.T) {
 		size += st.Size()
 	}
 	// The real binary, so its start-up counts as an operator would see it.
-	phoenix := filepath.Join(t.TempDir(), "phoenix")
-	build := exec.Command("go", "build", "-o", phoenix, "phoenix")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	phoenix := testkit.Phoenix(t)
 	paths := []string{filepath.Join(dir, HypervisorFile), filepath.Join(dir, LXCFile), filepath.Join(dir, VMFile)}
 	var jqT, procT, inT []time.Duration
 	// Interleaved, so that both see the same machine load.

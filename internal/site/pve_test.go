@@ -2,16 +2,14 @@ package site
 
 import (
 	"encoding/json"
-	"os"
 	"reflect"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
-)
 
-// apidataPath is Proxmox VE's own API schema, kept beside the repository.
-const apidataPath = "../../../shared/pve/apidata.json"
+	"phoenix/internal/testkit"
+)
 
 type apiNode struct {
 	Path     string                     `json:"path"`
@@ -82,13 +80,7 @@ func fieldOf(t *testing.T, v any, key string) *fieldInfo {
 // The ranges this package enforces are the ones Proxmox VE enforces, so a
 // site that validates here is not refused by the API later.
 func TestRangesMatchProxmox(t *testing.T) {
-	data, err := os.ReadFile(apidataPath)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("the Proxmox API schema is required in CI: %v", err)
-		}
-		t.Skipf("%s not found (%v): cannot compare ranges with Proxmox's", apidataPath, err)
-	}
+	data := testkit.Reference(t, "pve/apidata.json") // Proxmox VE's own API schema
 	var tree []apiNode
 	if err := json.Unmarshal(data, &tree); err != nil {
 		t.Fatal(err)

@@ -16,10 +16,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/netip"
 	"os"
 	"path"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -137,50 +139,21 @@ func load(fsys fs.FS, dir string) (*Site, error) {
 		pf.tree = t
 	}
 
-	// Rules across files only make sense when every file could be read
-	// and its guests told apart: otherwise each guest of a broken file
-	// would show up again as "missing".
-	complete := len(files) == len(Files)
 	s := &Site{lxc: map[int]*LXC{}, vm: map[int]*VM{}}
+	hypOK := false
 	if pf := files[HypervisorFile]; pf != nil && pf.tree != nil {
 		d := newDecoder(HypervisorFile, pf.tree, ps)
 		d.object(d.root, reflect.ValueOf(&s.Hypervisor).Elem())
-		complete = complete && d.root.kind == kindObject
-	} else {
-		complete = false
+		hypOK = d.root.kind == kindObject
 	}
-	if pf := files[LXCFile]; pf != nil && pf.tree != nil {
-		d := newDecoder(LXCFile, pf.tree, ps)
-		d.guests(func(vmid int, n *node) {
-			g := &LXC{VMID: vmid}
-			d.object(n, reflect.ValueOf(g).Elem())
-			s.lxc[vmid] = g
-		})
-		complete = complete && !d.broken
-		s.setBroken(d.badVMIDs)
-	} else {
-		complete = false
-	}
-	if pf := files[VMFile]; pf != nil && pf.tree != nil {
-		d := newDecoder(VMFile, pf.tree, ps)
-		d.guests(func(vmid int, n *node) {
-			g := &VM{VMID: vmid}
-			d.object(n, reflect.ValueOf(g).Elem())
-			s.vm[vmid] = g
-		})
-		complete = complete && !d.broken
-		s.setBroken(d.badVMIDs)
-	} else {
-		complete = false
-	}
-	for _, l := range s.lxc {
-		s.LXCs = append(s.LXCs, l)
-	}
-	for _, v := range s.vm {
-		s.VMs = append(s.VMs, v)
-	}
-	sort.Slice(s.LXCs, func(i, j int) bool { return s.LXCs[i].VMID < s.LXCs[j].VMID })
-	sort.Slice(s.VMs, func(i, j int) bool { return s.VMs[i].VMID < s.VMs[j].VMID })
+	lxcOK := decodeGuests(s, files[LXCFile], ps, s.lxc, func(vmid int) *LXC { return &LXC{VMID: vmid} })
+	vmOK := decodeGuests(s, files[VMFile], ps, s.vm, func(vmid int) *VM { return &VM{VMID: vmid} })
+	// Rules across files only make sense when every file could be read
+	// and its guests told apart: otherwise each guest of a broken file
+	// would show up again as "missing".
+	complete := len(files) == len(Files) && hypOK && lxcOK && vmOK
+	s.LXCs = byVMID(s.lxc)
+	s.VMs = byVMID(s.vm)
 	s.nameMapEntries()
 	s.makeGuests()
 
@@ -191,6 +164,31 @@ func load(fsys fs.FS, dir string) (*Site, error) {
 		return nil, errs
 	}
 	return s, nil
+}
+
+// decodeGuests decodes a guest file into m, each guest made by newGuest;
+// it reports whether the file's guests could all be told apart.
+func decodeGuests[G any](s *Site, pf *parsedFile, ps *problems, m map[int]*G, newGuest func(vmid int) *G) bool {
+	if pf == nil || pf.tree == nil {
+		return false
+	}
+	d := newDecoder(pf.name, pf.tree, ps)
+	d.guests(func(vmid int, n *node) {
+		g := newGuest(vmid)
+		d.object(n, reflect.ValueOf(g).Elem())
+		m[vmid] = g
+	})
+	s.setBroken(d.badVMIDs)
+	return !d.broken
+}
+
+// byVMID lists m's guests in VMID order.
+func byVMID[G any](m map[int]*G) []*G {
+	var out []*G
+	for _, vmid := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, m[vmid])
+	}
+	return out
 }
 
 func readFile(fsys fs.FS, name string) ([]byte, error) {
@@ -255,7 +253,7 @@ func (d *decoder) guests(each func(vmid int, n *node)) {
 				d.typeErr(val, "a string")
 			}
 		case why != "":
-			d.errAt(int(m.off), d.here(), "%s", why)
+			d.errKey(m, "%s", why)
 		case val.kind != kindObject:
 			d.typeErr(val, "an object")
 			d.badVMIDs = append(d.badVMIDs, vmid)

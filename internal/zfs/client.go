@@ -14,7 +14,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"phoenix/runtime"
@@ -196,11 +197,7 @@ func snapArg(name, snap string) error {
 // propArgs renders props as sorted k=v arguments, refusing what would be
 // misread on the command line or in -H output.
 func propArgs(props map[string]string) ([]string, error) {
-	keys := make([]string, 0, len(props))
-	for k := range props {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(props))
 	out := make([]string, 0, len(keys))
 	for _, k := range keys {
 		if err := checkPropName(k); err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -15,17 +16,10 @@ import (
 // newClient is a Client over a SimRunner whose "zfs" is a fresh Sim.
 func newClient(t *testing.T) (*Client, *runtime.SimRunner, *runtime.Root) {
 	t.Helper()
-	root, err := runtime.NewRoot(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim, err := NewSim(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := newSimEnv(t)
 	sr := runtime.NewSimRunner()
-	sr.Handle("zfs", sim.Handler())
-	return New(sr), sr, root
+	sr.Handle("zfs", e.sim.Handler())
+	return New(sr), sr, e.root
 }
 
 func TestClientAgainstSim(t *testing.T) {
@@ -155,20 +149,11 @@ func TestClientAgainstSim(t *testing.T) {
 		a := cmd.Argv
 		switch a[1] {
 		case "list", "get":
-			if !contains(a, "-H") || !contains(a, "-p") {
+			if !slices.Contains(a, "-H") || !slices.Contains(a, "-p") {
 				t.Errorf("%v: not -H -p", a)
 			}
 		}
 	}
-}
-
-func contains(a []string, s string) bool {
-	for _, x := range a {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // TestClientArgv pins the exact command lines, against scripted output.

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -83,6 +85,16 @@ func (p *proc) badOpt(cmd string, err error) int {
 	return p.usage(cmd)
 }
 
+// wrongOperands reports n operands to a subcommand that takes one name.
+func (p *proc) wrongOperands(cmd, kind string, n int) int {
+	if n == 0 {
+		p.errf("missing %s argument", kind)
+	} else {
+		p.errf("too many arguments")
+	}
+	return p.usage(cmd)
+}
+
 // open is zfs_open: the name must be valid, exist and be of types.
 func (p *proc) open(name string, types int) bool {
 	if err := validateName(name, types, false); err != nil {
@@ -138,6 +150,28 @@ type iter struct {
 	depth     int  // 0: unlimited
 	listSnaps bool // snapshots only when asked for by type (zfs list)
 	paths     bool
+}
+
+// option applies -r, -d or -t, the selection options list and get share.
+func (it *iter) option(o opt) (err error) {
+	switch o.c {
+	case 'r':
+		it.recurse = true
+	case 'd':
+		it.depth, err = parseDepth(o.arg)
+		it.recurse = true
+	case 't':
+		it.types, err = parseTypes(o.arg)
+	}
+	return err
+}
+
+// snapOperands: with -t snapshot alone, a named filesystem stands for its
+// own snapshots (depth 1).
+func (it *iter) snapOperands(operands []string) {
+	if it.types == typeSnap && len(operands) > 0 && !it.recurse {
+		it.recurse, it.depth = true, 1
+	}
 }
 
 // forEach selects datasets as zfs_for_each does, sorted; ok is false if
@@ -339,13 +373,13 @@ func (p *proc) list(args []string) int {
 			scripted = true
 		case 'p':
 			literal = true
-		case 'r':
-			it.recurse = true
-		case 'd':
-			if it.depth, err = parseDepth(o.arg); err != nil {
+		case 'r', 'd', 't':
+			if err := it.option(o); err != nil {
 				return p.badOpt("list", err)
 			}
-			it.recurse = true
+			if o.c == 't' {
+				typesGiven, it.listSnaps = true, false
+			}
 		case 'o':
 			fields = o.arg
 		case 's', 'S':
@@ -354,11 +388,6 @@ func (p *proc) list(args []string) int {
 				return p.badOpt("list", fmt.Errorf("invalid property '%s'", o.arg))
 			}
 			sorts = append(sorts, sortCol{l[0], o.c == 'S'})
-		case 't':
-			if it.types, err = parseTypes(o.arg); err != nil {
-				return p.badOpt("list", err)
-			}
-			typesGiven, it.listSnaps = true, false
 		}
 	}
 	if fields == "space" {
@@ -371,9 +400,7 @@ func (p *proc) list(args []string) int {
 	if err != nil {
 		return p.badOpt("list", err)
 	}
-	if it.types == typeSnap && len(operands) > 0 && !it.recurse {
-		it.recurse, it.depth = true, 1
-	}
+	it.snapOperands(operands)
 	names, ok := p.forEach(operands, it)
 	if len(sorts) > 0 {
 		sort.SliceStable(names, func(i, j int) bool {
@@ -469,13 +496,10 @@ func (p *proc) get(args []string) int {
 			scripted = true
 		case 'p':
 			literal = true
-		case 'r':
-			it.recurse = true
-		case 'd':
-			if it.depth, err = parseDepth(o.arg); err != nil {
+		case 'r', 'd', 't':
+			if err := it.option(o); err != nil {
 				return p.badOpt("get", err)
 			}
-			it.recurse = true
 		case 'o':
 			cols = nil
 			for _, c := range strings.Split(o.arg, ",") {
@@ -500,10 +524,6 @@ func (p *proc) get(args []string) int {
 					return p.badOpt("get", fmt.Errorf("invalid source '%s'", w))
 				}
 			}
-		case 't':
-			if it.types, err = parseTypes(o.arg); err != nil {
-				return p.badOpt("get", err)
-			}
 		}
 	}
 	if len(operands) < 1 {
@@ -518,9 +538,7 @@ func (p *proc) get(args []string) int {
 		}
 	}
 	operands = operands[1:]
-	if it.types == typeSnap && len(operands) > 0 && !it.recurse {
-		it.recurse, it.depth = true, 1
-	}
+	it.snapOperands(operands)
 	it.paths = true
 	names, ok := p.forEach(operands, it)
 	var rows [][]string
@@ -588,12 +606,7 @@ func (p *proc) allProps(name string) []string {
 			}
 		}
 	}
-	var us []string
-	for k := range user {
-		us = append(us, k)
-	}
-	sort.Strings(us)
-	return append(out, us...)
+	return append(out, slices.Sorted(maps.Keys(user))...)
 }
 
 // ancestors lists name and the filesystems above it.
@@ -677,13 +690,8 @@ func (p *proc) createCmd(args []string) int {
 			return p.unsupported(fmt.Sprintf("option '-%c' of create", o.c))
 		}
 	}
-	if len(operands) == 0 {
-		p.errf("missing filesystem argument")
-		return p.usage("create")
-	}
-	if len(operands) > 1 {
-		p.errf("too many arguments")
-		return p.usage("create")
+	if len(operands) != 1 {
+		return p.wrongOperands("create", "filesystem", len(operands))
 	}
 	name := operands[0]
 	if parents && validateName(name, typeFS, false) == nil {
@@ -957,13 +965,8 @@ func (p *proc) rollback(args []string) int {
 			recurse = true
 		}
 	}
-	if len(operands) < 1 {
-		p.errf("missing dataset argument")
-		return p.usage("rollback")
-	}
-	if len(operands) > 1 {
-		p.errf("too many arguments")
-		return p.usage("rollback")
+	if len(operands) != 1 {
+		return p.wrongOperands("rollback", "dataset", len(operands))
 	}
 	target := operands[0]
 	if !p.open(target, typeSnap) {
@@ -989,11 +992,8 @@ func (p *proc) rollback(args []string) int {
 		}
 		return 1
 	}
-	for _, s := range younger {
-		if err := p.destroyOne(s); err != nil {
-			p.errf("cannot destroy '%s': %s", s, err)
-			return 1
-		}
+	if rc := p.destroyAll(younger); rc != 0 {
+		return rc
 	}
 	if err := p.rollbackTo(target); err != nil {
 		p.errf("cannot rollback '%s': %s", fsName, err)
@@ -1016,13 +1016,8 @@ func (p *proc) destroy(args []string) int {
 			return p.unsupported(fmt.Sprintf("option '-%c' of destroy", o.c))
 		}
 	}
-	if len(operands) == 0 {
-		p.errf("missing dataset argument")
-		return p.usage("destroy")
-	}
-	if len(operands) > 1 {
-		p.errf("too many arguments")
-		return p.usage("destroy")
+	if len(operands) != 1 {
+		return p.wrongOperands("destroy", "dataset", len(operands))
 	}
 	name := operands[0]
 	if strings.Contains(name, "#") {
@@ -1052,9 +1047,14 @@ func (p *proc) destroy(args []string) int {
 	if parentName(name) != "" {
 		deps = append(deps, name)
 	}
-	for _, d := range deps {
-		if err := p.destroyOne(d); err != nil {
-			p.errf("cannot destroy '%s': %s", d, err)
+	return p.destroyAll(deps)
+}
+
+// destroyAll destroys names in order and stops at the first failure.
+func (p *proc) destroyAll(names []string) int {
+	for _, n := range names {
+		if err := p.destroyOne(n); err != nil {
+			p.errf("cannot destroy '%s': %s", n, err)
 			return 1
 		}
 	}
@@ -1081,11 +1081,5 @@ func (p *proc) destroySnaps(fsName, snap string, recurse bool) int {
 		p.errf("could not find any snapshots to destroy; check snapshot names.")
 		return 1
 	}
-	for _, n := range names {
-		if err := p.destroyOne(n); err != nil {
-			p.errf("cannot destroy '%s': %s", n, err)
-			return 1
-		}
-	}
-	return 0
+	return p.destroyAll(names)
 }

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -81,15 +80,3 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 var _ io.Writer = testWriter{}
-
-// InCI reports whether tests run in CI, where a missing tool is a failure.
-func InCI() bool { return os.Getenv("CI") == "true" }
-
-// Need fails the test in CI, or skips it naming what is missing elsewhere.
-func Need(t *testing.T, what string) {
-	t.Helper()
-	if InCI() {
-		t.Fatalf("%s is missing, and CI must run this test", what)
-	}
-	t.Skipf("skipped: %s is missing", what)
-}

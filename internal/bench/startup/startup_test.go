@@ -11,20 +11,11 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"phoenix/internal/testkit"
 )
 
 const runs = 41
-
-func build(t *testing.T, dir, out, pkg string) string {
-	t.Helper()
-	bin := filepath.Join(dir, out)
-	cmd := exec.Command("go", "build", "-o", bin, pkg)
-	cmd.Dir = "../../.."
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", pkg, err, b)
-	}
-	return bin
-}
 
 func median(d []time.Duration) time.Duration {
 	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
@@ -36,8 +27,8 @@ func TestStartup(t *testing.T) {
 		t.Skip("skipped in -short mode: builds two binaries")
 	}
 	dir := t.TempDir()
-	phoenix := build(t, dir, "phoenix", ".")
-	bare := build(t, dir, "bare", "./internal/bench/bareinterp")
+	phoenix := testkit.Phoenix(t)
+	bare := testkit.Build(t, "./internal/bench/bareinterp", "bare")
 	script := filepath.Join(dir, "one.star")
 	if err := os.WriteFile(script, []byte("x = 1\n"), 0o644); err != nil {
 		t.Fatal(err)

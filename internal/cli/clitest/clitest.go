@@ -1,0 +1,76 @@
+// Package clitest runs testscript scripts against the phoenix CLI: in a
+// script, phoenix is the test binary running cli.Run, so a script tests
+// the command an operator types without building it.
+package clitest
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"phoenix/internal/cli"
+	"phoenix/internal/testkit"
+)
+
+// Main is TestMain for a package whose scripts run phoenix. setup, if not
+// nil, runs before the tests (not in each phoenix a script runs) and
+// returns what undoes it.
+func Main(m *testing.M, setup func() (undo func())) {
+	testscript.Main(tests{m, setup}, map[string]func(){
+		"phoenix": func() { os.Exit(cli.Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+	})
+}
+
+// tests runs setup and its undo around the tests: testscript.Main exits
+// the process, so nothing after it would run.
+type tests struct {
+	m     *testing.M
+	setup func() func()
+}
+
+func (t tests) Run() int {
+	if t.setup != nil {
+		defer t.setup()()
+	}
+	return t.m.Run()
+}
+
+// Setup sets $REPO to the repository (scripts use its config/ and
+// scripts/) and passes $CI on, so that a script fails rather than skips
+// where CI must run it.
+func Setup(env *testscript.Env) error {
+	repo, err := testkit.Repo()
+	if err != nil {
+		return err
+	}
+	env.Setenv("REPO", repo)
+	env.Setenv("CI", os.Getenv("CI"))
+	return nil
+}
+
+// Command is the phoenix on the script's PATH, to run in $WORK with the
+// script's PATH, HOME and TMPDIR: for a daemon that the script starts and
+// stops itself, which exec would wait for.
+func Command(ts *testscript.TestScript, args ...string) *exec.Cmd {
+	bin := ""
+	for _, dir := range filepath.SplitList(ts.Getenv("PATH")) {
+		p := filepath.Join(dir, "phoenix")
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			bin = p
+			break
+		}
+	}
+	if bin == "" {
+		ts.Fatalf("no phoenix command on PATH")
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = ts.Getenv("WORK")
+	cmd.Env = os.Environ()
+	for _, k := range []string{"PATH", "HOME", "TMPDIR"} {
+		cmd.Env = append(cmd.Env, k+"="+ts.Getenv(k))
+	}
+	return cmd
+}

@@ -1,0 +1,121 @@
+// Package testkit holds what phoenix's tests share across packages: the
+// repository and the binary built from it, tools that CI must have,
+// daemons a test starts and stops, and a throwaway PKI served over TLS.
+//
+// It imports no phoenix package, so that any package's internal tests
+// can use it without an import cycle.
+package testkit
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// InCI reports whether tests run in CI, where a missing tool is a failure.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Need fails the test in CI, or skips it elsewhere, saying why it cannot
+// run.
+func Need(t testing.TB, why string) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("%s, and CI must run this test", why)
+	}
+	t.Skipf("skipped: %s", why)
+}
+
+// Tool returns the path of the command name, or Needs it.
+func Tool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		Need(t, name+" is missing")
+	}
+	return p
+}
+
+// Repo returns the repository's root: the nearest directory above the
+// working directory (a package's, under go test) that holds go.mod.
+func Repo() (string, error) { return findRepo() }
+
+var findRepo = sync.OnceValues(func() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+})
+
+// RepoDir is Repo for a test.
+func RepoDir(t testing.TB) string {
+	t.Helper()
+	dir, err := Repo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// Reference reads name from the shared directory beside the repository,
+// where reference data too large to vendor is kept (Proxmox VE's API
+// schema); without it the test is Needed.
+func Reference(t testing.TB, name string) []byte {
+	t.Helper()
+	p := filepath.Join(RepoDir(t), "..", "shared", filepath.FromSlash(name))
+	data, err := os.ReadFile(p)
+	if err != nil {
+		Need(t, fmt.Sprintf("no ../shared/%s beside the repository (%v)", name, err))
+	}
+	return data
+}
+
+// Phoenix builds the phoenix binary, for tests that time it or drive it
+// on a terminal as an operator would.
+func Phoenix(t testing.TB) string {
+	t.Helper()
+	return Build(t, ".", "phoenix")
+}
+
+// Build builds the module's package pkg (a path from the repository's
+// root) as name in the test's temporary directory and returns the
+// binary; without the go command the test is Needed. The go build cache
+// makes building again cheap.
+func Build(t testing.TB, pkg, name string) string {
+	t.Helper()
+	goTool := Tool(t, "go")
+	bin := filepath.Join(t.TempDir(), name)
+	cmd := exec.Command(goTool, "build", "-o", bin, pkg)
+	cmd.Dir = RepoDir(t)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	return bin
+}
+
+// StepPath makes a scratch directory for the test binary and points
+// $STEPPATH into it: smallstep's pki package reads $STEPPATH once per
+// process and would otherwise write under $HOME. It is for TestMain, so
+// a failure exits; remove deletes the directory.
+func StepPath(prefix string) (scratch string, remove func()) {
+	scratch, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("STEPPATH", filepath.Join(scratch, "steppath"))
+	return scratch, func() { os.RemoveAll(scratch) }
+}
