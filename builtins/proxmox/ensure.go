@@ -65,15 +65,15 @@ func (e *ensured) value(macField string) starlark.Value {
 	if mac == nil {
 		mac = starlark.None
 	}
-	return structOf(starlark.StringDict{
+	return runtime.Struct(starlark.StringDict{
 		"vmid":            starlark.MakeInt(e.vmid),
 		"node":            starlark.String(e.node),
 		"resource":        starlark.String(e.resource),
 		"changed":         starlark.Bool(e.action != "none" || e.restarted),
 		"action":          starlark.String(e.action),
-		"diff":            strList(e.diff),
+		"diff":            runtime.Strings(e.diff),
 		"pending_restart": starlark.Bool(e.pendingRestart),
-		"pending":         strList(e.pending),
+		"pending":         runtime.Strings(e.pending),
 		"restarted":       starlark.Bool(e.restarted),
 		macField:          mac,
 	})

@@ -80,7 +80,7 @@ func lxcExec(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 		}
 		if !exists && readOnly {
 			// The container comes only with the plan's apply: nothing to read.
-			return structOf(starlark.StringDict{
+			return runtime.Struct(starlark.StringDict{
 				"exit_code": runtime.NewUnknown(thread, fn+" exit_code"),
 				"stdout":    runtime.NewUnknown(thread, fn+" stdout"),
 				"stderr":    runtime.NewUnknown(thread, fn+" stderr"),
@@ -180,7 +180,7 @@ func lxcPush(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	}
 	res := fmt.Sprintf("file:lxc:%d%s", vmid, dst)
 	result := func(changed bool) starlark.Value {
-		return structOf(starlark.StringDict{"changed": starlark.Bool(changed), "path": starlark.String(dst), "sha256": starlark.String(want)})
+		return runtime.Struct(starlark.StringDict{"changed": starlark.Bool(changed), "path": starlark.String(dst), "sha256": starlark.String(want)})
 	}
 	if have == want {
 		runtime.Unchanged(thread, res)

@@ -69,7 +69,7 @@ func power(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 		want = "running"
 	}
 	result := func(changed bool, st string) starlark.Value {
-		return structOf(starlark.StringDict{"vmid": starlark.MakeInt(vmid), "changed": starlark.Bool(changed), "status": starlark.String(st)})
+		return runtime.Struct(starlark.StringDict{"vmid": starlark.MakeInt(vmid), "changed": starlark.Bool(changed), "status": starlark.String(st)})
 	}
 	if g.Status == want {
 		runtime.Unchanged(thread, g.Resource())
@@ -134,7 +134,7 @@ func destroy(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 		return nil, err
 	}
 	result := func(changed bool) starlark.Value {
-		return structOf(starlark.StringDict{"vmid": starlark.MakeInt(vmid), "changed": starlark.Bool(changed)})
+		return runtime.Struct(starlark.StringDict{"vmid": starlark.MakeInt(vmid), "changed": starlark.Bool(changed)})
 	}
 	if !ok {
 		runtime.Unchanged(thread, pve.Resource(kind, vmid))

@@ -66,15 +66,3 @@ var Module = &starlarkstruct.Module{
 		"lxc_push":     starlark.NewBuiltin("proxmox.lxc_push", lxcPush),
 	},
 }
-
-func structOf(d starlark.StringDict) starlark.Value {
-	return starlarkstruct.FromStringDict(starlarkstruct.Default, d)
-}
-
-func strList(ss []string) *starlark.List {
-	out := make([]starlark.Value, len(ss))
-	for i, s := range ss {
-		out[i] = starlark.String(s)
-	}
-	return starlark.NewList(out)
-}

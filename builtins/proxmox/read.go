@@ -12,7 +12,7 @@ import (
 )
 
 func guestValue(g pve.Guest) starlark.Value {
-	return structOf(starlark.StringDict{
+	return runtime.Struct(starlark.StringDict{
 		"vmid":    starlark.MakeInt(g.VMID),
 		"kind":    starlark.String(g.Kind.Word()),
 		"node":    starlark.String(g.Node),
@@ -76,7 +76,7 @@ func nodes(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 	}
 	out := make([]starlark.Value, len(ns))
 	for i, n := range ns {
-		out[i] = structOf(starlark.StringDict{"name": starlark.String(n.Node), "status": starlark.String(n.Status)})
+		out[i] = runtime.Struct(starlark.StringDict{"name": starlark.String(n.Node), "status": starlark.String(n.Status)})
 	}
 	return starlark.NewList(out), nil
 }
@@ -112,7 +112,7 @@ func resources(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 		if r.VMID != 0 {
 			vmid = starlark.MakeUint64(r.VMID)
 		}
-		out[i] = structOf(starlark.StringDict{
+		out[i] = runtime.Struct(starlark.StringDict{
 			"id":       starlark.String(r.ID),
 			"type":     starlark.String(r.Type),
 			"node":     starlark.String(r.Node),

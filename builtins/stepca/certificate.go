@@ -93,8 +93,8 @@ func certificate(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 		fields["changed"] = starlark.False
 		fields["serial"] = starlark.String(st.Serial)
 		fields["not_after"] = timeString(st.NotAfter)
-		fields["sans"] = strList(st.SANs)
-		return structOf(fields), nil
+		fields["sans"] = runtime.Strings(st.SANs)
+		return runtime.Struct(fields), nil
 	}
 	var out *ca.CertResult
 	detail := fmt.Sprintf("%s %s: %s", st.Action, subject, siteText(rt, st.Reason))
@@ -111,7 +111,7 @@ func certificate(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 		for _, k := range []string{"serial", "not_after", "sans"} {
 			fields[k] = runtime.NewUnknown(thread, fn+"(...)."+k)
 		}
-		return structOf(fields), nil
+		return runtime.Struct(fields), nil
 	}
 	state, err := ca.CertState(req, time.Now())
 	if err != nil {
@@ -119,6 +119,6 @@ func certificate(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	}
 	fields["serial"] = starlark.String(out.Serial)
 	fields["not_after"] = timeString(out.NotAfter)
-	fields["sans"] = strList(state.SANs)
-	return structOf(fields), nil
+	fields["sans"] = runtime.Strings(state.SANs)
+	return runtime.Struct(fields), nil
 }

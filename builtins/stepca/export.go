@@ -101,7 +101,7 @@ func export(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		}
 		changed = changed || c
 	}
-	return structOf(starlark.StringDict{
+	return runtime.Struct(starlark.StringDict{
 		"changed":     starlark.Bool(changed),
 		"fingerprint": fingerprint,
 		"path":        starlark.String(to),

@@ -135,7 +135,7 @@ func initCA(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 			*v = f
 		}
 	}
-	return structOf(starlark.StringDict{
+	return runtime.Struct(starlark.StringDict{
 		"changed":     starlark.Bool(r.action != "none"),
 		"action":      starlark.String(r.action),
 		"created":     r.created,
@@ -444,15 +444,15 @@ func status(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		return nil, siteErr(rt, fn, err)
 	}
 	reason := siteText(rt, st.Reason)
-	return structOf(starlark.StringDict{
+	return runtime.Struct(starlark.StringDict{
 		"status":                 starlark.String(st.Status.String()),
 		"reason":                 starlark.String(reason),
 		"fingerprint":            orNone(st.Fingerprint),
 		"root_subject":           orNone(st.RootSubject),
 		"intermediate_not_after": timeString(st.IntermediateNotAfter),
-		"provisioners":           strList(st.Provisioners),
+		"provisioners":           runtime.Strings(st.Provisioners),
 		"guest_dir":              orNone(st.GuestDir),
-		"dns_names":              strList(st.DNSNames),
+		"dns_names":              runtime.Strings(st.DNSNames),
 		"address":                orNone(st.Address),
 	}), nil
 }

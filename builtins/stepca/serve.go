@@ -40,7 +40,7 @@ func serve(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 		if p.fingerprint != "" {
 			fp = starlark.String(p.fingerprint)
 		}
-		return structOf(starlark.StringDict{
+		return runtime.Struct(starlark.StringDict{
 			"url": runtime.NewUnknown(thread, fn+"(...).url of a CA this plan creates"), "root": starlark.String(root), "fingerprint": fp,
 		}), nil
 	}
@@ -61,7 +61,7 @@ func serve(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 	be.mu.Lock()
 	be.servers = append(be.servers, srv)
 	be.mu.Unlock()
-	return structOf(starlark.StringDict{
+	return runtime.Struct(starlark.StringDict{
 		"url": starlark.String(srv.URL()), "root": starlark.String(root), "fingerprint": starlark.String(srv.Fingerprint()),
 	}), nil
 }

@@ -289,18 +289,6 @@ func durations(fn string, v starlark.Value) (ca.Durations, error) {
 	return d, nil
 }
 
-func structOf(d starlark.StringDict) starlark.Value {
-	return starlarkstruct.FromStringDict(starlarkstruct.Default, d)
-}
-
-func strList(ss []string) *starlark.List {
-	out := make([]starlark.Value, len(ss))
-	for i, s := range ss {
-		out[i] = starlark.String(s)
-	}
-	return starlark.NewList(out)
-}
-
 func orNone(s string) starlark.Value {
 	if s == "" {
 		return starlark.None

@@ -100,20 +100,12 @@ func verify(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	}
 	return starlarkstruct.FromStringDict(starlarkstruct.Default, starlark.StringDict{
 		"ok":        starlark.Bool(r.OK),
-		"chain":     strList(r.Chain),
-		"sans":      strList(r.SANs),
+		"chain":     runtime.Strings(r.Chain),
+		"sans":      runtime.Strings(r.SANs),
 		"not_after": notAfter,
 		"days_left": daysLeft,
 		"error":     errText,
 	}), nil
-}
-
-func strList(ss []string) *starlark.List {
-	out := make([]starlark.Value, len(ss))
-	for i, s := range ss {
-		out[i] = starlark.String(s)
-	}
-	return starlark.NewList(out)
 }
 
 // probe verifies addr, retrying until wait has passed while the server

@@ -500,18 +500,6 @@ func wrap(b *starlark.Builtin, err error) error {
 	return fmt.Errorf("%s: %w", b.Name(), err)
 }
 
-func mkstruct(d starlark.StringDict) *starlarkstruct.Struct {
-	return starlarkstruct.FromStringDict(starlarkstruct.Default, d)
-}
-
-func strList(l []string) *starlark.List {
-	vs := make([]starlark.Value, len(l))
-	for i, s := range l {
-		vs[i] = starlark.String(s)
-	}
-	return starlark.NewList(vs)
-}
-
 // mpValue is a mountpoint for Starlark; unknown when a plan cannot know it.
 func mpValue(thread *starlark.Thread, name, mp string) starlark.Value {
 	if mp == "" {
@@ -544,11 +532,11 @@ func datasetEnsure(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 	if err != nil {
 		return nil, wrap(b, err)
 	}
-	return mkstruct(starlark.StringDict{
+	return runtime.Struct(starlark.StringDict{
 		"name":       starlark.String(r.Name),
 		"changed":    starlark.Bool(r.Changed),
 		"created":    starlark.Bool(r.Created),
-		"updated":    strList(r.Updated),
+		"updated":    runtime.Strings(r.Updated),
 		"mountpoint": mpValue(thread, name, r.Mountpoint),
 	}), nil
 }
@@ -577,10 +565,10 @@ func set(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwar
 	if err != nil {
 		return nil, wrap(b, err)
 	}
-	return mkstruct(starlark.StringDict{
+	return runtime.Struct(starlark.StringDict{
 		"name":    starlark.String(name),
 		"changed": starlark.Bool(r.Changed),
-		"updated": strList(r.Updated),
+		"updated": runtime.Strings(r.Updated),
 	}), nil
 }
 
@@ -609,7 +597,7 @@ func get(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwar
 			props.SetKey(starlark.String(k), starlark.String(cur[k]))
 			sources.SetKey(starlark.String(k), starlark.String("local"))
 		}
-		return mkstruct(starlark.StringDict{
+		return runtime.Struct(starlark.StringDict{
 			"name": starlark.String(name), "used": unknown("used"), "available": unknown("available"),
 			"referenced": unknown("referenced"), "mountpoint": mpValue(thread, name, v.mountpoint),
 			"properties": props, "sources": sources,
@@ -630,7 +618,7 @@ func get(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwar
 		props.SetKey(starlark.String(p.Name), starlark.String(val))
 		sources.SetKey(starlark.String(p.Name), starlark.String(src))
 	}
-	return mkstruct(starlark.StringDict{
+	return runtime.Struct(starlark.StringDict{
 		"name":       starlark.String(name),
 		"used":       starlark.MakeUint64(v.ds.Used),
 		"available":  starlark.MakeUint64(v.ds.Avail),
@@ -673,7 +661,7 @@ func list(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwa
 		if x, ok := be.set[d.Name]["mountpoint"]; ok {
 			mp = x
 		}
-		rows[d.Name] = mkstruct(starlark.StringDict{
+		rows[d.Name] = runtime.Struct(starlark.StringDict{
 			"name": starlark.String(d.Name), "used": starlark.MakeUint64(d.Used),
 			"available": starlark.MakeUint64(d.Avail), "referenced": starlark.MakeUint64(d.Refer),
 			"mountpoint": starlark.String(mp),
@@ -684,7 +672,7 @@ func list(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwa
 			continue
 		}
 		unknown := func(what string) starlark.Value { return runtime.NewUnknown(thread, "zfs.list: "+what+" of "+n) }
-		rows[n] = mkstruct(starlark.StringDict{
+		rows[n] = runtime.Struct(starlark.StringDict{
 			"name": starlark.String(n), "used": unknown("used"), "available": unknown("available"),
 			"referenced": unknown("referenced"), "mountpoint": mpValue(thread, n, m.mountpoint),
 		})
@@ -732,7 +720,7 @@ func snapshot(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	if err != nil {
 		return nil, wrap(b, err)
 	}
-	return mkstruct(starlark.StringDict{
+	return runtime.Struct(starlark.StringDict{
 		"name": starlark.String(name + "@" + snap), "dataset": starlark.String(name),
 		"snap": starlark.String(snap), "changed": starlark.Bool(changed),
 	}), nil
@@ -791,7 +779,7 @@ func snapshots(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 		if s.Creation < 0 {
 			created = runtime.NewUnknown(thread, "zfs creation of "+s.Name)
 		}
-		out[i] = mkstruct(starlark.StringDict{
+		out[i] = runtime.Struct(starlark.StringDict{
 			"name": starlark.String(s.Name), "dataset": starlark.String(s.Dataset),
 			"snap": starlark.String(s.Snap), "creation": created,
 		})
@@ -844,9 +832,9 @@ func rollback(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 		return nil, wrap(b, err)
 	}
 	be.forget(newer...)
-	return mkstruct(starlark.StringDict{
+	return runtime.Struct(starlark.StringDict{
 		"name": starlark.String(name), "snap": starlark.String(snap),
-		"changed": starlark.True, "destroyed": strList(newer),
+		"changed": starlark.True, "destroyed": runtime.Strings(newer),
 	}), nil
 }
 
@@ -862,8 +850,8 @@ func destroy(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	rt := runtime.FromThread(thread)
 	ctx := rt.Context()
 	result := func(changed bool, destroyed []string) starlark.Value {
-		return mkstruct(starlark.StringDict{
-			"name": starlark.String(name), "changed": starlark.Bool(changed), "destroyed": strList(destroyed),
+		return runtime.Struct(starlark.StringDict{
+			"name": starlark.String(name), "changed": starlark.Bool(changed), "destroyed": runtime.Strings(destroyed),
 		})
 	}
 	fsName, snap, isSnap := strings.Cut(name, "@")
