@@ -5,6 +5,7 @@ import (
 	"net"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // formats are the few named PVE formats the simulator checks. The schema
@@ -48,7 +49,7 @@ var formats = map[string]func(string) string{
 const storageContentRE = `images|rootdir|vztmpl|iso|backup|snippets|import`
 
 func reFormat(pattern, msg string) func(string) string {
-	re := regexp.MustCompile(`^(?:` + pattern + `)$`)
+	re := lazyAnchored(pattern)
 	return func(v string) string {
 		if re.MatchString(v) {
 			return ""
@@ -195,4 +196,21 @@ func checkHotplug(v string) string {
 		}
 	}
 	return ""
+}
+
+// lazyRE compiles its pattern on first use: the parameter tables hold
+// dozens of patterns, and compiling them at init would slow every start
+// of phoenix, which links the simulator whether or not it runs.
+type lazyRE struct {
+	src  string
+	once sync.Once
+	re   *regexp.Regexp
+}
+
+// lazyAnchored matches pattern against the whole string, like PVE does.
+func lazyAnchored(pattern string) *lazyRE { return &lazyRE{src: `^(?:` + pattern + `)$`} }
+
+func (l *lazyRE) MatchString(s string) bool {
+	l.once.Do(func() { l.re = regexp.MustCompile(l.src) })
+	return l.re.MatchString(s)
 }

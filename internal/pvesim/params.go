@@ -34,10 +34,10 @@ type param struct {
 	minLen   int
 	maxLen   int
 	enum     []string
-	pattern  *regexp.Regexp // must match the whole value
-	format   string         // a named format, checked by formats[format]
-	prop     *propFormat    // property string: "key=value,..."
-	alias    string         // sub-key that is another name for alias
+	pattern  *lazyRE     // must match the whole value
+	format   string      // a named format, checked by formats[format]
+	prop     *propFormat // property string: "key=value,..."
+	alias    string      // sub-key that is another name for alias
 }
 
 // propFormat is the sub-schema of a property string such as mp0 or net0.
@@ -64,7 +64,7 @@ func propstr(f *propFormat) *param { p := str(); p.prop = f; return p }
 
 func strp(pattern string) *param {
 	p := str()
-	p.pattern = regexp.MustCompile(`^(?:` + pattern + `)$`)
+	p.pattern = lazyAnchored(pattern)
 	return p
 }
 
