@@ -176,7 +176,7 @@ func (rt *Runtime) ensureDir(thread *starlark.Thread, host string, mode os.FileM
 	if st.Mode().Perm() != mode.Perm() {
 		diffs = append(diffs, fmt.Sprintf("mode: %04o -> %04o", st.Mode().Perm(), mode.Perm()))
 	}
-	cuid, cgid := ownerOf(st)
+	cuid, cgid := OwnerOf(st)
 	if uid >= 0 && cuid != uid || gid >= 0 && cgid != gid {
 		diffs = append(diffs, fmt.Sprintf("owner: %d:%d -> %d:%d", cuid, cgid, pick(uid, cuid), pick(gid, cgid)))
 	}
@@ -205,20 +205,17 @@ func (rt *Runtime) currentFile(host string) (PlannedFile, bool) {
 	if err != nil {
 		return PlannedFile{}, false
 	}
-	uid, gid := ownerOf(st)
+	uid, gid := OwnerOf(st)
 	return PlannedFile{Data: b, Mode: st.Mode().Perm(), UID: uid, GID: gid}, true
 }
 
-// ownerOf returns a file's uid and gid.
-func ownerOf(st fs.FileInfo) (int, int) {
+// OwnerOf returns a file's uid and gid.
+func OwnerOf(st fs.FileInfo) (uid, gid int) {
 	if s, ok := st.Sys().(*syscall.Stat_t); ok {
 		return int(s.Uid), int(s.Gid)
 	}
 	return -1, -1
 }
-
-// OwnerOf is ownerOf for builtins.
-func OwnerOf(st fs.FileInfo) (uid, gid int) { return ownerOf(st) }
 
 func pick(want, cur int) int {
 	if want < 0 {

@@ -2,7 +2,9 @@ package runtime
 
 import (
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -198,7 +200,7 @@ func (rt *Runtime) SetParams(decls []Param, args []string, vars map[string]strin
 		values[key] = v
 		return nil
 	}
-	for _, k := range sortedKeys(vars) {
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
 		if err := set(k, vars[k], true, "--var "+k); err != nil {
 			return false, err
 		}
@@ -281,19 +283,10 @@ func paramsBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 
 // suggest returns the declared name closest to name, if close enough.
 func suggest(name string, decls []Param) string {
-	names := make([]string, len(decls))
-	for i, p := range decls {
-		names[i] = p.Name
-	}
-	return Suggest(name, names)
-}
-
-// Suggest returns the candidate closest to name within two edits, or "".
-func Suggest(name string, candidates []string) string {
 	best, bestD := "", 3
-	for _, c := range candidates {
-		if d := editDistance(name, c); d < bestD {
-			best, bestD = c, d
+	for _, p := range decls {
+		if d := editDistance(name, p.Name); d < bestD {
+			best, bestD = p.Name, d
 		}
 	}
 	return best

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
-	"sort"
 	"strings"
 	"sync"
 )
@@ -200,14 +199,4 @@ func IsValidator(argv []string) bool {
 	}
 	_, err := exec.LookPath(argv[0])
 	return err == nil
-}
-
-// sortedKeys is used wherever map order would reach output.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

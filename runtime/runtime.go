@@ -7,7 +7,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"sync"
 
 	"go.starlark.net/starlark"
@@ -27,7 +29,6 @@ type Options struct {
 	NetNS      string
 	GuestNetNS string // e.g. "phx-{vmid}": lxc_exec runs in that netns
 	ConfigDir  string
-	Yes        bool // REPL: apply without asking
 	MaxSteps   uint64
 	Stderr     io.Writer
 
@@ -123,7 +124,7 @@ func (rt *Runtime) Close() {
 	rt.cancel()
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	for _, k := range sortedKeys(rt.backends) {
+	for _, k := range slices.Sorted(maps.Keys(rt.backends)) {
 		if c, ok := rt.backends[k].v.(io.Closer); ok {
 			c.Close()
 		}

@@ -172,7 +172,6 @@ func (f *runFlags) options(dryRun bool, stderr io.Writer) (runtime.Options, map[
 		NetNS:       f.netns,
 		GuestNetNS:  f.guestNS,
 		ConfigDir:   f.config,
-		Yes:         f.yes,
 		MaxSteps:    f.maxSteps,
 		Stderr:      stderr,
 		Predeclared: builtins.Predeclared(),
