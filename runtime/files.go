@@ -69,6 +69,7 @@ func (rt *Runtime) EnsureFile(thread *starlark.Thread, f FileSpec) (changed bool
 	if err := rt.ensureParents(thread, filepath.Dir(host)); err != nil {
 		return false, err
 	}
+	defer rt.lockPath(host)()
 	resource := "file:" + rt.Root.Rel(host)
 	var detail string
 	cur, have := rt.currentFile(host)
@@ -139,6 +140,7 @@ func (rt *Runtime) ensureParents(thread *starlark.Thread, hostDir string) error 
 }
 
 func (rt *Runtime) ensureDir(thread *starlark.Thread, host string, mode os.FileMode, uid, gid int) (bool, error) {
+	defer rt.lockPath(host)()
 	resource := "dir:" + rt.Root.Rel(host)
 	st, err := os.Stat(host)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
