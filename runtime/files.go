@@ -69,7 +69,7 @@ func (rt *Runtime) EnsureFile(thread *starlark.Thread, f FileSpec) (changed bool
 	if err := rt.ensureParents(thread, filepath.Dir(host)); err != nil {
 		return false, err
 	}
-	defer rt.lockPath(host)()
+	defer rt.overlay.locks.Hold(host)()
 	resource := "file:" + rt.Root.Rel(host)
 	var detail string
 	cur, have := rt.currentFile(host)
@@ -140,7 +140,7 @@ func (rt *Runtime) ensureParents(thread *starlark.Thread, hostDir string) error 
 }
 
 func (rt *Runtime) ensureDir(thread *starlark.Thread, host string, mode os.FileMode, uid, gid int) (bool, error) {
-	defer rt.lockPath(host)()
+	defer rt.overlay.locks.Hold(host)()
 	resource := "dir:" + rt.Root.Rel(host)
 	st, err := os.Stat(host)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -11,9 +11,7 @@ type overlay struct {
 	mu    sync.Mutex
 	files map[string]PlannedFile // by host path
 	dirs  map[string]bool
-	// locks serialise check-then-change on one path, so parallel steps
-	// that share a parent directory do not both try to create it.
-	locks map[string]*sync.Mutex
+	locks Locks // by host path
 }
 
 // PlannedFile is a file write a dry run declared.
@@ -25,7 +23,7 @@ type PlannedFile struct {
 }
 
 func newOverlay() *overlay {
-	return &overlay{files: map[string]PlannedFile{}, dirs: map[string]bool{}, locks: map[string]*sync.Mutex{}}
+	return &overlay{files: map[string]PlannedFile{}, dirs: map[string]bool{}}
 }
 
 // PlanFile remembers, in a dry run, what a write would have left at host.
@@ -62,17 +60,4 @@ func (rt *Runtime) PlannedDir(host string) bool {
 	rt.overlay.mu.Lock()
 	defer rt.overlay.mu.Unlock()
 	return rt.overlay.dirs[host]
-}
-
-// lockPath holds host against other steps of this run until unlock is called.
-func (rt *Runtime) lockPath(host string) (unlock func()) {
-	rt.overlay.mu.Lock()
-	l, ok := rt.overlay.locks[host]
-	if !ok {
-		l = &sync.Mutex{}
-		rt.overlay.locks[host] = l
-	}
-	rt.overlay.mu.Unlock()
-	l.Lock()
-	return l.Unlock
 }

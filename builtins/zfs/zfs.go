@@ -74,7 +74,7 @@ type backend struct {
 	set   map[string]map[string]string // properties declared set on existing filesystems
 	snap  map[string][]string          // snapshots declared, by filesystem
 	gone  map[string]bool              // filesystems and snapshots declared destroyed
-	locks map[string]*sync.Mutex       // per name, held from a read to the change it decides
+	locks runtime.Locks                // per filesystem or snapshot name
 }
 
 type made struct {
@@ -90,24 +90,6 @@ func (b *backend) forgetPlan() {
 	b.set = map[string]map[string]string{}
 	b.snap = map[string][]string{}
 	b.gone = map[string]bool{}
-}
-
-// hold serialises the changes to one filesystem or snapshot: parallel
-// steps that ensure the same dataset would otherwise both see it missing
-// and both create it. It returns the unlock.
-func (b *backend) hold(name string) func() {
-	b.mu.Lock()
-	l := b.locks[name]
-	if l == nil {
-		if b.locks == nil {
-			b.locks = map[string]*sync.Mutex{}
-		}
-		l = &sync.Mutex{}
-		b.locks[name] = l
-	}
-	b.mu.Unlock()
-	l.Lock()
-	return l.Unlock
 }
 
 func backendOf(thread *starlark.Thread) (*backend, error) {
@@ -271,7 +253,7 @@ func Ensure(thread *starlark.Thread, name string, props map[string]string) (*Ens
 	if err != nil {
 		return nil, err
 	}
-	defer b.hold(name)()
+	defer b.locks.Hold(name)()
 	ctx := runtime.FromThread(thread).Context()
 	v, err := b.lookup(ctx, name)
 	if err != nil {
@@ -346,7 +328,7 @@ func (b *backend) create(thread *starlark.Thread, name, parentMP string, props m
 // step has made it since it was looked up; it returns a's mountpoint.
 // Locks are taken child before parent, so two steps cannot deadlock.
 func (b *backend) createParent(thread *starlark.Thread, a, parentMP, child string) (string, error) {
-	defer b.hold(a)()
+	defer b.locks.Hold(a)()
 	v, err := b.lookup(runtime.FromThread(thread).Context(), a)
 	if err != nil {
 		return "", err
@@ -560,7 +542,7 @@ func set(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwar
 		return nil, wrap(b, err)
 	}
 	// Held from reading the properties to setting them.
-	defer be.hold(name)()
+	defer be.locks.Hold(name)()
 	r, err := be.update(thread, name, v, want)
 	if err != nil {
 		return nil, wrap(b, err)
@@ -735,7 +717,7 @@ func Snapshot(thread *starlark.Thread, name, snap string) (changed bool, err err
 	}
 	// Held from reading the snapshots to taking this one.
 	full := name + "@" + snap
-	defer be.hold(full)()
+	defer be.locks.Hold(full)()
 	rt := runtime.FromThread(thread)
 	ss, err := be.snapshotsOf(rt.Context(), name, v)
 	if err != nil {
@@ -862,7 +844,7 @@ func destroy(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	if err != nil {
 		return nil, wrap(b, err)
 	}
-	defer be.hold(name)()
+	defer be.locks.Hold(name)()
 	v, err := be.lookup(ctx, fsName)
 	if err != nil {
 		return nil, wrap(b, err)
