@@ -120,31 +120,51 @@ func (rt *Runtime) EnsureDir(thread *starlark.Thread, path string, mode os.FileM
 	if err := rt.ensureParents(thread, filepath.Dir(host)); err != nil {
 		return false, err
 	}
-	return rt.ensureDir(thread, host, mode, uid, gid)
+	return rt.ensureDir(thread, host, mode, uid, gid, false)
 }
 
 func (rt *Runtime) ensureParents(thread *starlark.Thread, hostDir string) error {
 	var missing []string
 	for d := hostDir; d != rt.Root.Dir() && len(d) > len(rt.Root.Dir()); d = filepath.Dir(d) {
 		if _, err := os.Stat(d); err == nil || rt.PlannedDir(d) {
+			rt.touchAncestry(thread, d)
 			break
 		}
 		missing = append(missing, d)
 	}
 	for i := len(missing) - 1; i >= 0; i-- {
-		if _, err := rt.ensureDir(thread, missing[i], 0o755, -1, -1); err != nil {
+		if _, err := rt.ensureDir(thread, missing[i], 0o755, -1, -1, true); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (rt *Runtime) ensureDir(thread *starlark.Thread, host string, mode os.FileMode, uid, gid int) (bool, error) {
+// touchAncestry marks d and the directories above it as met, top down,
+// in the order a step that had to make them would have.
+func (rt *Runtime) touchAncestry(thread *starlark.Thread, d string) {
+	var up []string
+	for ; d != rt.Root.Dir() && len(d) > len(rt.Root.Dir()); d = filepath.Dir(d) {
+		up = append(up, d)
+	}
+	for i := len(up) - 1; i >= 0; i-- {
+		Touched(thread, "dir:"+rt.Root.Rel(up[i]))
+	}
+}
+
+// ensureDir converges one directory. A missing parent (parent=true) that
+// a parallel step has made meanwhile is only touched, as if it had been
+// found in place, not counted as unchanged.
+func (rt *Runtime) ensureDir(thread *starlark.Thread, host string, mode os.FileMode, uid, gid int, parent bool) (bool, error) {
 	defer rt.overlay.locks.Hold(host)()
 	resource := "dir:" + rt.Root.Rel(host)
 	st, err := os.Stat(host)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, err
+	}
+	if parent && (err == nil && st.IsDir() || err != nil && rt.PlannedDir(host)) {
+		Touched(thread, resource)
+		return false, nil
 	}
 	if err != nil {
 		if rt.PlannedDir(host) {

@@ -158,6 +158,11 @@ func parallelBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark
 	}
 	wg.Wait()
 
+	reports := make([]*Report, len(results))
+	for i, res := range results {
+		reports[i] = res.report
+	}
+	settleRaces(reports)
 	report := reportOf(thread)
 	out := make([]starlark.Value, len(tasks))
 	var failed []string

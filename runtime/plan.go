@@ -53,6 +53,10 @@ type Report struct {
 	Pending   []Pending
 	Skipped   []Skipped
 	Checks    []CheckResult
+
+	// marks are the unchanged resources, and the ones only looked at, by
+	// where in the sequence of changes they were met (see settleRaces).
+	marks []mark
 }
 
 // Counts returns changed, unchanged and failed.
@@ -87,6 +91,10 @@ func (r *Report) Merge(o *Report) {
 	defer o.mu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	for _, m := range o.marks {
+		m.at += len(r.Changes)
+		r.marks = append(r.marks, m)
+	}
 	r.Changes = append(r.Changes, o.Changes...)
 	r.Unchanged = append(r.Unchanged, o.Unchanged...)
 	r.Pending = append(r.Pending, o.Pending...)
@@ -153,7 +161,19 @@ func Do(thread *starlark.Thread, c Change, apply func() error) error {
 
 // Unchanged records that resource already matches its declared state.
 func Unchanged(thread *starlark.Thread, resource string) {
-	reportOf(thread).add(func(r *Report) { r.Unchanged = append(r.Unchanged, resource) })
+	reportOf(thread).add(func(r *Report) {
+		r.Unchanged = append(r.Unchanged, resource)
+		r.marks = append(r.marks, mark{resource: resource, at: len(r.Changes), unchanged: true})
+	})
+}
+
+// Touched records that a step relied on a resource it found in place
+// without declaring it, such as an existing parent directory. It is no
+// change and not counted; it only lets a parallel merge settle races.
+func Touched(thread *starlark.Thread, resource string) {
+	reportOf(thread).add(func(r *Report) {
+		r.marks = append(r.marks, mark{resource: resource, at: len(r.Changes)})
+	})
 }
 
 // NotePending records a restart that is still pending from an earlier run.

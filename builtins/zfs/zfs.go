@@ -279,13 +279,20 @@ func Ensure(thread *starlark.Thread, name string, props map[string]string) (*Ens
 			return nil, err
 		}
 		if av.exists {
+			// a and what is above it, top down, as met: see runtime.Touched.
+			for i, c := range a {
+				if c == '/' {
+					runtime.Touched(thread, "zfs:"+a[:i])
+				}
+			}
+			runtime.Touched(thread, "zfs:"+a)
 			parentMP = av.mountpoint
 			break
 		}
 		missing = append([]string{a}, missing...)
 	}
 	for _, a := range missing {
-		if parentMP, err = b.createParent(thread, a, parentMP, name); err != nil {
+		if parentMP, err = b.createParent(thread, a, parentMP); err != nil {
 			return nil, err
 		}
 	}
@@ -324,19 +331,22 @@ func (b *backend) create(thread *starlark.Thread, name, parentMP string, props m
 	return mp, nil
 }
 
-// createParent creates the missing parent a of child, unless a parallel
+// createParent creates a missing parent a, unless a parallel
 // step has made it since it was looked up; it returns a's mountpoint.
 // Locks are taken child before parent, so two steps cannot deadlock.
-func (b *backend) createParent(thread *starlark.Thread, a, parentMP, child string) (string, error) {
+func (b *backend) createParent(thread *starlark.Thread, a, parentMP string) (string, error) {
 	defer b.locks.Hold(a)()
 	v, err := b.lookup(runtime.FromThread(thread).Context(), a)
 	if err != nil {
 		return "", err
 	}
 	if v.exists {
+		runtime.Touched(thread, "zfs:"+a)
 		return v.mountpoint, nil
 	}
-	return b.create(thread, a, parentMP, nil, "filesystem (parent of "+child+")")
+	// The detail does not name the child: in parallel steps, which one
+	// creates a shared parent is a race, and the plan must not show it.
+	return b.create(thread, a, parentMP, nil, "filesystem (missing parent)")
 }
 
 // inherit is the mountpoint a child named comp inherits.
