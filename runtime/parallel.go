@@ -165,7 +165,15 @@ func parallelBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark
 	settleRaces(reports)
 	report := reportOf(thread)
 	out := make([]starlark.Value, len(tasks))
-	var failed []string
+	// Steps that failed the same way (one refused login, say) are told
+	// once, with the first one's backtrace.
+	type failure struct {
+		steps []string
+		trace string
+	}
+	var failed []*failure
+	byCause := map[string]*failure{}
+	nfailed := 0
 	for i, res := range results {
 		if res.out.Len() > 0 {
 			rt.Opts.Stderr.Write(res.out.Bytes())
@@ -176,18 +184,33 @@ func parallelBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark
 			AddSkipped(thread, Skipped{Step: tasks[i].name, Reason: res.skipped})
 			out[i] = starlark.None
 		case res.err != nil:
-			msg := res.err.Error()
+			nfailed++
+			cause, trace := res.err.Error(), res.err.Error()
 			if ee, ok := res.err.(*starlark.EvalError); ok {
-				msg = ee.Backtrace()
+				cause, trace = ee.Msg, ee.Backtrace()
 			}
-			failed = append(failed, fmt.Sprintf("step %s failed: %s", tasks[i].name, msg))
+			if f := byCause[cause]; f != nil {
+				f.steps = append(f.steps, tasks[i].name)
+			} else {
+				f = &failure{steps: []string{tasks[i].name}, trace: trace}
+				byCause[cause] = f
+				failed = append(failed, f)
+			}
 			out[i] = starlark.None
 		default:
 			out[i] = res.value
 		}
 	}
-	if len(failed) > 0 {
-		return nil, fmt.Errorf("%s: %d of %d steps failed:\n%s", b.Name(), len(failed), len(tasks), strings.Join(failed, "\n"))
+	if nfailed > 0 {
+		var msgs []string
+		for _, f := range failed {
+			if len(f.steps) == 1 {
+				msgs = append(msgs, fmt.Sprintf("step %s failed: %s", f.steps[0], f.trace))
+			} else {
+				msgs = append(msgs, fmt.Sprintf("steps %s failed the same way; %s: %s", strings.Join(f.steps, ", "), f.steps[0], f.trace))
+			}
+		}
+		return nil, fmt.Errorf("%s: %d of %d steps failed:\n%s", b.Name(), nfailed, len(tasks), strings.Join(msgs, "\n"))
 	}
 	return starlark.NewList(out), nil
 }
