@@ -159,6 +159,22 @@ func Do(thread *starlark.Thread, c Change, apply func() error) error {
 	return err
 }
 
+// DoOrPlan is Do for a builtin that keeps planned state of its own, so
+// that later reads in the same run see the change: in a dry run it calls
+// record where Do would have skipped apply. The builtin itself never asks
+// which mode it is in.
+func DoOrPlan(thread *starlark.Thread, c Change, apply func() error, record func()) error {
+	applied := false
+	err := Do(thread, c, func() error {
+		applied = true
+		return apply()
+	})
+	if err == nil && !applied {
+		record()
+	}
+	return err
+}
+
 // Unchanged records that resource already matches its declared state.
 func Unchanged(thread *starlark.Thread, resource string) {
 	reportOf(thread).add(func(r *Report) {

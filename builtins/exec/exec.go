@@ -85,10 +85,16 @@ func Run(thread *starlark.Thread, fn string, resource string, cmd runtime.Cmd, r
 		}
 		return resultStruct(thread, res, false, false), nil
 	}
-	if err := runtime.Do(thread, runtime.Change{Resource: resource, Action: "run"}, do); err != nil {
+	ran := false
+	err := runtime.Do(thread, runtime.Change{Resource: resource, Action: "run"}, func() error {
+		ran = true
+		return do()
+	})
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
-	return resultStruct(thread, res, true, rt.Opts.DryRun), nil
+	// A command a plan did not run has no output yet.
+	return resultStruct(thread, res, true, !ran), nil
 }
 
 func resultStruct(thread *starlark.Thread, res runtime.Result, changed, unknown bool) starlark.Value {

@@ -83,13 +83,13 @@ func Use(rt *runtime.Runtime, c *pve.Client, sim *pvesim.Server) (*Backend, erro
 }
 
 // backendOf returns the run's backend, connecting on first use.
-func backendOf(thread *starlark.Thread, fn string) (*Backend, error) {
+func backendOf(thread *starlark.Thread, fn string) (*Backend, context.Context, error) {
 	rt := runtime.FromThread(thread)
 	b, err := runBackend(rt)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
+		return nil, nil, fmt.Errorf("%s: %w", fn, err)
 	}
-	return b, nil
+	return b, rt.Context(), nil
 }
 
 // runBackend returns the run's backend, connecting on first use.
@@ -288,7 +288,8 @@ func (b *Backend) LocalNode(ctx context.Context) (string, error) {
 
 // planned is what a dry run has declared so far, so that later calls in
 // the same plan see it: a container created earlier in the plan can be
-// started later in it.
+// started later in it. It is filled only through runtime.DoOrPlan, so it
+// stays empty when applying.
 type planned struct {
 	mu        sync.Mutex
 	guests    map[int]pve.Guest // created or power-changed in the plan
@@ -338,24 +339,23 @@ func (p *planned) addTemplate(key string) {
 	p.templates[key] = true
 }
 
-// guest finds a guest, seeing in a dry run what the plan declared before.
-// onlyPlanned is true for a guest that exists only in the plan.
-func (b *Backend) guest(ctx context.Context, dry bool, vmid int) (g pve.Guest, ok, onlyPlanned bool, err error) {
-	if dry {
-		b.plan.mu.Lock()
-		pg, isPlanned := b.plan.guests[vmid]
-		gone := b.plan.gone[vmid]
-		b.plan.mu.Unlock()
-		if gone {
-			return pve.Guest{}, false, false, nil
+// guest finds a guest, seeing what a dry run declared before (only a dry
+// run records planned state). onlyPlanned is true for a guest that exists
+// only in the plan.
+func (b *Backend) guest(ctx context.Context, vmid int) (g pve.Guest, ok, onlyPlanned bool, err error) {
+	b.plan.mu.Lock()
+	pg, isPlanned := b.plan.guests[vmid]
+	gone := b.plan.gone[vmid]
+	b.plan.mu.Unlock()
+	if gone {
+		return pve.Guest{}, false, false, nil
+	}
+	if isPlanned {
+		real, exists, err := b.Client.Guest(ctx, vmid)
+		if err != nil {
+			return pve.Guest{}, false, false, err
 		}
-		if isPlanned {
-			real, exists, err := b.Client.Guest(ctx, vmid)
-			if err != nil {
-				return pve.Guest{}, false, false, err
-			}
-			return pg, true, !exists || real.Kind != pg.Kind, nil
-		}
+		return pg, true, !exists || real.Kind != pg.Kind, nil
 	}
 	g, ok, err = b.Client.Guest(ctx, vmid)
 	return g, ok, false, err

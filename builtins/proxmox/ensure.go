@@ -93,14 +93,12 @@ func lxcEnsure(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 	if err != nil {
 		return nil, err
 	}
-	be, err := backendOf(thread, fn)
+	be, ctx, err := backendOf(thread, fn)
 	if err != nil {
 		return nil, err
 	}
-	rt := runtime.FromThread(thread)
-	ctx, dry := rt.Context(), rt.Opts.DryRun
 
-	plan, onlyPlanned, err := be.planGuest(ctx, dry, pve.LXC, spec.VMID, func() (*pve.Plan, error) { return be.Client.PlanLXC(ctx, spec) })
+	plan, onlyPlanned, err := be.planGuest(ctx, pve.LXC, spec.VMID, func() (*pve.Plan, error) { return be.Client.PlanLXC(ctx, spec) })
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
@@ -113,12 +111,12 @@ func lxcEnsure(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 	}
 
 	want := pve.Guest{VMID: spec.VMID, Kind: pve.LXC, Node: spec.Node, Name: spec.Hostname, Status: "stopped"}
-	return converge(thread, fn, be, want, "hwaddr", plan, onlyPlanned, restart, func() (string, error) {
+	return converge(thread, fn, be, want, "hwaddr", plan, onlyPlanned, restart, func(record func()) (string, error) {
 		if err := ensureTemplate(thread, be, spec.Node, spec.Template); err != nil {
 			return "", err
 		}
 		var net0 string
-		err := runtime.Do(thread, runtime.Change{Resource: want.Resource(), Action: "create", Detail: lxcCreateDetail(spec)}, func() error {
+		err := runtime.DoOrPlan(thread, runtime.Change{Resource: want.Resource(), Action: "create", Detail: lxcCreateDetail(spec)}, func() error {
 			g, err := be.Client.CreateLXC(ctx, spec.Node, spec.VMID, spec.CreateConfig())
 			if err != nil {
 				return err
@@ -129,7 +127,7 @@ func lxcEnsure(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 			}
 			net0 = st.Effective["net0"]
 			return nil
-		})
+		}, record)
 		return net0, err
 	})
 }
@@ -151,20 +149,18 @@ func vmEnsure(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	if err != nil {
 		return nil, err
 	}
-	be, err := backendOf(thread, fn)
+	be, ctx, err := backendOf(thread, fn)
 	if err != nil {
 		return nil, err
 	}
-	rt := runtime.FromThread(thread)
-	ctx, dry := rt.Context(), rt.Opts.DryRun
 
-	plan, onlyPlanned, err := be.planGuest(ctx, dry, pve.QEMU, spec.VMID, func() (*pve.Plan, error) { return be.Client.PlanVM(ctx, spec) })
+	plan, onlyPlanned, err := be.planGuest(ctx, pve.QEMU, spec.VMID, func() (*pve.Plan, error) { return be.Client.PlanVM(ctx, spec) })
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
 	want := pve.Guest{VMID: spec.VMID, Kind: pve.QEMU, Node: spec.Node, Name: spec.Name, Status: "stopped"}
-	return converge(thread, fn, be, want, "mac", plan, onlyPlanned, restart, func() (string, error) {
-		src, ok, _, err := be.guest(ctx, dry, spec.CloneFrom)
+	return converge(thread, fn, be, want, "mac", plan, onlyPlanned, restart, func(record func()) (string, error) {
+		src, ok, _, err := be.guest(ctx, spec.CloneFrom)
 		if err != nil {
 			return "", err
 		}
@@ -173,7 +169,7 @@ func vmEnsure(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 		}
 		var net0 string
 		detail := fmt.Sprintf("clone of vm:%d on %s: %s", spec.CloneFrom, spec.Node, optionList(spec.Options()))
-		err = runtime.Do(thread, runtime.Change{Resource: want.Resource(), Action: "create", Detail: detail}, func() error {
+		err = runtime.DoOrPlan(thread, runtime.Change{Resource: want.Resource(), Action: "create", Detail: detail}, func() error {
 			g, err := be.Client.CloneVM(ctx, src.Node, src.VMID, spec.VMID, spec.Node, spec.Name, true)
 			if err != nil {
 				return err
@@ -191,7 +187,7 @@ func vmEnsure(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 				net0 = v
 			}
 			return nil
-		})
+		}, record)
 		return net0, err
 	})
 }
@@ -199,8 +195,9 @@ func vmEnsure(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 // converge is what lxc_ensure and vm_ensure share once the plan is read:
 // create want when PVE lacks it, else update the options that differ and
 // restart when asked. create declares and makes the guest and returns its
-// net0 as PVE stored it; macField names the MAC in the result.
-func converge(thread *starlark.Thread, fn string, be *Backend, want pve.Guest, macField string, plan *pve.Plan, onlyPlanned, restart bool, create func() (net0 string, err error)) (starlark.Value, error) {
+// net0 as PVE stored it; in a dry run it calls record instead (through
+// runtime.DoOrPlan). macField names the MAC in the result.
+func converge(thread *starlark.Thread, fn string, be *Backend, want pve.Guest, macField string, plan *pve.Plan, onlyPlanned, restart bool, create func(record func()) (net0 string, err error)) (starlark.Value, error) {
 	res := want.Resource()
 	out := &ensured{vmid: want.VMID, node: want.Node, resource: res, action: "none"}
 	unknownMAC := func() starlark.Value { return runtime.NewUnknown(thread, fn+"("+itoa(want.VMID)+")."+macField) }
@@ -209,13 +206,16 @@ func converge(thread *starlark.Thread, fn string, be *Backend, want pve.Guest, m
 		runtime.Unchanged(thread, res)
 		out.mac = unknownMAC()
 	case !plan.Exists:
-		net0, err := create()
+		planned := false
+		net0, err := create(func() {
+			be.plan.setGuest(want)
+			planned = true
+		})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", fn, err)
 		}
 		out.action = "create"
-		if runtime.FromThread(thread).Opts.DryRun {
-			be.plan.setGuest(want)
+		if planned {
 			out.mac = unknownMAC()
 		} else {
 			out.mac = starlark.String(macOf(want.Kind, net0))
@@ -244,8 +244,8 @@ func macOf(kind pve.Kind, net0 string) string {
 
 // planGuest reads what converging needs. In a dry run, a guest that only
 // the plan creates has nothing to compare yet.
-func (be *Backend) planGuest(ctx context.Context, dry bool, kind pve.Kind, vmid int, read func() (*pve.Plan, error)) (*pve.Plan, bool, error) {
-	g, ok, onlyPlanned, err := be.guest(ctx, dry, vmid)
+func (be *Backend) planGuest(ctx context.Context, kind pve.Kind, vmid int, read func() (*pve.Plan, error)) (*pve.Plan, bool, error) {
+	g, ok, onlyPlanned, err := be.guest(ctx, vmid)
 	if err != nil {
 		return nil, false, err
 	}
@@ -319,13 +319,12 @@ func restartIfNeeded(thread *starlark.Thread, be *Backend, plan *pve.Plan, resta
 // ensureTemplate downloads a container's OS template onto its node when
 // the storage lacks it. Parallel converges on one node fetch it once.
 func ensureTemplate(thread *starlark.Thread, be *Backend, node, volid string) error {
-	rt := runtime.FromThread(thread)
-	ctx, dry := rt.Context(), rt.Opts.DryRun
+	ctx := runtime.FromThread(thread).Context()
 	m := be.Client.TemplateLock(node, volid)
 	m.Lock()
 	defer m.Unlock()
 	key := node + "|" + volid
-	if dry && be.plan.template(key) {
+	if be.plan.template(key) {
 		return nil
 	}
 	have, err := be.Client.HasTemplate(ctx, node, volid)
@@ -333,13 +332,9 @@ func ensureTemplate(thread *starlark.Thread, be *Backend, node, volid string) er
 		return err
 	}
 	res := "template:" + node + "/" + volid
-	err = runtime.Do(thread, runtime.Change{Resource: res, Action: "create", Detail: "download from the appliance index (aplinfo)"}, func() error {
+	return runtime.DoOrPlan(thread, runtime.Change{Resource: res, Action: "create", Detail: "download from the appliance index (aplinfo)"}, func() error {
 		return be.Client.EnsureTemplate(ctx, node, volid)
-	})
-	if err == nil && dry {
-		be.plan.addTemplate(key)
-	}
-	return err
+	}, func() { be.plan.addTemplate(key) })
 }
 
 func lxcCreateDetail(s *pve.LXCSpec) string {

@@ -19,9 +19,8 @@ import (
 // onLocalNode checks that pct can reach the container from here: it must
 // exist (or be planned) and run on the node phoenix runs on. ok is false
 // when the container exists only in the plan.
-func onLocalNode(ctx context.Context, thread *starlark.Thread, be *Backend, fn string, vmid int) (exists bool, err error) {
-	dry := runtime.FromThread(thread).Opts.DryRun
-	g, ok, onlyPlanned, err := be.guest(ctx, dry, vmid)
+func onLocalNode(ctx context.Context, be *Backend, fn string, vmid int) (exists bool, err error) {
+	g, ok, onlyPlanned, err := be.guest(ctx, vmid)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", fn, err)
 	}
@@ -70,11 +69,11 @@ func lxcExec(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 		ns := strings.ReplaceAll(pattern, "{vmid}", itoa(vmid))
 		cmd = append([]string{"ip", "netns", "exec", ns}, argv...)
 	} else {
-		be, err := backendOf(thread, fn)
+		be, ctx, err := backendOf(thread, fn)
 		if err != nil {
 			return nil, err
 		}
-		exists, err := onLocalNode(rt.Context(), thread, be, fn, vmid)
+		exists, err := onLocalNode(ctx, be, fn, vmid)
 		if err != nil {
 			return nil, err
 		}
@@ -164,11 +163,11 @@ func lxcPush(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	sum := sha256.Sum256(data)
 	want := hex.EncodeToString(sum[:])
 
-	be, err := backendOf(thread, fn)
+	be, _, err := backendOf(thread, fn)
 	if err != nil {
 		return nil, err
 	}
-	exists, err := onLocalNode(ctx, thread, be, fn, vmid)
+	exists, err := onLocalNode(ctx, be, fn, vmid)
 	if err != nil {
 		return nil, err
 	}

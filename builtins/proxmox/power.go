@@ -51,13 +51,11 @@ func power(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 	if err != nil {
 		return nil, err
 	}
-	be, err := backendOf(thread, fn)
+	be, ctx, err := backendOf(thread, fn)
 	if err != nil {
 		return nil, err
 	}
-	rt := runtime.FromThread(thread)
-	ctx, dry := rt.Context(), rt.Opts.DryRun
-	g, ok, onlyPlanned, err := be.guestOfKind(ctx, dry, fn, kind, vmid)
+	g, ok, onlyPlanned, err := be.guestOfKind(ctx, fn, kind, vmid)
 	if err != nil {
 		return nil, err
 	}
@@ -80,19 +78,18 @@ func power(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 		params = map[string]any{"timeout": timeout, "forceStop": 1}
 	}
 	detail := fmt.Sprintf("%s (status %s -> %s)", action, g.Status, want)
-	err = runtime.Do(thread, runtime.Change{Resource: g.Resource(), Action: "update", Detail: detail}, func() error {
+	err = runtime.DoOrPlan(thread, runtime.Change{Resource: g.Resource(), Action: "update", Detail: detail}, func() error {
 		if onlyPlanned {
 			return fmt.Errorf("%s exists only in the plan", g.Resource())
 		}
 		_, err := be.Client.Power(ctx, g, action, params)
 		return err
+	}, func() {
+		g.Status = want
+		be.plan.setGuest(g)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fn, err)
-	}
-	if dry {
-		g.Status = want
-		be.plan.setGuest(g)
 	}
 	return result(true, want), nil
 }
@@ -123,13 +120,11 @@ func destroy(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	if confirm == starlark.None || starlark.AsInt(confirm, &c) != nil || c != vmid {
 		return nil, fmt.Errorf("%s: refusing to destroy %s without confirm=%d (the VMID spelled out again)", fn, pve.Resource(kind, vmid), vmid)
 	}
-	be, err := backendOf(thread, fn)
+	be, ctx, err := backendOf(thread, fn)
 	if err != nil {
 		return nil, err
 	}
-	rt := runtime.FromThread(thread)
-	ctx, dry := rt.Context(), rt.Opts.DryRun
-	g, ok, onlyPlanned, err := be.guestOfKind(ctx, dry, fn, kind, vmid)
+	g, ok, onlyPlanned, err := be.guestOfKind(ctx, fn, kind, vmid)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +139,7 @@ func destroy(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	if g.Running() {
 		detail += ", stopping it first"
 	}
-	err = runtime.Do(thread, runtime.Change{Resource: g.Resource(), Action: "delete", Detail: detail}, func() error {
+	err = runtime.DoOrPlan(thread, runtime.Change{Resource: g.Resource(), Action: "delete", Detail: detail}, func() error {
 		if onlyPlanned {
 			return fmt.Errorf("%s exists only in the plan", g.Resource())
 		}
@@ -155,12 +150,9 @@ func destroy(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 			}
 		}
 		return be.Client.Destroy(ctx, g)
-	})
+	}, func() { be.plan.destroy(vmid) })
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fn, err)
-	}
-	if dry {
-		be.plan.destroy(vmid)
 	}
 	return result(true), nil
 }
@@ -168,8 +160,8 @@ func destroy(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 // guestOfKind is be.guest for a call that acts on one kind of guest: ok
 // is false when there is no such VMID, and a guest of the other kind is an
 // error.
-func (be *Backend) guestOfKind(ctx context.Context, dry bool, fn string, kind pve.Kind, vmid int) (g pve.Guest, ok, onlyPlanned bool, err error) {
-	g, ok, onlyPlanned, err = be.guest(ctx, dry, vmid)
+func (be *Backend) guestOfKind(ctx context.Context, fn string, kind pve.Kind, vmid int) (g pve.Guest, ok, onlyPlanned bool, err error) {
+	g, ok, onlyPlanned, err = be.guest(ctx, vmid)
 	if err != nil {
 		return pve.Guest{}, false, false, fmt.Errorf("%s: %w", fn, err)
 	}

@@ -32,20 +32,18 @@ func status(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if err != nil {
 		return nil, err
 	}
-	be, err := backendOf(thread, fn)
+	be, ctx, err := backendOf(thread, fn)
 	if err != nil {
 		return nil, err
 	}
-	rt := runtime.FromThread(thread)
-	ctx := rt.Context()
-	g, ok, onlyPlanned, err := be.guest(ctx, rt.Opts.DryRun, vmid)
+	g, ok, onlyPlanned, err := be.guest(ctx, vmid)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
 	if !ok {
 		return starlark.None, nil
 	}
-	if !onlyPlanned && !(rt.Opts.DryRun && be.plannedStatus(vmid)) {
+	if !onlyPlanned && !be.plannedStatus(vmid) {
 		st, err := be.Client.Status(ctx, g)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", fn, err)
@@ -166,12 +164,12 @@ func orphans(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 
 // query makes one read of the API for a builtin, in the run's context.
 func query[T any](thread *starlark.Thread, fn string, read func(*pve.Client, context.Context) (T, error)) (T, error) {
-	be, err := backendOf(thread, fn)
+	be, ctx, err := backendOf(thread, fn)
 	if err != nil {
 		var zero T
 		return zero, err
 	}
-	v, err := read(be.Client, runtime.FromThread(thread).Context())
+	v, err := read(be.Client, ctx)
 	if err != nil {
 		return v, fmt.Errorf("%s: %w", fn, err)
 	}

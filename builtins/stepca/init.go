@@ -323,16 +323,15 @@ func findSource(thread *starlark.Thread, fn string, a *initArgs) (*ca.Source, st
 func adoptCA(thread *starlark.Thread, fn string, be *Backend, a *initArgs, src *ca.Source, srcPath string, res *initResult) (*initResult, error) {
 	detail := fmt.Sprintf("adopt the step CA in %s: root %s (%s), provisioners %s; ca.json rewritten for %s",
 		srcPath, ca.ShortFingerprint(src.Fingerprint), src.RootSubject, commaList(src.Provisioners), a.opts.GuestDir)
-	err := runtime.Do(thread, runtime.Change{Resource: "ca:" + a.dir, Action: "create", Detail: detail}, func() error {
+	err := runtime.DoOrPlan(thread, runtime.Change{Resource: "ca:" + a.dir, Action: "create", Detail: detail}, func() error {
 		_, err := ca.Adopt(a.opts, src.Dir)
 		return err
+	}, func() {
+		pemData, _ := os.ReadFile(src.Files.RootCert)
+		be.plan(a.hostDir, plannedCA{fingerprint: src.Fingerprint, rootPEM: pemData})
 	})
 	if err != nil {
 		return nil, siteErr(runtime.FromThread(thread), fn, err)
-	}
-	if runtime.FromThread(thread).Opts.DryRun {
-		pemData, _ := os.ReadFile(src.Files.RootCert)
-		be.plan(a.hostDir, plannedCA{fingerprint: src.Fingerprint, rootPEM: pemData})
 	}
 	res.action, res.adopted, res.fingerprint = "adopt", starlark.True, starlark.String(src.Fingerprint)
 	return res, nil

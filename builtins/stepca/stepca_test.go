@@ -1,6 +1,8 @@
 package stepca_test
 
 import (
+	"context"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -59,3 +61,35 @@ func run(t *testing.T, rt *runtime.Runtime, src string) {
 }
 
 func writeFile(p, s string) error { return os.WriteFile(p, []byte(s), 0o644) }
+
+// A plan that adopts a CA knows the adopted root: a later export in the
+// same plan reports its fingerprint, not an unknown.
+func TestPlanAdoptionIsSeenLater(t *testing.T) {
+	root := t.TempDir()
+	newRT := func(dry bool) *runtime.Runtime {
+		rt, err := runtime.New(context.Background(), runtime.Options{
+			Sim: true, DryRun: dry, RootDir: root, Stderr: io.Discard,
+			Predeclared: builtins.Predeclared(), SimSetup: builtins.SimSetup(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(rt.Close)
+		return rt
+	}
+	run(t, newRT(false), `
+pw = secret.generate()
+secret.write("/pw", pw)
+old = stepca.init(dir = "/old", name = "Old", dns_names = ["ca.test.internal"], provisioner = "admin", password = pw, provisioner_password = secret.generate())
+fs.write("/old-fingerprint", old.fingerprint)
+`)
+	run(t, newRT(true), `
+load("@stdlib//assert.star", "assert")
+pw = secret.read("/pw")
+r = stepca.init(dir = "/ca", name = "Old", dns_names = ["ca.test.internal"], provisioner = "admin", password = pw,
+                provisioner_password = secret.generate(), adopt_from = "/old")
+want = fs.read("/old-fingerprint")
+assert.eq((r.adopted, r.fingerprint), (True, want))
+assert.eq(stepca.export("/ca", to = "/export").fingerprint, want)
+`)
+}

@@ -78,7 +78,8 @@ func verify(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		return nil, fmt.Errorf("%s: root: %w", fn, err)
 	}
 	if _, err := os.Stat(host); errors.Is(err, fs.ErrNotExist) {
-		if planned, _ := rt.Exists(root); planned && rt.Opts.DryRun {
+		// Missing on disk, but written earlier in this plan.
+		if f, planned := rt.Planned(host); planned && !f.Removed {
 			u := func(f string) starlark.Value {
 				return runtime.NewUnknown(thread, fn+"(...)."+f+": the root comes with this plan")
 			}
