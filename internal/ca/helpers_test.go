@@ -1,15 +1,10 @@
 package ca
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -160,58 +155,18 @@ func copyCA(t *testing.T) string {
 	return dst
 }
 
-// snapshot records every entry under dir (content hash, mode, size,
-// mtime), to prove that something left a directory untouched.
+// snapshot records every entry under dir, to prove that something left a
+// directory untouched.
 func snapshot(t *testing.T, dir string) map[string]string {
 	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		v := fmt.Sprintf("%v %d %d", fi.Mode(), fi.Size(), fi.ModTime().UnixNano())
-		if fi.Mode().IsRegular() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			sum := sha256.Sum256(b)
-			v += " " + hex.EncodeToString(sum[:])
-		}
-		out[rel] = v
-		return nil
-	})
+	tree, err := testkit.Tree(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return out
+	return tree
 }
 
-func diffSnapshots(a, b map[string]string) string {
-	var keys []string
-	seen := map[string]bool{}
-	for k := range a {
-		keys, seen[k] = append(keys, k), true
-	}
-	for k := range b {
-		if !seen[k] {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	var d []string
-	for _, k := range keys {
-		if a[k] != b[k] {
-			d = append(d, fmt.Sprintf("%s: %q -> %q", k, a[k], b[k]))
-		}
-	}
-	return strings.Join(d, "\n")
-}
+var diffSnapshots = testkit.TreeDiff
 
 func checkMode(t *testing.T, p string, want os.FileMode) {
 	t.Helper()

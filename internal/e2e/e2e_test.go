@@ -4,19 +4,13 @@
 package e2e
 
 import (
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/pem"
-	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -180,42 +174,13 @@ func treeHash(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: treehash DIR OUT")
 	}
-	lines, err := describeTree(ts.MkAbs(args[0]))
+	tree, err := testkit.Tree(ts.MkAbs(args[0]))
 	if err != nil {
 		ts.Fatalf("treehash: %v", err)
 	}
-	if err := os.WriteFile(ts.MkAbs(args[1]), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(ts.MkAbs(args[1]), []byte(strings.Join(testkit.TreeLines(tree), "\n")+"\n"), 0o644); err != nil {
 		ts.Fatalf("treehash: %v", err)
 	}
-}
-
-// describeTree lists every entry under dir with what a write would change.
-func describeTree(dir string) ([]string, error) {
-	var lines []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		st := fi.Sys().(*syscall.Stat_t)
-		line := fmt.Sprintf("%s %v %d:%d %d %d ino=%d", rel, fi.Mode(), st.Uid, st.Gid, fi.Size(), fi.ModTime().UnixNano(), st.Ino)
-		if fi.Mode().IsRegular() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			sum := sha256.Sum256(b)
-			line += " " + hex.EncodeToString(sum[:8])
-		}
-		lines = append(lines, line)
-		return nil
-	})
-	sort.Strings(lines)
-	return lines, err
 }
 
 // needRoot: lxc_103.star chowns the CA to the container's mapped root

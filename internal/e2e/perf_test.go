@@ -136,7 +136,7 @@ func TestNoopRerun(t *testing.T) {
 		if len(writes(f.requests)) == 0 {
 			t.Fatal("the fresh run made no writing API call: the counter does not see the script")
 		}
-		before, err := describeTree(root)
+		before, err := testkit.Tree(root)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,11 +151,11 @@ func TestNoopRerun(t *testing.T) {
 		if n.stats != (ca.IssuerStats{}) {
 			t.Fatalf("no-op run used the issuer: %+v", n.stats)
 		}
-		after, err := describeTree(root)
+		after, err := testkit.Tree(root)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := diffLines(before, after); d != "" {
+		if d := testkit.TreeDiff(before, after); d != "" {
 			t.Fatalf("no-op run touched files:\n%s", d)
 		}
 		fresh, noop = append(fresh, f.elapsed), append(noop, n.elapsed)
@@ -189,29 +189,6 @@ func hasChange(r *runtime.Report, prefix string) bool {
 		}
 	}
 	return false
-}
-
-func diffLines(a, b []string) string {
-	in := func(l []string) map[string]bool {
-		m := map[string]bool{}
-		for _, x := range l {
-			m[x] = true
-		}
-		return m
-	}
-	ma, mb := in(a), in(b)
-	var d []string
-	for _, x := range a {
-		if !mb[x] {
-			d = append(d, "- "+x)
-		}
-	}
-	for _, x := range b {
-		if !ma[x] {
-			d = append(d, "+ "+x)
-		}
-	}
-	return strings.Join(d, "\n")
 }
 
 const manyCerts = `
