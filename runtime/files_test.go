@@ -14,11 +14,7 @@ import (
 func TestEnsureFileSharedParentInParallel(t *testing.T) {
 	for _, dry := range []bool{false, true} {
 		t.Run(fmt.Sprintf("dry-run=%v", dry), func(t *testing.T) {
-			rt, err := New(context.Background(), Options{Sim: true, DryRun: dry, RootDir: filepath.Join(t.TempDir(), "root"), Stderr: io.Discard})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rt.Close()
+			rt := newSim(t, dry)
 			const rounds, writers = 20, 16
 			for r := 0; r < rounds; r++ {
 				var wg sync.WaitGroup
@@ -60,4 +56,15 @@ func TestEnsureFileSharedParentInParallel(t *testing.T) {
 			}
 		})
 	}
+}
+
+// newSim is a --sim runtime in a fresh root, closed with the test.
+func newSim(t *testing.T, dry bool) *Runtime {
+	t.Helper()
+	rt, err := New(context.Background(), Options{Sim: true, DryRun: dry, RootDir: filepath.Join(t.TempDir(), "root"), Stderr: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rt.Close)
+	return rt
 }

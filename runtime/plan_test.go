@@ -1,19 +1,14 @@
 package runtime
 
 import (
-	"context"
 	"errors"
 	"io"
-	"path/filepath"
 	"testing"
 )
 
 func TestDoOrPlan(t *testing.T) {
 	for _, dry := range []bool{false, true} {
-		rt, err := New(context.Background(), Options{Sim: true, DryRun: dry, RootDir: filepath.Join(t.TempDir(), "root"), Stderr: io.Discard})
-		if err != nil {
-			t.Fatal(err)
-		}
+		rt := newSim(t, dry)
 		th := rt.NewThread("t", rt.Report(), io.Discard)
 		var applied, recorded int
 		c := Change{Resource: "x:1", Action: "create"}
@@ -33,6 +28,5 @@ func TestDoOrPlan(t *testing.T) {
 			t.Errorf("dry-run=%v: applied, recorded = %v, want %v", dry, got, want)
 		}
 		rt.Release(th)
-		rt.Close()
 	}
 }
