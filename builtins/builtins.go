@@ -1,10 +1,9 @@
 // Package builtins composes phoenix's builtin families into the one list
-// the runtime predeclares.
+// the runtime registers.
 package builtins
 
 import (
 	"go.starlark.net/lib/json"
-	"go.starlark.net/starlark"
 
 	"phoenix/builtins/check"
 	"phoenix/builtins/config"
@@ -20,28 +19,20 @@ import (
 	"phoenix/runtime"
 )
 
-// Predeclared returns every builtin module, by the name scripts use.
-func Predeclared() starlark.StringDict {
-	return starlark.StringDict{
-		"check":   check.Module,
-		"config":  config.Module,
-		"exec":    exec.Module,
-		"fs":      fs.Module,
-		"host":    host.Module,
-		"json":    json.Module,
-		"log":     log.Module,
-		"proxmox": proxmox.Module,
-		"secret":  secret.Module,
-		"stepca":  stepca.Module,
-		"tls":     tls.Module,
-		"zfs":     zfs.Module,
-	}
-}
-
-// SimSetup returns the hooks that install simulated backends under --sim.
-func SimSetup() []func(*runtime.Runtime, *runtime.SimRunner) error {
-	return []func(*runtime.Runtime, *runtime.SimRunner) error{
-		zfs.SimSetup,
-		proxmox.SimSetup,
+// All returns every builtin family's registration record, sorted by name.
+func All() []runtime.Family {
+	return []runtime.Family{
+		check.Family,
+		config.Family,
+		exec.Family,
+		fs.Family,
+		host.Family,
+		{Name: "json", Module: json.Module},
+		log.Family,
+		proxmox.Family,
+		secret.Family,
+		stepca.Family,
+		tls.Family,
+		zfs.Family,
 	}
 }

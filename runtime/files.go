@@ -7,7 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
+	"phoenix/internal/machine"
 
 	"go.starlark.net/starlark"
 )
@@ -102,7 +102,7 @@ func (rt *Runtime) EnsureFile(thread *starlark.Thread, f FileSpec) (changed bool
 		action = "update"
 	}
 	err = Do(thread, Change{Resource: resource, Action: action, Detail: detail}, func() error {
-		return WriteFileAtomic(host, f.Data, f.Mode, f.UID, f.GID)
+		return machine.WriteFileAtomic(host, f.Data, f.Mode, f.UID, f.GID)
 	})
 	if err != nil {
 		return false, err
@@ -184,7 +184,7 @@ func (rt *Runtime) ensureDir(thread *starlark.Thread, host string, mode os.FileM
 					return err
 				}
 			}
-			return SyncDir(filepath.Dir(host))
+			return machine.SyncDir(filepath.Dir(host))
 		})
 		if err == nil {
 			rt.PlanDir(host)
@@ -198,7 +198,7 @@ func (rt *Runtime) ensureDir(thread *starlark.Thread, host string, mode os.FileM
 	if st.Mode().Perm() != mode.Perm() {
 		diffs = append(diffs, fmt.Sprintf("mode: %04o -> %04o", st.Mode().Perm(), mode.Perm()))
 	}
-	cuid, cgid := OwnerOf(st)
+	cuid, cgid := machine.OwnerOf(st)
 	if uid >= 0 && cuid != uid || gid >= 0 && cgid != gid {
 		diffs = append(diffs, fmt.Sprintf("owner: %d:%d -> %d:%d", cuid, cgid, pick(uid, cuid), pick(gid, cgid)))
 	}
@@ -227,16 +227,8 @@ func (rt *Runtime) currentFile(host string) (PlannedFile, bool) {
 	if err != nil {
 		return PlannedFile{}, false
 	}
-	uid, gid := OwnerOf(st)
+	uid, gid := machine.OwnerOf(st)
 	return PlannedFile{Data: b, Mode: st.Mode().Perm(), UID: uid, GID: gid}, true
-}
-
-// OwnerOf returns a file's uid and gid.
-func OwnerOf(st fs.FileInfo) (uid, gid int) {
-	if s, ok := st.Sys().(*syscall.Stat_t); ok {
-		return int(s.Uid), int(s.Gid)
-	}
-	return -1, -1
 }
 
 func pick(want, cur int) int {

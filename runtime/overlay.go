@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"os"
+	"phoenix/internal/machine"
 	"sync"
 )
 
@@ -11,7 +12,7 @@ type overlay struct {
 	mu    sync.Mutex
 	files map[string]PlannedFile // by host path
 	dirs  map[string]bool
-	locks Locks // by host path
+	locks machine.Locks // by host path
 }
 
 // PlannedFile is a file write a dry run declared.

@@ -31,7 +31,7 @@ parallel([task(step, i, name = "s%d" % i) for i in range(6)], max = 6)
 		t.Run(fmt.Sprintf("dry-run=%v", dry), func(t *testing.T) {
 			var first []string
 			for run := 0; run < 25; run++ {
-				rt := runtimetest.New(t, runtimetest.Options{Predeclared: builtins.Predeclared(), SimSetup: builtins.SimSetup(), DryRun: dry})
+				rt := runtimetest.New(t, runtimetest.Options{Families: builtins.All(), DryRun: dry})
 				if _, err := rt.ExecScript(script); err != nil {
 					t.Fatal(err)
 				}

@@ -17,7 +17,12 @@ func (rt *Runtime) Predeclared() starlark.StringDict {
 		"catch":    starlark.NewBuiltin("catch", catchBuiltin),
 		"phoenix":  rt.info(),
 	}
-	for k, v := range rt.Opts.Predeclared {
+	for _, f := range rt.Opts.Families {
+		if f.Module != nil {
+			d[f.Name] = f.Module
+		}
+	}
+	for k, v := range rt.Opts.Globals {
 		d[k] = v
 	}
 	return d

@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"phoenix/internal/machine"
 	"slices"
 	"sync"
 
@@ -22,29 +23,30 @@ const DefaultMaxSteps = 1_000_000_000
 
 // Options are the run-wide settings the CLI passes in.
 type Options struct {
-	DryRun     bool
-	Sim        bool
-	RootDir    string // --root; the CLI picks the default by mode
-	Target     string // PVE API URL
-	NetNS      string
-	GuestNetNS string // e.g. "phx-{vmid}": lxc_exec runs in that netns
-	ConfigDir  string
-	MaxSteps   uint64
-	Stderr     io.Writer
+	DryRun    bool
+	Sim       bool
+	RootDir   string // --root; the CLI picks the default by mode
+	Target    string // PVE API URL
+	NetNS     string
+	ConfigDir string
+	MaxSteps  uint64
+	Stderr    io.Writer
 
-	// Predeclared holds the builtin modules; composed by package builtins.
-	Predeclared starlark.StringDict
-	// SimSetup hooks install simulated backends into the SimRunner.
-	SimSetup []func(rt *Runtime, sr *SimRunner) error
+	// Families are the builtin families, listed by package builtins.
+	Families []Family
+	// Flags hold the families' own settings by name (see Family.Flags).
+	Flags map[string]string
+	// Globals are extra predeclared names (tests).
+	Globals starlark.StringDict
 	// Runner overrides the command runner (tests).
-	Runner Runner
+	Runner machine.Runner
 }
 
 // Runtime is one run of phoenix: one script execution or one REPL session.
 type Runtime struct {
 	Opts   Options
-	Root   *Root
-	Runner Runner
+	Root   *machine.Root
+	Runner machine.Runner
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -84,7 +86,7 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 			return nil, fmt.Errorf("--root: %w", err)
 		}
 	}
-	root, err := NewRoot(opts.RootDir)
+	root, err := machine.NewRoot(opts.RootDir)
 	if err != nil {
 		return nil, fmt.Errorf("--root: %w", err)
 	}
@@ -104,17 +106,20 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	case opts.Runner != nil:
 		rt.Runner = opts.Runner
 	case opts.Sim:
-		sr := NewSimRunner()
-		sr.Passthrough(IsValidator)
-		for _, setup := range opts.SimSetup {
-			if err := setup(rt, sr); err != nil {
+		sr := machine.NewSimRunner()
+		sr.Passthrough(machine.Installed(rt.validators()))
+		for _, f := range opts.Families {
+			if f.Sim == nil {
+				continue
+			}
+			if err := f.Sim(rt, sr); err != nil {
 				cancel()
-				return nil, err
+				return nil, fmt.Errorf("%s: %w", f.Name, err)
 			}
 		}
 		rt.Runner = sr
 	default:
-		rt.Runner = ExecRunner{}
+		rt.Runner = machine.ExecRunner{}
 	}
 	return rt, nil
 }

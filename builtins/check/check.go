@@ -8,6 +8,9 @@ import (
 	"phoenix/runtime"
 )
 
+// Family registers check with the runtime.
+var Family = runtime.Family{Name: "check", Module: Module}
+
 // Module is the check module. Results are printed after the changes, as a
 // table or as "checks" in JSON; any failure makes the run exit 3.
 //

@@ -14,6 +14,9 @@ import (
 	"phoenix/runtime"
 )
 
+// Family registers config with the runtime.
+var Family = runtime.Family{Name: "config", Module: Module}
+
 // Module is the config module. The site is read from --config (an
 // operator path, default ./config), validated exactly as `phoenix
 // validate` does, and returned as frozen values; a run reads it once.

@@ -9,8 +9,17 @@ import (
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 
+	"phoenix/internal/machine"
 	"phoenix/runtime"
 )
+
+// Family registers exec with the runtime.
+var Family = runtime.Family{
+	Name:   "exec",
+	Module: Module,
+	// Host-side validators of rendered configs: they change nothing.
+	Validators: map[string][]string{"dnsmasq": {"--test"}, "nginx": {"-t"}},
+}
 
 // Module is the exec module.
 //
@@ -68,14 +77,14 @@ func Stdin(fn string, v starlark.Value) ([]byte, error) {
 
 // Run runs cmd as a declared change (or a plain read when readOnly) and
 // returns the result struct every command builtin gives scripts.
-func Run(thread *starlark.Thread, fn string, resource string, cmd runtime.Cmd, readOnly, check bool) (starlark.Value, error) {
+func Run(thread *starlark.Thread, fn string, resource string, cmd machine.Cmd, readOnly, check bool) (starlark.Value, error) {
 	rt := runtime.FromThread(thread)
-	var res runtime.Result
+	var res machine.Result
 	do := func() error {
 		var err error
 		res, err = rt.Runner.Run(rt.Context(), cmd)
 		if err == nil && check {
-			_, err = runtime.Check(cmd, res, nil)
+			_, err = machine.Check(cmd, res, nil)
 		}
 		return err
 	}
@@ -97,7 +106,7 @@ func Run(thread *starlark.Thread, fn string, resource string, cmd runtime.Cmd, r
 	return resultStruct(thread, res, true, !ran), nil
 }
 
-func resultStruct(thread *starlark.Thread, res runtime.Result, changed, unknown bool) starlark.Value {
+func resultStruct(thread *starlark.Thread, res machine.Result, changed, unknown bool) starlark.Value {
 	fields := starlark.StringDict{
 		"exit_code": starlark.MakeInt(res.ExitCode),
 		"stdout":    starlark.String(res.Stdout),
@@ -127,5 +136,5 @@ func run(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwar
 	if err != nil {
 		return nil, err
 	}
-	return Run(thread, b.Name(), "cmd:"+strings.Join(argv, " "), runtime.Cmd{Argv: argv, Stdin: in}, readOnly, check)
+	return Run(thread, b.Name(), "cmd:"+strings.Join(argv, " "), machine.Cmd{Argv: argv, Stdin: in}, readOnly, check)
 }

@@ -8,5 +8,5 @@ import (
 )
 
 func TestStar(t *testing.T) {
-	runtimetest.Run(t, "testdata/*.star", runtimetest.Options{Predeclared: builtins.Predeclared(), ConfigDir: "../../config"})
+	runtimetest.Run(t, "testdata/*.star", runtimetest.Options{Families: builtins.All(), ConfigDir: "../../config"})
 }

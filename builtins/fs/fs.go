@@ -13,8 +13,12 @@ import (
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 
+	"phoenix/internal/machine"
 	"phoenix/runtime"
 )
+
+// Family registers fs with the runtime.
+var Family = runtime.Family{Name: "fs", Module: Module}
 
 // Module is the fs module. Every path is a site path, resolved under
 // --root. Writes are atomic and declared to the plan.
@@ -153,7 +157,7 @@ func stat(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwa
 	if err != nil {
 		return nil, wrap(b, err)
 	}
-	uid, gid := runtime.OwnerOf(st)
+	uid, gid := machine.OwnerOf(st)
 	return statStruct(int(st.Mode().Perm()), uid, gid, int(st.Size()), st.IsDir(), st.Mode()&iofs.ModeSymlink != 0), nil
 }
 
@@ -252,7 +256,7 @@ func chown(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 		return nil, wrap(b, err)
 	}
 	return attr(thread, b, path, func(st iofs.FileInfo, host string) (string, func() error) {
-		cu, cg := runtime.OwnerOf(st)
+		cu, cg := machine.OwnerOf(st)
 		if (uid < 0 || cu == uid) && (gid < 0 || cg == gid) {
 			return "", nil
 		}
@@ -310,7 +314,7 @@ func move(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwa
 		if err := os.Rename(hs, hd); err != nil {
 			return err
 		}
-		return runtime.SyncDir(filepath.Dir(hd))
+		return machine.SyncDir(filepath.Dir(hd))
 	})
 	if err != nil {
 		return nil, wrap(b, err)

@@ -16,6 +16,9 @@ import (
 	"phoenix/runtime"
 )
 
+// Family registers host with the runtime.
+var Family = runtime.Family{Name: "host", Module: Module}
+
 // Module is the host module.
 //
 //	prepare_mount(guest, mount, data=None) - struct(changed, dataset, path, uid, gid, mode)

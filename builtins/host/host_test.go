@@ -11,38 +11,28 @@ import (
 	"go.starlark.net/starlark"
 
 	"phoenix/builtins"
-	"phoenix/builtins/config"
-	"phoenix/builtins/host"
-	"phoenix/builtins/zfs"
 	"phoenix/runtime"
 	"phoenix/runtime/runtimetest"
 )
 
 func predeclared() starlark.StringDict {
-	d := builtins.Predeclared()
-	d["zfs"] = zfs.Module
-	d["host"] = host.Module
-	return d
+	return starlark.StringDict{}
 }
 
-var simSetup = []func(*runtime.Runtime, *runtime.SimRunner) error{zfs.SimSetup}
-
 func TestStar(t *testing.T) {
-	runtimetest.Run(t, "testdata/*.star", runtimetest.Options{Predeclared: predeclared(), SimSetup: simSetup})
+	runtimetest.Run(t, "testdata/*.star", runtimetest.Options{Families: builtins.All()})
 }
 
 func TestStarDryRun(t *testing.T) {
-	runtimetest.Run(t, "testdata/dryrun/*.star", runtimetest.Options{Predeclared: predeclared(), SimSetup: simSetup, DryRun: true})
+	runtimetest.Run(t, "testdata/dryrun/*.star", runtimetest.Options{Families: builtins.All(), DryRun: true})
 }
 
 // runMounts runs scripts/mounts.star once, as phoenix exec --sim would,
 // on the given root; it returns the run's changes.
 func runMounts(t *testing.T, root string, dry bool) []runtime.Change {
 	t.Helper()
-	d := predeclared()
-	d["config"] = config.Module
 	rt, err := runtime.New(context.Background(), runtime.Options{
-		Sim: true, DryRun: dry, RootDir: root, Predeclared: d, SimSetup: simSetup, ConfigDir: "../../config",
+		Sim: true, DryRun: dry, RootDir: root, Families: builtins.All(), ConfigDir: "../../config",
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -4,11 +4,15 @@ package log
 
 import (
 	"fmt"
+	"phoenix/runtime"
 	"strings"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 )
+
+// Family registers log with the runtime.
+var Family = runtime.Family{Name: "log", Module: Module}
 
 // Module is the log module.
 //

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"phoenix/builtins"
+	"phoenix/internal/machine"
 	"phoenix/internal/pve"
 	"phoenix/internal/pvesim"
 	"phoenix/internal/pvesim/pvesimtest"
@@ -73,8 +74,8 @@ func TestConnectionFromSiteConfig(t *testing.T) {
 	}
 	runNodes := func() error {
 		rt, err := runtime.New(context.Background(), runtime.Options{
-			RootDir: root, ConfigDir: cfg, Stderr: testLog{t}, Predeclared: builtins.Predeclared(),
-			Runner: runtime.NewSimRunner(),
+			RootDir: root, ConfigDir: cfg, Stderr: testLog{t}, Families: builtins.All(),
+			Runner: machine.NewSimRunner(),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -113,8 +114,8 @@ func TestExecRouting(t *testing.T) {
 	h := startSim(t, pvesim.Options{}, pve.Auth{}, pvesimtest.Fast)
 	root := filepath.Join(t.TempDir(), "root")
 	rt := newRun(t, root, "", false, h, nil)
-	sr := rt.Runner.(*runtime.SimRunner)
-	sr.Script([]string{"pct", "exec", "190", "--", "cat", "/etc/hostname"}, runtime.Result{Stdout: []byte("ct190\n")})
+	sr := rt.Runner.(*machine.SimRunner)
+	sr.Script([]string{"pct", "exec", "190", "--", "cat", "/etc/hostname"}, machine.Result{Stdout: []byte("ct190\n")})
 	run(t, rt, ctSpec+`
 load("@stdlib//assert.star", "assert")
 proxmox.lxc_ensure(ct(190))
@@ -131,10 +132,9 @@ assert.eq(proxmox.lxc_exec(190, ["cat", "/etc/hostname"], read_only = True).stdo
 		t.Fatalf("pct commands:\n%s", got)
 	}
 
-	d := builtins.Predeclared()
 	rt2, err := runtime.New(context.Background(), runtime.Options{
-		Sim: true, RootDir: filepath.Join(t.TempDir(), "root2"), GuestNetNS: "phx-{vmid}", Stderr: testLog{t},
-		Predeclared: d, SimSetup: builtins.SimSetup(),
+		Sim: true, RootDir: filepath.Join(t.TempDir(), "root2"), Stderr: testLog{t},
+		Families: builtins.All(), Flags: map[string]string{"guest-netns": "phx-{vmid}"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +145,7 @@ r = proxmox.lxc_exec(101, ["curl", "-sf", "https://ca.phoenix.internal:9000/heal
 proxmox.lxc_exec(103, ["systemctl", "reload", "step-ca"])
 `)
 	var cmds []string
-	for _, c := range rt2.Runner.(*runtime.SimRunner).Log() {
+	for _, c := range rt2.Runner.(*machine.SimRunner).Log() {
 		cmds = append(cmds, c.String())
 	}
 	want := "ip netns exec phx-101 curl -sf https://ca.phoenix.internal:9000/health\nip netns exec phx-103 systemctl reload step-ca"

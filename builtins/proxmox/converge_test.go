@@ -19,16 +19,18 @@ import (
 	"phoenix/internal/pvesim"
 	"phoenix/internal/pvesim/pvesimtest"
 	"phoenix/runtime"
+
+	"go.starlark.net/starlark"
 )
 
 // newRun makes a --sim runtime on root whose proxmox module talks to c.
 func newRun(t testing.TB, root, configDir string, dry bool, h *simHandle, c *pve.Client) *runtime.Runtime {
 	t.Helper()
-	d := builtins.Predeclared()
+	d := starlark.StringDict{}
 	d["simctl"] = simctl
 	rt, err := runtime.New(context.Background(), runtime.Options{
 		Sim: true, DryRun: dry, RootDir: root, ConfigDir: configDir, Stderr: testLog{t},
-		Predeclared: d, SimSetup: builtins.SimSetup(),
+		Families: builtins.All(), Globals: d,
 	})
 	if err != nil {
 		t.Fatal(err)

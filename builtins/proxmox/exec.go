@@ -12,6 +12,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"phoenix/builtins/exec"
+	"phoenix/internal/machine"
 	"phoenix/internal/pve"
 	"phoenix/runtime"
 )
@@ -63,7 +64,7 @@ func lxcExec(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	}
 	rt := runtime.FromThread(thread)
 	var cmd []string
-	if pattern := rt.Opts.GuestNetNS; pattern != "" {
+	if pattern := rt.Flag("guest-netns"); pattern != "" {
 		// Probes from inside the guest's network namespace, as on a real
 		// site; no container needed.
 		ns := strings.ReplaceAll(pattern, "{vmid}", itoa(vmid))
@@ -88,7 +89,7 @@ func lxcExec(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 		}
 		cmd = append([]string{"pct", "exec", itoa(vmid), "--"}, argv...)
 	}
-	return exec.Run(thread, fn, "cmd:"+strings.Join(cmd, " "), runtime.Cmd{Argv: cmd, Stdin: in}, readOnly, check)
+	return exec.Run(thread, fn, "cmd:"+strings.Join(cmd, " "), machine.Cmd{Argv: cmd, Stdin: in}, readOnly, check)
 }
 
 func lxcPush(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -199,9 +200,9 @@ func lxcPush(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 			defer os.Remove(tmp)
 			from = tmp
 		}
-		cmd := runtime.Cmd{Argv: []string{"pct", "push", itoa(vmid), from, dst, "--perms", fmt.Sprintf("%04o", mode)}}
+		cmd := machine.Cmd{Argv: []string{"pct", "push", itoa(vmid), from, dst, "--perms", fmt.Sprintf("%04o", mode)}}
 		res, err := rt.Runner.Run(ctx, cmd)
-		_, err = runtime.Check(cmd, res, err)
+		_, err = machine.Check(cmd, res, err)
 		return err
 	})
 	if err != nil {
@@ -212,8 +213,8 @@ func lxcPush(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 
 // remoteHash reads the SHA-256 of a file in a container, read-only; ""
 // when the file does not exist.
-func remoteHash(ctx context.Context, r runtime.Runner, vmid int, p string) (string, error) {
-	cmd := runtime.Cmd{Argv: []string{"pct", "exec", itoa(vmid), "--", "sha256sum", p}}
+func remoteHash(ctx context.Context, r machine.Runner, vmid int, p string) (string, error) {
+	cmd := machine.Cmd{Argv: []string{"pct", "exec", itoa(vmid), "--", "sha256sum", p}}
 	res, err := r.Run(ctx, cmd)
 	if err != nil {
 		return "", err

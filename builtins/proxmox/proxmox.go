@@ -3,9 +3,22 @@
 package proxmox
 
 import (
+	"phoenix/runtime"
+
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 )
+
+// Family registers proxmox with the runtime.
+var Family = runtime.Family{
+	Name:   "proxmox",
+	Module: Module,
+	Sim:    SimSetup,
+	Flags: []runtime.Flag{{
+		Name:  "guest-netns",
+		Usage: "run proxmox.lxc_exec through `ip netns exec` in this netns pattern ({vmid} replaced) instead of pct exec",
+	}},
+}
 
 // Module is the proxmox module. Guests are converged from the site
 // config's guest structs (config.site()); keyword overrides use the same

@@ -76,7 +76,7 @@ func use(o pvesim.Options, auth func(testing.TB) pve.Auth) func(t *testing.T, rt
 }
 
 func predeclared() starlark.StringDict {
-	d := builtins.Predeclared()
+	d := starlark.StringDict{}
 	d["simctl"] = simctl
 	return d
 }
@@ -186,7 +186,7 @@ func createVM(c *pve.Client, node string, vmid int) error {
 
 func TestStar(t *testing.T) {
 	runtimetest.Run(t, "testdata/*.star", runtimetest.Options{
-		Predeclared: predeclared(), SimSetup: builtins.SimSetup(), ConfigDir: exampleConfig,
+		Families: builtins.All(), Globals: predeclared(), ConfigDir: exampleConfig,
 		Setup: use(pvesim.Options{Nodes: 2}, nil),
 	})
 }
@@ -194,7 +194,7 @@ func TestStar(t *testing.T) {
 // TestStarToken runs with an API token, which PVE refuses bind mounts.
 func TestStarToken(t *testing.T) {
 	runtimetest.Run(t, "testdata/token/*.star", runtimetest.Options{
-		Predeclared: predeclared(), SimSetup: builtins.SimSetup(), ConfigDir: exampleConfig,
+		Families: builtins.All(), Globals: predeclared(), ConfigDir: exampleConfig,
 		Setup: use(pvesim.Options{}, tokenAuth),
 	})
 }

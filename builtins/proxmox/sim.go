@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"phoenix/internal/machine"
 	"phoenix/internal/pve"
 	"phoenix/runtime"
 )
@@ -18,22 +19,22 @@ import (
 // answers from those hashes (so a rerun of lxc_push is unchanged), and
 // any other `pct exec` succeeds with no output unless a test scripts its
 // result. Commands on a missing or stopped container fail as pct does.
-func SimSetup(rt *runtime.Runtime, sr *runtime.SimRunner) error {
-	sr.Handle("pct", func(ctx context.Context, c runtime.Cmd) (runtime.Result, error) {
+func SimSetup(rt *runtime.Runtime, sr *machine.SimRunner) error {
+	sr.Handle("pct", func(ctx context.Context, c machine.Cmd) (machine.Result, error) {
 		b, err := runBackend(rt)
 		if err != nil {
-			return runtime.Result{}, err
+			return machine.Result{}, err
 		}
 		return b.simPct(ctx, c.Argv)
 	})
 	return nil
 }
 
-func failed(code int, format string, args ...any) (runtime.Result, error) {
-	return runtime.Result{ExitCode: code, Stderr: []byte(fmt.Sprintf(format, args...) + "\n")}, nil
+func failed(code int, format string, args ...any) (machine.Result, error) {
+	return machine.Result{ExitCode: code, Stderr: []byte(fmt.Sprintf(format, args...) + "\n")}, nil
 }
 
-func (be *Backend) simPct(ctx context.Context, argv []string) (runtime.Result, error) {
+func (be *Backend) simPct(ctx context.Context, argv []string) (machine.Result, error) {
 	if len(argv) < 3 {
 		return failed(255, "400 not enough arguments\npct <command> <vmid> ...")
 	}
@@ -47,7 +48,7 @@ func (be *Backend) simPct(ctx context.Context, argv []string) (runtime.Result, e
 	}
 	g, ok, err := be.Client.Guest(ctx, vmid)
 	if err != nil {
-		return runtime.Result{}, err
+		return machine.Result{}, err
 	}
 	if !ok || g.Kind != pve.LXC {
 		return failed(2, "Configuration file 'nodes/%s/lxc/%d.conf' does not exist", "localhost", vmid)
@@ -75,22 +76,22 @@ func (be *Backend) simPct(ctx context.Context, argv []string) (runtime.Result, e
 		}
 		if len(rest) == 2 && rest[0] == "sha256sum" {
 			if h, ok := be.simHash(vmid, rest[1]); ok {
-				return runtime.Result{Stdout: []byte(h + "  " + rest[1] + "\n")}, nil
+				return machine.Result{Stdout: []byte(h + "  " + rest[1] + "\n")}, nil
 			}
 			return failed(1, "sha256sum: %s: No such file or directory", rest[1])
 		}
-		return runtime.Result{}, nil
+		return machine.Result{}, nil
 	}
 }
 
 // simPush records a pushed file in the in-process simulator, or for an
 // external one (which has no API for it) in this run.
-func (be *Backend) simPush(g pve.Guest, dst, hash string) (runtime.Result, error) {
+func (be *Backend) simPush(g pve.Guest, dst, hash string) (machine.Result, error) {
 	if be.Sim != nil {
 		if err := be.Sim.PushFile(g.Node, g.VMID, dst, hash); err != nil {
 			return failed(2, "%s", strings.TrimPrefix(err.Error(), "pvesim: "))
 		}
-		return runtime.Result{}, nil
+		return machine.Result{}, nil
 	}
 	be.pushMu.Lock()
 	defer be.pushMu.Unlock()
@@ -98,7 +99,7 @@ func (be *Backend) simPush(g pve.Guest, dst, hash string) (runtime.Result, error
 		be.pushed = map[string]string{}
 	}
 	be.pushed[fmt.Sprintf("%d:%s", g.VMID, dst)] = hash
-	return runtime.Result{}, nil
+	return machine.Result{}, nil
 }
 
 func (be *Backend) simHash(vmid int, p string) (string, bool) {

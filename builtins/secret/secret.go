@@ -14,6 +14,9 @@ import (
 	"phoenix/runtime"
 )
 
+// Family registers secret with the runtime.
+var Family = runtime.Family{Name: "secret", Module: Module}
+
 // Module is the secret module. A secret prints as <secret> everywhere.
 //
 //	generate(bytes=32) - a secret of that many random bytes, as URL-safe base64 without padding

@@ -17,6 +17,9 @@ import (
 	"phoenix/runtime"
 )
 
+// Family registers stepca with the runtime.
+var Family = runtime.Family{Name: "stepca", Module: Module}
+
 // Module is the stepca module. Every path is a site path (under --root);
 // secrets are secret values (secret.read, secret.ensure).
 //

@@ -14,17 +14,17 @@ import (
 )
 
 func TestStar(t *testing.T) {
-	runtimetest.Run(t, "testdata/*.star", runtimetest.Options{Predeclared: builtins.Predeclared(), SimSetup: builtins.SimSetup()})
+	runtimetest.Run(t, "testdata/*.star", runtimetest.Options{Families: builtins.All()})
 }
 
 func TestStarDryRun(t *testing.T) {
-	runtimetest.Run(t, "testdata/dryrun/*.star", runtimetest.Options{Predeclared: builtins.Predeclared(), SimSetup: builtins.SimSetup(), DryRun: true})
+	runtimetest.Run(t, "testdata/dryrun/*.star", runtimetest.Options{Families: builtins.All(), DryRun: true})
 }
 
 // TestDecryptOncePerRun: the provisioner key (a 600,000-round KDF) is
 // decrypted once per run, however many certificates the run issues.
 func TestDecryptOncePerRun(t *testing.T) {
-	rt := runtimetest.New(t, runtimetest.Options{Predeclared: builtins.Predeclared(), SimSetup: builtins.SimSetup()})
+	rt := runtimetest.New(t, runtimetest.Options{Families: builtins.All()})
 	src := `
 pw = secret.generate()
 prov = secret.generate()
@@ -69,7 +69,7 @@ func TestPlanAdoptionIsSeenLater(t *testing.T) {
 	newRT := func(dry bool) *runtime.Runtime {
 		rt, err := runtime.New(context.Background(), runtime.Options{
 			Sim: true, DryRun: dry, RootDir: root, Stderr: io.Discard,
-			Predeclared: builtins.Predeclared(), SimSetup: builtins.SimSetup(),
+			Families: builtins.All(),
 		})
 		if err != nil {
 			t.Fatal(err)

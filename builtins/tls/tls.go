@@ -19,6 +19,9 @@ import (
 	"phoenix/runtime"
 )
 
+// Family registers tls with the runtime.
+var Family = runtime.Family{Name: "tls", Module: Module}
+
 // Module is the tls module.
 //
 //	verify(addr, root, server_name=None, wait=None) - struct(ok, chain, sans, not_after, days_left, error)

@@ -62,12 +62,13 @@ func serveLater(t *testing.T, c tls.Certificate, delay time.Duration) string {
 func TestStar(t *testing.T) {
 	good := makePKI(t, time.Now().Add(10*24*time.Hour+time.Hour))
 	expired := makePKI(t, time.Now().Add(-30*time.Minute))
-	d := builtins.Predeclared()
+	d := starlark.StringDict{}
 	d["GOOD"] = starlark.String(testkit.TLSServer(t, good.chain))
 	d["EXPIRED"] = starlark.String(testkit.TLSServer(t, expired.chain))
 	d["LATER"] = starlark.String(serveLater(t, good.chain, time.Second))
 	runtimetest.Run(t, "testdata/*.star", runtimetest.Options{
-		Predeclared: d,
+		Families: builtins.All(),
+		Globals:  d,
 		Setup: func(t *testing.T, rt *runtime.Runtime) {
 			for name, data := range map[string][]byte{"root.crt": good.rootPEM, "expired-root.crt": expired.rootPEM} {
 				if err := os.WriteFile(filepath.Join(rt.Root.Dir(), name), data, 0o644); err != nil {

@@ -15,9 +15,13 @@ import (
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 
+	"phoenix/internal/machine"
 	zfscli "phoenix/internal/zfs"
 	"phoenix/runtime"
 )
+
+// Family registers zfs with the runtime.
+var Family = runtime.Family{Name: "zfs", Module: Module, Sim: SimSetup}
 
 // Module is the zfs module. It runs the zfs command (OpenZFS 2.x, its
 // machine-readable forms) through the run's command runner; under --sim
@@ -56,7 +60,7 @@ var Module = &starlarkstruct.Module{
 
 // SimSetup installs the simulated zfs command into a --sim run, once per
 // run, with its state under the run's root.
-func SimSetup(rt *runtime.Runtime, sr *runtime.SimRunner) error {
+func SimSetup(rt *runtime.Runtime, sr *machine.SimRunner) error {
 	v, err := rt.Backend("zfs-sim", func() (any, error) { return zfscli.NewSim(rt.Root) })
 	if err != nil {
 		return err
@@ -74,7 +78,7 @@ type backend struct {
 	set   map[string]map[string]string // properties declared set on existing filesystems
 	snap  map[string][]string          // snapshots declared, by filesystem
 	gone  map[string]bool              // filesystems and snapshots declared destroyed
-	locks runtime.Locks                // per filesystem or snapshot name
+	locks machine.Locks                // per filesystem or snapshot name
 }
 
 type made struct {
@@ -97,7 +101,7 @@ func backendOf(thread *starlark.Thread) (*backend, error) {
 	v, err := rt.Backend("zfs", func() (any, error) {
 		// Under --sim the simulator must answer; install it if the
 		// runtime's hooks have not.
-		if sr, ok := rt.Runner.(*runtime.SimRunner); ok && rt.Opts.Sim {
+		if sr, ok := rt.Runner.(*machine.SimRunner); ok && rt.Opts.Sim {
 			if err := SimSetup(rt, sr); err != nil {
 				return nil, err
 			}

@@ -12,30 +12,39 @@ import (
 	"go.starlark.net/starlark"
 
 	"phoenix/builtins"
-	"phoenix/builtins/zfs"
+	"phoenix/internal/machine"
 	"phoenix/runtime"
 	"phoenix/runtime/runtimetest"
 )
 
 func predeclared(pool string) starlark.StringDict {
-	d := builtins.Predeclared()
-	d["zfs"] = zfs.Module
-	d["POOL"] = starlark.String(pool)
-	return d
+	return starlark.StringDict{"POOL": starlark.String(pool)}
 }
 
 // TestStar runs testdata/*.star against the simulator.
 func TestStar(t *testing.T) {
 	runtimetest.Run(t, "testdata/*.star", runtimetest.Options{
-		Predeclared: predeclared("quickOS"),
-		SimSetup:    []func(*runtime.Runtime, *runtime.SimRunner) error{zfs.SimSetup},
+		Families: builtins.All(),
+		Globals:  predeclared("quickOS"),
 	})
 }
 
 // TestStarWithoutHook: the module installs the simulator itself when the
 // runtime's hooks did not.
 func TestStarWithoutHook(t *testing.T) {
-	runtimetest.Run(t, "testdata/zfs.star", runtimetest.Options{Predeclared: predeclared("quickOS")})
+	runtimetest.Run(t, "testdata/zfs.star", runtimetest.Options{Families: withoutHook(), Globals: predeclared("quickOS")})
+}
+
+// withoutHook is every family with zfs's --sim hook left out.
+func withoutHook() []runtime.Family {
+	var out []runtime.Family
+	for _, f := range builtins.All() {
+		if f.Name == "zfs" {
+			f.Sim = nil
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 // TestStarRealZFS runs the same file against a real OpenZFS 2.x. These
@@ -50,9 +59,10 @@ func TestStarRealZFS(t *testing.T) {
 		t.Skip("skipped: OpenZFS is present, but PHOENIX_TEST_ZPOOL does not name a disposable pool to test in")
 	}
 	rt, err := runtime.New(context.Background(), runtime.Options{
-		RootDir:     "/",
-		Runner:      runtime.ExecRunner{},
-		Predeclared: predeclared(pool),
+		RootDir:  "/",
+		Runner:   machine.ExecRunner{},
+		Families: builtins.All(),
+		Globals:  predeclared(pool),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +130,7 @@ assert_eq(zfs.get("rpool/data"), None)
 		for k, v := range assertions {
 			d[k] = v
 		}
-		rt, err := runtime.New(context.Background(), runtime.Options{Sim: true, DryRun: dry, RootDir: root, Predeclared: d})
+		rt, err := runtime.New(context.Background(), runtime.Options{Sim: true, DryRun: dry, RootDir: root, Families: builtins.All(), Globals: d})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,7 +152,7 @@ assert_eq(zfs.get("rpool/data"), None)
 	if strings.Join(planned, ",") != want {
 		t.Errorf("plan:\n%s\nwant:\n%s", strings.Join(planned, ","), want)
 	}
-	res, _ := rt.Runner.Run(context.Background(), runtime.Cmd{Argv: []string{"zfs", "list", "-H", "-o", "name", "-t", "all"}})
+	res, _ := rt.Runner.Run(context.Background(), machine.Cmd{Argv: []string{"zfs", "list", "-H", "-o", "name", "-t", "all"}})
 	if got := string(res.Stdout); got != "quickOS\nrpool\nrpool/data\n" {
 		t.Errorf("a dry run changed zfs:\n%s", got)
 	}
@@ -169,8 +179,8 @@ func errorf(format string, a ...any) error { return fmt.Errorf(format, a...) }
 // TestStarDryRun runs testdata/dryrun/*.star as a plan.
 func TestStarDryRun(t *testing.T) {
 	runtimetest.Run(t, "testdata/dryrun/*.star", runtimetest.Options{
-		Predeclared: predeclared("quickOS"),
-		SimSetup:    []func(*runtime.Runtime, *runtime.SimRunner) error{zfs.SimSetup},
-		DryRun:      true,
+		Families: builtins.All(),
+		Globals:  predeclared("quickOS"),
+		DryRun:   true,
 	})
 }

@@ -8,16 +8,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"phoenix/internal/machine"
 	"syscall"
-
-	"phoenix/runtime"
 )
 
 // writeFileAtomic writes data to path through a temporary file in the same
 // directory (fsync, rename, fsync of the directory), with an explicit mode
 // that the umask cannot narrow, and chowns it when uid or gid is >= 0.
 func writeFileAtomic(path string, data []byte, mode os.FileMode, uid, gid int) error {
-	return runtime.WriteFileAtomic(path, data, mode, uid, gid)
+	return machine.WriteFileAtomic(path, data, mode, uid, gid)
 }
 
 // syncDir makes renames and creations in dir durable.

@@ -117,7 +117,8 @@ type runFlags struct {
 	fs               *pflag.FlagSet
 	dryRun, sim      bool
 	root, target     string
-	netns, guestNS   string
+	netns            string
+	familyFlags      map[string]*string
 	config           string
 	vars             []string
 	output           string
@@ -136,7 +137,12 @@ func newRunFlags(name string, stderr io.Writer) *runFlags {
 	fs.BoolVar(&f.sim, "sim", false, "use the embedded simulators (PVE API, ZFS, host commands) instead of the real host")
 	fs.StringVar(&f.target, "target", "", "PVE API URL (default https://127.0.0.1:8006; with --sim, an external simulator)")
 	fs.StringVar(&f.netns, "netns", "", "network namespace for nftables (default: the host's)")
-	fs.StringVar(&f.guestNS, "guest-netns", "", "run lxc_exec in network namespace PATTERN ({vmid} is replaced) instead of pct exec")
+	f.familyFlags = map[string]*string{}
+	for _, fam := range builtins.All() {
+		for _, fl := range fam.Flags {
+			f.familyFlags[fl.Name] = fs.String(fl.Name, "", fl.Usage)
+		}
+	}
 	fs.StringVar(&f.config, "config", "./config", "directory holding the site's declarative config")
 	fs.StringArrayVar(&f.vars, "var", nil, "set a script parameter, NAME=VALUE (repeatable)")
 	fs.StringVar(&f.output, "output", "text", "result format: text or json")
@@ -164,18 +170,21 @@ func (f *runFlags) options(dryRun bool, stderr io.Writer) (runtime.Options, map[
 			root = "./.phoenix-sim"
 		}
 	}
+	flags := map[string]string{}
+	for name, v := range f.familyFlags {
+		flags[name] = *v
+	}
 	return runtime.Options{
-		DryRun:      dryRun || f.dryRun,
-		Sim:         f.sim,
-		RootDir:     root,
-		Target:      f.target,
-		NetNS:       f.netns,
-		GuestNetNS:  f.guestNS,
-		ConfigDir:   f.config,
-		MaxSteps:    f.maxSteps,
-		Stderr:      stderr,
-		Predeclared: builtins.Predeclared(),
-		SimSetup:    builtins.SimSetup(),
+		DryRun:    dryRun || f.dryRun,
+		Sim:       f.sim,
+		RootDir:   root,
+		Target:    f.target,
+		NetNS:     f.netns,
+		ConfigDir: f.config,
+		MaxSteps:  f.maxSteps,
+		Stderr:    stderr,
+		Families:  builtins.All(),
+		Flags:     flags,
 	}, vars, nil
 }
 
@@ -287,7 +296,7 @@ func checkCmd(args []string, stdout, stderr io.Writer) int {
 		return ExitUsage
 	}
 	rt, err := runtime.New(context.Background(), runtime.Options{
-		DryRun: true, RootDir: os.TempDir(), Stderr: stderr, Predeclared: builtins.Predeclared(),
+		DryRun: true, RootDir: os.TempDir(), Stderr: stderr, Families: builtins.All(),
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "phoenix check:", err)

@@ -11,11 +11,10 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"phoenix/internal/machine"
 	"sort"
 	"strconv"
 	"strings"
-
-	"phoenix/runtime"
 )
 
 // The generated files, relative to the repository root.
@@ -602,8 +601,8 @@ func Write(root string) error {
 	if err != nil {
 		return err
 	}
-	if err := runtime.WriteFileAtomic(filepath.Join(root, MarkdownFile), md, 0o644, -1, -1); err != nil {
+	if err := machine.WriteFileAtomic(filepath.Join(root, MarkdownFile), md, 0o644, -1, -1); err != nil {
 		return err
 	}
-	return runtime.WriteFileAtomic(filepath.Join(root, GoFile), src, 0o644, -1, -1)
+	return machine.WriteFileAtomic(filepath.Join(root, GoFile), src, 0o644, -1, -1)
 }

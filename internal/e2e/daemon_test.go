@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"phoenix/internal/machine"
 	"phoenix/runtime"
 )
 
@@ -45,8 +46,8 @@ func TestDaemonRestart(t *testing.T) {
 	}
 
 	// The daemon died: the next run restarts it, and only that.
-	inactive := func(_ *runtime.Runtime, sr *runtime.SimRunner) error {
-		sr.Script([]string{"pct", "exec", "103", "--", "systemctl", "is-active"}, runtime.Result{ExitCode: 3})
+	inactive := func(_ *runtime.Runtime, sr *machine.SimRunner) error {
+		sr.Script([]string{"pct", "exec", "103", "--", "systemctl", "is-active"}, machine.Result{ExitCode: 3})
 		return nil
 	}
 	if got := changesOf(runSim(t, config, root, script, inactive)); strings.Join(got, "\n") != restart {

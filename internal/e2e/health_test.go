@@ -12,6 +12,7 @@ import (
 	"go.starlark.net/starlarkstruct"
 
 	"phoenix/internal/ca"
+	"phoenix/internal/machine"
 	"phoenix/internal/testkit"
 	"phoenix/runtime"
 )
@@ -85,8 +86,8 @@ func TestHealthCheck(t *testing.T) {
 
 	// The daemon is down and the run restarts it: the check waits until it
 	// listens (here it comes up a second later).
-	inactive := func(_ *runtime.Runtime, sr *runtime.SimRunner) error {
-		sr.Script([]string{"pct", "exec", "103", "--", "systemctl", "is-active"}, runtime.Result{ExitCode: 3})
+	inactive := func(_ *runtime.Runtime, sr *machine.SimRunner) error {
+		sr.Script([]string{"pct", "exec", "103", "--", "systemctl", "is-active"}, machine.Result{ExitCode: 3})
 		return nil
 	}
 	started := make(chan *ca.Server, 1)

@@ -18,6 +18,7 @@ import (
 	"phoenix/builtins/proxmox"
 	"phoenix/builtins/stepca"
 	"phoenix/internal/ca"
+	"phoenix/internal/machine"
 	"phoenix/internal/pve"
 	"phoenix/internal/pvesim"
 	"phoenix/internal/pvesim/pvesimtest"
@@ -37,23 +38,23 @@ type simRun struct {
 // runSim runs script on root as `phoenix exec --sim --config DIR` does,
 // with the simulator's state where the CLI keeps it; extra hooks script
 // simulated commands.
-func runSim(t *testing.T, configDir, root, script string, extra ...func(*runtime.Runtime, *runtime.SimRunner) error) simRun {
+func runSim(t *testing.T, configDir, root, script string, extra ...func(*runtime.Runtime, *machine.SimRunner) error) simRun {
 	t.Helper()
 	return runSimWith(t, configDir, root, script, nil, extra...)
 }
 
 // runSimWith is runSim with predeclared names replaced (tests pretend
 // not to run under --sim by replacing phoenix).
-func runSimWith(t *testing.T, configDir, root, script string, override starlark.StringDict, extra ...func(*runtime.Runtime, *runtime.SimRunner) error) simRun {
+func runSimWith(t *testing.T, configDir, root, script string, override starlark.StringDict, extra ...func(*runtime.Runtime, *machine.SimRunner) error) simRun {
 	t.Helper()
 	start := time.Now()
-	pre := builtins.Predeclared()
+	pre := starlark.StringDict{}
 	for k, v := range override {
 		pre[k] = v
 	}
 	rt, err := runtime.New(context.Background(), runtime.Options{
 		Sim: true, RootDir: root, ConfigDir: configDir, Stderr: testLog{t},
-		Predeclared: pre, SimSetup: append(builtins.SimSetup(), extra...),
+		Families: withHooks(extra), Globals: pre,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -314,4 +315,14 @@ func startCAServe(t *testing.T, bin, ssl string) string {
 	}
 	t.Cleanup(func() { d.Stop() })
 	return url
+}
+
+// withHooks is every family plus test hooks that script the simulated
+// host's answers.
+func withHooks(hooks []func(*runtime.Runtime, *machine.SimRunner) error) []runtime.Family {
+	fams := builtins.All()
+	for _, h := range hooks {
+		fams = append(fams, runtime.Family{Name: "test-hook", Sim: h})
+	}
+	return fams
 }

@@ -15,11 +15,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"phoenix/internal/machine"
 	"strings"
 	"sync"
 	"time"
-
-	"phoenix/runtime"
 )
 
 // apiPrefix is where PVE serves its JSON API.
@@ -126,7 +125,7 @@ func New(opts Options) (*Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("pvesim: %w", err)
 		}
-		if err := runtime.WriteFileAtomic(opts.StateFile, data, 0o600, -1, -1); err != nil {
+		if err := machine.WriteFileAtomic(opts.StateFile, data, 0o600, -1, -1); err != nil {
 			return nil, fmt.Errorf("pvesim: write state %s: %w", opts.StateFile, err)
 		}
 	}
@@ -355,7 +354,7 @@ func (s *Server) persist(version uint64, data []byte) error {
 	if version <= s.persisted {
 		return nil
 	}
-	if err := runtime.WriteFileAtomic(s.opts.StateFile, data, 0o600, -1, -1); err != nil {
+	if err := machine.WriteFileAtomic(s.opts.StateFile, data, 0o600, -1, -1); err != nil {
 		return fmt.Errorf("pvesim: write state %s: %w", s.opts.StateFile, err)
 	}
 	s.persisted = version

@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"phoenix/internal/machine"
 	"strings"
-
-	"phoenix/runtime"
 )
 
 // historyKeep is how many lines a session loads; the file is trimmed to
@@ -54,7 +53,7 @@ func openHistory(path string) (*history, []string, error) {
 	if len(lines) >= 2*historyKeep {
 		// Rewritten whole, atomically, rather than truncated in place.
 		keep := lines[len(lines)-historyKeep:]
-		if err := runtime.WriteFileAtomic(path, []byte(strings.Join(keep, "\n")+"\n"), 0o600, -1, -1); err != nil {
+		if err := machine.WriteFileAtomic(path, []byte(strings.Join(keep, "\n")+"\n"), 0o600, -1, -1); err != nil {
 			return nil, nil, fmt.Errorf("history: %w", err)
 		}
 	}

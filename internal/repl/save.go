@@ -3,12 +3,11 @@ package repl
 import (
 	"errors"
 	"fmt"
+	"phoenix/internal/machine"
 	"sort"
 	"strings"
 
 	"go.starlark.net/syntax"
-
-	"phoenix/runtime"
 )
 
 // Which statements :save writes: those that succeeded and, when they
@@ -95,7 +94,7 @@ func (s *session) save(path string) (int, error) {
 		b.WriteString("\n")
 	}
 	b.WriteString(body.String())
-	if err := runtime.WriteFileAtomic(path, []byte(b.String()), 0o644, -1, -1); err != nil {
+	if err := machine.WriteFileAtomic(path, []byte(b.String()), 0o644, -1, -1); err != nil {
 		return 0, err
 	}
 	return len(s.saved), nil

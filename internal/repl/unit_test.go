@@ -16,6 +16,8 @@ import (
 	"go.starlark.net/starlarkstruct"
 
 	"phoenix/builtins"
+	"phoenix/builtins/fs"
+	"phoenix/builtins/secret"
 	"phoenix/runtime"
 )
 
@@ -62,8 +64,8 @@ func TestDisplay(t *testing.T) {
 
 func TestComplete(t *testing.T) {
 	globals := starlark.StringDict{
-		"secret": builtins.Predeclared()["secret"],
-		"fs":     builtins.Predeclared()["fs"],
+		"secret": secret.Module,
+		"fs":     fs.Module,
 		"st":     mkstruct("vmid", starlark.MakeInt(1), "volumes", starlark.NewList(nil), "inner", mkstruct("deep", starlark.None)),
 		"second": starlark.MakeInt(2),
 		"_priv":  starlark.None,
@@ -192,7 +194,7 @@ func TestHistoryFile(t *testing.T) {
 // regenerating builtins.Docs fails here.
 func TestHelpCoversEveryBuiltin(t *testing.T) {
 	rt, err := runtime.New(context.Background(), runtime.Options{
-		Sim: true, RootDir: t.TempDir(), Predeclared: builtins.Predeclared(),
+		Sim: true, RootDir: t.TempDir(), Families: builtins.All(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +243,7 @@ func TestHelpCoversEveryBuiltin(t *testing.T) {
 func TestSignalEndsPipedSession(t *testing.T) {
 	for _, input := range []string{"while True:\n    pass\n\n", "x = 1\n"} {
 		rt, err := runtime.New(context.Background(), runtime.Options{
-			Sim: true, RootDir: t.TempDir(), Predeclared: builtins.Predeclared(),
+			Sim: true, RootDir: t.TempDir(), Families: builtins.All(),
 		})
 		if err != nil {
 			t.Fatal(err)

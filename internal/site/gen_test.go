@@ -7,13 +7,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"phoenix/internal/machine"
 	"reflect"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
-
-	"phoenix/runtime"
 )
 
 // The JSON Schemas in docs/schema and the key reference in docs/config.md
@@ -227,7 +226,7 @@ func TestGeneratedSchemas(t *testing.T) {
 			if err := os.MkdirAll(schemaDir, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			if err := runtime.WriteFileAtomic(p, want, 0o644, -1, -1); err != nil {
+			if err := machine.WriteFileAtomic(p, want, 0o644, -1, -1); err != nil {
 				t.Fatal(err)
 			}
 			continue
@@ -395,7 +394,7 @@ func TestGeneratedReference(t *testing.T) {
 	}
 	want := s[:i] + renderReference() + s[j+len(refEnd):]
 	if *update {
-		if err := runtime.WriteFileAtomic(docsFile, []byte(want), 0o644, -1, -1); err != nil {
+		if err := machine.WriteFileAtomic(docsFile, []byte(want), 0o644, -1, -1); err != nil {
 			t.Fatal(err)
 		}
 		return

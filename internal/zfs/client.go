@@ -3,8 +3,8 @@
 //
 // The Client only uses the machine-readable forms (-H: tab-separated, no
 // header; -p: exact numbers), and runs every command through a
-// runtime.Runner, so the same code runs against a real host, against the
-// Sim (installed into a runtime.SimRunner as the "zfs" program), or
+// machine.Runner, so the same code runs against a real host, against the
+// Sim (installed into a machine.SimRunner as the "zfs" program), or
 // against scripted output. A failed command is an *Error carrying argv,
 // exit code and stderr; errors.Is classifies the common failures
 // (ErrNotExist, ErrExist, ErrNoParent, ErrHasChildren, ErrNewerSnapshots).
@@ -15,26 +15,25 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"phoenix/internal/machine"
 	"slices"
 	"strings"
-
-	"phoenix/runtime"
 )
 
 // Client runs zfs commands.
 type Client struct {
-	runner runtime.Runner
+	runner machine.Runner
 	bin    string
 }
 
 // New returns a client that runs "zfs" through r.
-func New(r runtime.Runner) *Client { return &Client{runner: r, bin: "zfs"} }
+func New(r machine.Runner) *Client { return &Client{runner: r, bin: "zfs"} }
 
 func (c *Client) run(ctx context.Context, args ...string) ([]byte, error) {
-	cmd := runtime.Cmd{Argv: append([]string{c.bin}, args...)}
+	cmd := machine.Cmd{Argv: append([]string{c.bin}, args...)}
 	res, err := c.runner.Run(ctx, cmd)
-	res, err = runtime.Check(cmd, res, err)
-	var ce *runtime.CommandError
+	res, err = machine.Check(cmd, res, err)
+	var ce *machine.CommandError
 	switch {
 	case errors.As(err, &ce):
 		return nil, &Error{ce}

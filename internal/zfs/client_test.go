@@ -5,19 +5,18 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"phoenix/internal/machine"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
-
-	"phoenix/runtime"
 )
 
 // newClient is a Client over a SimRunner whose "zfs" is a fresh Sim.
-func newClient(t *testing.T) (*Client, *runtime.SimRunner, *runtime.Root) {
+func newClient(t *testing.T) (*Client, *machine.SimRunner, *machine.Root) {
 	t.Helper()
 	e := newSimEnv(t)
-	sr := runtime.NewSimRunner()
+	sr := machine.NewSimRunner()
 	sr.Handle("zfs", e.sim.Handler())
 	return New(sr), sr, e.root
 }
@@ -158,12 +157,12 @@ func TestClientAgainstSim(t *testing.T) {
 
 // TestClientArgv pins the exact command lines, against scripted output.
 func TestClientArgv(t *testing.T) {
-	sr := runtime.NewSimRunner()
+	sr := machine.NewSimRunner()
 	c := New(sr)
 	ctx := context.Background()
-	sr.Script([]string{"zfs", "list"}, runtime.Result{Stdout: []byte("p/a b\t1\t2\t3\t/x y\n")})
-	sr.Script([]string{"zfs", "get"}, runtime.Result{Stdout: []byte("p/a b\tatime\toff\tinherited from p\n")})
-	sr.Script([]string{"zfs", "list", "-H", "-p", "-t", "snapshot"}, runtime.Result{Stdout: []byte("p/a b@s\t5\n")})
+	sr.Script([]string{"zfs", "list"}, machine.Result{Stdout: []byte("p/a b\t1\t2\t3\t/x y\n")})
+	sr.Script([]string{"zfs", "get"}, machine.Result{Stdout: []byte("p/a b\tatime\toff\tinherited from p\n")})
+	sr.Script([]string{"zfs", "list", "-H", "-p", "-t", "snapshot"}, machine.Result{Stdout: []byte("p/a b@s\t5\n")})
 	if ds, err := c.List(ctx, "p/a b", true); err != nil || ds[0].Mountpoint != "/x y" {
 		t.Errorf("list: %v %v", ds, err)
 	}
@@ -204,7 +203,7 @@ func TestClientArgv(t *testing.T) {
 // TestClientRefusesBadInput checks that nothing that could be read as an
 // option or break -H output reaches zfs.
 func TestClientRefusesBadInput(t *testing.T) {
-	sr := runtime.NewSimRunner()
+	sr := machine.NewSimRunner()
 	c := New(sr)
 	ctx := context.Background()
 	for name, err := range map[string]error{
@@ -230,9 +229,9 @@ func TestClientRefusesBadInput(t *testing.T) {
 // TestClientRunnerError: a command that could not run at all is not an
 // *Error.
 func TestClientRunnerError(t *testing.T) {
-	sr := runtime.NewSimRunner()
-	sr.Handle("zfs", func(context.Context, runtime.Cmd) (runtime.Result, error) {
-		return runtime.Result{}, errors.New("exec: \"zfs\": executable file not found in $PATH")
+	sr := machine.NewSimRunner()
+	sr.Handle("zfs", func(context.Context, machine.Cmd) (machine.Result, error) {
+		return machine.Result{}, errors.New("exec: \"zfs\": executable file not found in $PATH")
 	})
 	_, err := New(sr).List(context.Background(), "", false)
 	var ze *Error

@@ -2,9 +2,8 @@ package zfs
 
 import (
 	"errors"
+	"phoenix/internal/machine"
 	"strings"
-
-	"phoenix/runtime"
 )
 
 // Sentinels a failed zfs command is classified as, for errors.Is. The
@@ -19,9 +18,9 @@ var (
 )
 
 // Error is a zfs command that ran and failed: its argv, exit code and
-// stderr, through the embedded *runtime.CommandError.
+// stderr, through the embedded *machine.CommandError.
 type Error struct {
-	*runtime.CommandError
+	*machine.CommandError
 }
 
 func (e *Error) Unwrap() error { return e.CommandError }

@@ -4,13 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"phoenix/internal/machine"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/txtar"
-
-	"phoenix/runtime"
 )
 
 // TestParseSamples parses each testdata/parse/*.txtar "stdout" with the
@@ -145,7 +144,7 @@ func TestErrorClassification(t *testing.T) {
 		if _, ok := sentinels[want]; !ok && want != "none" {
 			t.Fatalf("%s: unknown sentinel", f.Name)
 		}
-		e := &Error{&runtime.CommandError{Argv: []string{"zfs"}, ExitCode: 1, Stderr: string(f.Data)}}
+		e := &Error{&machine.CommandError{Argv: []string{"zfs"}, ExitCode: 1, Stderr: string(f.Data)}}
 		for name, s := range sentinels {
 			if got := errors.Is(e, s); got != (name == want) {
 				t.Errorf("%s: errors.Is(%s) = %v", f.Name, name, got)

@@ -10,16 +10,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"phoenix/internal/machine"
 	"sort"
 	"strings"
 	"sync"
 	"time"
-
-	"phoenix/runtime"
 )
 
 // Sim simulates the OpenZFS 2.x zfs command for --sim and tests. Install
-// it with (*runtime.SimRunner).Handle("zfs", sim.Handler()).
+// it with (*machine.SimRunner).Handle("zfs", sim.Handler()).
 //
 // It implements list, get, set, create, destroy, snapshot and rollback
 // with OpenZFS semantics and libzfs's exact error messages and exit codes
@@ -49,7 +48,7 @@ import (
 // /mnt/pve/quickOS) and rpool with rpool/data, as on a PVE host.
 type Sim struct {
 	mu       sync.Mutex
-	root     *runtime.Root
+	root     *machine.Root
 	file     string // host path of the state file
 	stateDir string // host path of the state directory
 	snapDir  string // host path of captured snapshot trees
@@ -94,7 +93,7 @@ func WithClock(now func() time.Time) Option { return func(s *Sim) { s.now = now 
 
 // NewSim loads the simulator's state from under root, or seeds a new one,
 // and makes the mountpoint directories of mounted datasets (zfs mount -a).
-func NewSim(root *runtime.Root, opts ...Option) (*Sim, error) {
+func NewSim(root *machine.Root, opts ...Option) (*Sim, error) {
 	s := &Sim{root: root}
 	for _, o := range opts {
 		o(s)
@@ -146,10 +145,10 @@ func NewSim(root *runtime.Root, opts ...Option) (*Sim, error) {
 }
 
 // Handler answers zfs command lines.
-func (s *Sim) Handler() runtime.Handler {
-	return func(ctx context.Context, c runtime.Cmd) (runtime.Result, error) {
+func (s *Sim) Handler() machine.Handler {
+	return func(ctx context.Context, c machine.Cmd) (machine.Result, error) {
 		if err := ctx.Err(); err != nil {
-			return runtime.Result{}, err
+			return machine.Result{}, err
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -157,10 +156,10 @@ func (s *Sim) Handler() runtime.Handler {
 		code := p.main(c.Argv[1:])
 		if p.dirty {
 			if err := s.save(); err != nil {
-				return runtime.Result{}, err
+				return machine.Result{}, err
 			}
 		}
-		return runtime.Result{Stdout: p.out.Bytes(), Stderr: p.errb.Bytes(), ExitCode: code}, nil
+		return machine.Result{Stdout: p.out.Bytes(), Stderr: p.errb.Bytes(), ExitCode: code}, nil
 	}
 }
 
@@ -172,7 +171,7 @@ func (s *Sim) save() error {
 	if err := os.MkdirAll(s.stateDir, 0o755); err != nil {
 		return fmt.Errorf("zfs simulator: %w", err)
 	}
-	if err := runtime.WriteFileAtomic(s.file, append(b, '\n'), 0o644, -1, -1); err != nil {
+	if err := machine.WriteFileAtomic(s.file, append(b, '\n'), 0o644, -1, -1); err != nil {
 		return fmt.Errorf("zfs simulator: saving %s: %w", stateSitePath, err)
 	}
 	return nil
@@ -599,7 +598,7 @@ func (p *proc) takeSnapshots(names []string, props map[string]string) error {
 		if err := os.MkdirAll(p.s.snapDir, 0o700); err != nil {
 			return err
 		}
-		if err := runtime.WriteFileAtomic(p.snapFile(t.d), b, 0o600, -1, -1); err != nil {
+		if err := machine.WriteFileAtomic(p.snapFile(t.d), b, 0o600, -1, -1); err != nil {
 			return err
 		}
 	}

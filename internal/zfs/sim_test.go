@@ -4,21 +4,20 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"phoenix/internal/machine"
 	"strings"
 	"testing"
-
-	"phoenix/runtime"
 )
 
 type simEnv struct {
 	t    *testing.T
 	sim  *Sim
-	root *runtime.Root
+	root *machine.Root
 }
 
 func newSimEnv(t *testing.T) *simEnv {
 	t.Helper()
-	root, err := runtime.NewRoot(t.TempDir())
+	root, err := machine.NewRoot(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +31,7 @@ func newSimEnv(t *testing.T) *simEnv {
 // zfs runs one command line in the simulator.
 func (e *simEnv) zfs(args ...string) (stdout, stderr string, code int) {
 	e.t.Helper()
-	res, err := e.sim.Handler()(context.Background(), runtime.Cmd{Argv: append([]string{"zfs"}, args...)})
+	res, err := e.sim.Handler()(context.Background(), machine.Cmd{Argv: append([]string{"zfs"}, args...)})
 	if err != nil {
 		e.t.Fatalf("zfs %s: %v", strings.Join(args, " "), err)
 	}

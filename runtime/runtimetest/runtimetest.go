@@ -18,10 +18,11 @@ import (
 
 // Options adjust the runtime each file runs in.
 type Options struct {
-	Predeclared starlark.StringDict
-	SimSetup    []func(*runtime.Runtime, *runtime.SimRunner) error
-	DryRun      bool
-	ConfigDir   string
+	Families  []runtime.Family
+	Globals   starlark.StringDict
+	Flags     map[string]string
+	DryRun    bool
+	ConfigDir string
 	// Setup runs after the runtime is made, before the file runs.
 	Setup func(t *testing.T, rt *runtime.Runtime)
 }
@@ -30,13 +31,14 @@ type Options struct {
 func New(t *testing.T, o Options) *runtime.Runtime {
 	t.Helper()
 	rt, err := runtime.New(context.Background(), runtime.Options{
-		Sim:         true,
-		DryRun:      o.DryRun,
-		RootDir:     filepath.Join(t.TempDir(), "root"),
-		ConfigDir:   o.ConfigDir,
-		Stderr:      testWriter{t},
-		Predeclared: o.Predeclared,
-		SimSetup:    o.SimSetup,
+		Sim:       true,
+		DryRun:    o.DryRun,
+		RootDir:   filepath.Join(t.TempDir(), "root"),
+		ConfigDir: o.ConfigDir,
+		Stderr:    testWriter{t},
+		Families:  o.Families,
+		Globals:   o.Globals,
+		Flags:     o.Flags,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package runtime
+package machine
 
 import (
 	"bytes"
@@ -175,28 +175,26 @@ func hasPrefix(argv, prefix []string) bool {
 	return true
 }
 
-// Validators are the read-only checkers that --sim still runs when they
-// are installed: they change nothing and catch real mistakes.
-var Validators = map[string][]string{
-	"dnsmasq": {"--test"},
-	"nginx":   {"-t"},
-}
-
-// IsValidator reports whether argv is a pure validator that is installed.
-func IsValidator(argv []string) bool {
-	want, ok := Validators[argv[0]]
-	if !ok {
-		return false
-	}
-	args := map[string]bool{}
-	for _, a := range argv[1:] {
-		args[a] = true
-	}
-	for _, w := range want {
-		if !args[w] {
+// Installed returns a passthrough test for SimRunner: argv is one of the
+// validators (program -> arguments it must carry) and the program is
+// installed. Validators change nothing and catch real mistakes, so --sim
+// still runs them.
+func Installed(validators map[string][]string) func(argv []string) bool {
+	return func(argv []string) bool {
+		want, ok := validators[argv[0]]
+		if !ok {
 			return false
 		}
+		args := map[string]bool{}
+		for _, a := range argv[1:] {
+			args[a] = true
+		}
+		for _, w := range want {
+			if !args[w] {
+				return false
+			}
+		}
+		_, err := exec.LookPath(argv[0])
+		return err == nil
 	}
-	_, err := exec.LookPath(argv[0])
-	return err == nil
 }

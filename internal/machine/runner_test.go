@@ -1,4 +1,4 @@
-package runtime
+package machine
 
 import (
 	"context"
@@ -24,7 +24,7 @@ func TestSimRunnerRunsValidators(t *testing.T) {
 	os.WriteFile(ngx, []byte("events {}\nhttp { server { listen 127.0.0.1:18080; no_such_directive on; } }\n"), 0o644)
 
 	sr := NewSimRunner()
-	sr.Passthrough(IsValidator)
+	sr.Passthrough(Installed(map[string][]string{"dnsmasq": {"--test"}, "nginx": {"-t"}}))
 	run := func(argv ...string) Result {
 		t.Helper()
 		res, err := sr.Run(context.Background(), Cmd{Argv: argv})
