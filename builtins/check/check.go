@@ -14,9 +14,12 @@ var Family = runtime.Family{Name: "check", Module: Module}
 // Module is the check module. Results are printed after the changes, as a
 // table or as "checks" in JSON; any failure makes the run exit 3.
 //
-//	ok(name, target, detail="") - None
-//	fail(name, target, detail="") - None
-//	skip(name, target, reason="") - None
+//	ok(name: str, target: str, detail: str = "") - None
+//	    Records a passed check: one row of the health-check table.
+//	fail(name: str, target: str, detail: str = "") - None
+//	    Records a failed check; the run goes on and exits 3 at the end.
+//	skip(name: str, target: str, reason: str = "") - None
+//	    Records a check that was not run, and why (a probe under --sim, say).
 var Module = &starlarkstruct.Module{
 	Name: "check",
 	Members: starlark.StringDict{

@@ -22,8 +22,8 @@ var Family = runtime.Family{Name: "config", Module: Module}
 // validate` does, and returned as frozen values; a run reads it once.
 // ("load" is a reserved word in Starlark, so the loader is config.site().)
 //
-//	site(dir=None) - the validated site: struct(hypervisor, lxcs, vms, guests(), lxc(vmid), vm(vmid), flows(), records())
-//	validate(dir=None) - a list of error strings, empty when the site is valid
+//	site(dir: str|None = None) - the validated site: struct(hypervisor, lxcs, vms, guests(), lxc(vmid), vm(vmid), flows(), records())
+//	validate(dir: str|None = None) - a list of error strings, empty when the site is valid
 var Module = &starlarkstruct.Module{
 	Name: "config",
 	Members: starlark.StringDict{

@@ -23,7 +23,8 @@ var Family = runtime.Family{
 
 // Module is the exec module.
 //
-//	run(argv, read_only=False, stdin=None, check=True) - struct(exit_code, stdout, stderr, changed)
+//	run(argv: list, read_only: bool = False, stdin: str|secret|None = None, check: bool = True) - struct(exit_code, stdout, stderr, changed)
+//	    Runs argv (a list of strings, no shell) through the command runner. A non-zero exit is an error unless check=False.
 //
 // A command counts as a change unless it is declared read_only=True: a
 // plan lists it without running it, and its outputs are unknown there.

@@ -23,17 +23,22 @@ var Family = runtime.Family{Name: "fs", Module: Module}
 // Module is the fs module. Every path is a site path, resolved under
 // --root. Writes are atomic and declared to the plan.
 //
-//	read(path) - the file's content as a string
-//	write(path, content, mode=0o644, owner=None) - struct(changed, path)
-//	mkdir(path, mode=0o755, owner=None) - struct(changed, path)
-//	exists(path) - bool
-//	stat(path) - struct(mode, uid, gid, size, is_dir, is_link), or None
-//	list(path) - sorted names in a directory
-//	glob(pattern) - sorted matching paths
-//	chmod(path, mode) - struct(changed, path)
-//	chown(path, owner) - struct(changed, path)
-//	move(src, dst) - struct(changed, path)
-//	remove(path, recursive=False) - struct(changed, path); never the root itself
+//	read(path: str) - the file's content as a string
+//	    Reads a file under --root; an error when it is missing.
+//	write(path: str, content: str, mode: int = 0o644, owner: str|int|None = None) - struct(changed, path)
+//	    Converges a file: missing parent directories are created (mode 0755), then content, mode and owner are written in one atomic step (temp file, fsync, rename). Nothing is written when all three already match. owner is "uid:gid" or one uid for both; None keeps the current owner (root for a new file). For a secret use secret.write.
+//	mkdir(path: str, mode: int = 0o755, owner: str|int|None = None) - struct(changed, path)
+//	    Converges a directory and its parents, with mode and owner on the last one.
+//	exists(path: str) - bool
+//	stat(path: str) - struct(mode, uid, gid, size, is_dir, is_link), or None
+//	list(path: str) - sorted names in a directory
+//	glob(pattern: str) - sorted matching paths
+//	    Wildcards (*, ?, [...]) in the last path element only; the paths returned are site paths.
+//	chmod(path: str, mode: int) - struct(changed, path)
+//	chown(path: str, owner: str|int) - struct(changed, path)
+//	move(src: str, dst: str) - struct(changed, path)
+//	    Renames src to dst; an error when src is missing or dst already exists.
+//	remove(path: str, recursive: bool = False) - struct(changed, path); never the root itself
 var Module = &starlarkstruct.Module{
 	Name: "fs",
 	Members: starlark.StringDict{

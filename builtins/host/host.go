@@ -21,7 +21,7 @@ var Family = runtime.Family{Name: "host", Module: Module}
 
 // Module is the host module.
 //
-//	prepare_mount(guest, mount, data=None) - struct(changed, dataset, path, uid, gid, mode)
+//	prepare_mount(guest: struct|dict, mount: struct|dict, data: struct|dict|None = None) - struct(changed, dataset, path, uid, gid, mode)
 //
 // prepare_mount converges the host side of a container's bind mount, and
 // proxmox.lxc_ensure calls it before it sets mpN. guest needs

@@ -16,9 +16,11 @@ var Family = runtime.Family{Name: "log", Module: Module}
 
 // Module is the log module.
 //
-//	info(*args) - None
-//	warn(*args) - None
-//	error(*args) - None
+//	info(*args: any) - None
+//	    Prints the arguments, separated by spaces, to stderr.
+//	warn(*args: any) - None
+//	error(*args: any) - None
+//	    Logs only; it does not fail the run (use fail() for that).
 var Module = &starlarkstruct.Module{
 	Name: "log",
 	Members: starlark.StringDict{

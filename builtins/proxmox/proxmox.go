@@ -24,22 +24,22 @@ var Family = runtime.Family{
 // config's guest structs (config.site()); keyword overrides use the same
 // field names and replace whole fields.
 //
-//	lxc_ensure(spec, restart_if_needed=False, data=None, **overrides) - struct(vmid, node, resource, changed, action, diff, pending_restart, pending, restarted, hwaddr)
-//	vm_ensure(spec, restart_if_needed=False, **overrides) - struct(vmid, node, resource, changed, action, diff, pending_restart, pending, restarted, mac)
-//	lxc_start(vmid) - struct(vmid, changed, status)
-//	lxc_stop(vmid) - struct(vmid, changed, status); a hard stop
-//	lxc_shutdown(vmid, timeout=60) - struct(vmid, changed, status); stops it if the guest does not shut down in time
-//	lxc_destroy(vmid, confirm) - struct(vmid, changed); confirm must repeat the VMID
-//	vm_start(vmid) - struct(vmid, changed, status)
-//	vm_stop(vmid) - struct(vmid, changed, status)
-//	vm_destroy(vmid, confirm) - struct(vmid, changed); confirm must repeat the VMID
-//	status(vmid) - struct(vmid, kind, node, name, status, running), or None when PVE has no such guest
+//	lxc_ensure(spec: struct|dict, restart_if_needed: bool = False, data: struct|dict|None = None, **overrides: any) - struct(vmid, node, resource, changed, action, diff, pending_restart, pending, restarted, hwaddr)
+//	vm_ensure(spec: struct|dict, restart_if_needed: bool = False, **overrides: any) - struct(vmid, node, resource, changed, action, diff, pending_restart, pending, restarted, mac)
+//	lxc_start(vmid: int) - struct(vmid, changed, status)
+//	lxc_stop(vmid: int) - struct(vmid, changed, status); a hard stop
+//	lxc_shutdown(vmid: int, timeout: int = 60) - struct(vmid, changed, status); stops it if the guest does not shut down in time
+//	lxc_destroy(vmid: int, confirm: int) - struct(vmid, changed); confirm must repeat the VMID
+//	vm_start(vmid: int) - struct(vmid, changed, status)
+//	vm_stop(vmid: int) - struct(vmid, changed, status)
+//	vm_destroy(vmid: int, confirm: int) - struct(vmid, changed); confirm must repeat the VMID
+//	status(vmid: int) - struct(vmid, kind, node, name, status, running), or None when PVE has no such guest
 //	nodes() - list of struct(name, status)
-//	resources(type=None) - list of struct(id, type, node, name, status, vmid, storage, template); type is vm, storage, node or sdn
+//	resources(type: str|None = None) - list of struct(id, type, node, name, status, vmid, storage, template); type is vm, storage, node or sdn
 //	next_id() - the next free VMID
-//	orphans(site) - list of struct(vmid, kind, node, name, status): guests PVE has and the site does not; never deletes
-//	lxc_exec(vmid, argv, read_only=False, stdin=None, check=True) - struct(exit_code, stdout, stderr, changed)
-//	lxc_push(vmid, dst, src=None, content=None, mode=0o644, executable=False) - struct(changed, path, sha256)
+//	orphans(site: struct) - list of struct(vmid, kind, node, name, status): guests PVE has and the site does not; never deletes
+//	lxc_exec(vmid: int, argv: list, read_only: bool = False, stdin: str|secret|None = None, check: bool = True) - struct(exit_code, stdout, stderr, changed)
+//	lxc_push(vmid: int, dst: str, src: str|None = None, content: str|secret|None = None, mode: int = 0o644, executable: bool = False) - struct(changed, path, sha256)
 //
 // lxc_ensure downloads a missing OS template (aplinfo), prepares the host
 // side of every bind mount with host.prepare_mount (data, the site's

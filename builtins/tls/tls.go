@@ -24,7 +24,7 @@ var Family = runtime.Family{Name: "tls", Module: Module}
 
 // Module is the tls module.
 //
-//	verify(addr, root, server_name=None, wait=None) - struct(ok, chain, sans, not_after, days_left, error)
+//	verify(addr: str, root: str, server_name: str|None = None, wait: str|None = None) - struct(ok, chain, sans, not_after, days_left, error)
 //
 // verify connects to addr ("host:port"), does a TLS handshake that
 // verifies the server's certificate for server_name (addr's host when

@@ -29,14 +29,14 @@ var Family = runtime.Family{Name: "zfs", Module: Module, Sim: SimSetup}
 // --root. Names are dataset names ("quickOS/lxc-persistent-data/103");
 // changes are declared as resources "zfs:NAME".
 //
-//	dataset_ensure(name, properties={}, mountpoint=None) - struct(name, changed, created, updated, mountpoint)
-//	get(name) - struct(name, used, available, referenced, mountpoint, properties, sources), or None
-//	list(prefix=None) - list of struct(name, used, available, referenced, mountpoint): prefix and the filesystems below it, or all
-//	set(name, properties) - struct(name, changed, updated)
-//	snapshot(name, snap) - struct(name, dataset, snap, changed)
-//	snapshots(name) - list of struct(name, dataset, snap, creation), oldest first
-//	rollback(name, snap, confirm, destroy_newer=False) - struct(name, snap, changed, destroyed)
-//	destroy(name, confirm, recursive=False) - struct(name, changed, destroyed)
+//	dataset_ensure(name: str, properties: dict = {}, mountpoint: str|None = None) - struct(name, changed, created, updated, mountpoint)
+//	get(name: str) - struct(name, used, available, referenced, mountpoint, properties, sources), or None
+//	list(prefix: str|None = None) - list of struct(name, used, available, referenced, mountpoint): prefix and the filesystems below it, or all
+//	set(name: str, properties: dict) - struct(name, changed, updated)
+//	snapshot(name: str, snap: str) - struct(name, dataset, snap, changed)
+//	snapshots(name: str) - list of struct(name, dataset, snap, creation), oldest first
+//	rollback(name: str, snap: str, confirm: str, destroy_newer: bool = False) - struct(name, snap, changed, destroyed)
+//	destroy(name: str, confirm: str, recursive: bool = False) - struct(name, changed, destroyed)
 //
 // dataset_ensure creates missing parents, each its own change, and sets
 // only the properties whose values differ (compared in zfs's literal form,

@@ -33,15 +33,76 @@ type Module struct {
 	Source  string // directory it came from, relative to the root
 }
 
-// Func is one `name(args) - what it returns` entry.
+// Func is one `name(args) - what it returns` entry, with the lines
+// indented below it as its description.
 type Func struct {
-	Name string // as scripts write it after the module: "write", "param.bool"
-	Sig  string // "write(path, content, mode=0o644, owner=None)"
-	Desc string // "struct(changed, path)"
+	Name    string  // as scripts write it after the module: "write", "param.bool"
+	Sig     string  // without types: "write(path, content, mode=0o644, owner=None)"
+	Params  []Param // nil for a name that is not called
+	Returns string  // "struct(changed, path)"
+	Desc    string  // the indented lines below the entry, joined
+	typed   string  // the signature as written, with types
 }
 
-// Text is the entry as help() shows it.
-func (f Func) Text() string { return f.Sig + " - " + f.Desc }
+// Param is one declared parameter: `name: type = default` in the doc
+// comment's signature, `*args`, `**kwargs`, or after a bare `*`
+// keyword-only.
+type Param struct {
+	Name, Type, Default string
+	Varargs, Kwargs     bool
+	KeywordOnly         bool
+}
+
+// Line is the entry's one-line form: "write(path, ...) - struct(...)".
+func (f Func) Line() string { return f.Sig + " - " + f.Returns }
+
+// Text is the entry as help() and phoenix doc show it: the signature,
+// one line per parameter with its type and default, what it returns, and
+// the description. key is the name scripts call ("fs.write").
+func (f Func) Text(key string) string {
+	var b strings.Builder
+	sig := f.Sig
+	if key != f.Name {
+		sig = strings.TrimSuffix(key, f.Name) + sig
+	}
+	fmt.Fprintf(&b, "%s -> %s\n", sig, f.Returns)
+	if len(f.Params) > 0 {
+		w := 0
+		for _, p := range f.Params {
+			w = max(w, len(p.display()))
+		}
+		b.WriteString("\n")
+		for _, p := range f.Params {
+			line := fmt.Sprintf("  %-*s  %s", w, p.display(), p.typeText())
+			if p.Default != "" {
+				line += " (default " + p.Default + ")"
+			}
+			b.WriteString(strings.TrimRight(line, " ") + "\n")
+		}
+	}
+	if f.Desc != "" {
+		b.WriteString("\n" + wrap(f.Desc, "", 72) + "\n")
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func (p Param) display() string {
+	switch {
+	case p.Varargs:
+		return "*" + p.Name
+	case p.Kwargs:
+		return "**" + p.Name
+	}
+	return p.Name
+}
+
+func (p Param) typeText() string {
+	t := strings.ReplaceAll(p.Type, "|", " or ")
+	if p.KeywordOnly {
+		t += ", keyword only"
+	}
+	return t
+}
 
 // Key is the name help() and builtins.Docs use: "fs.write", "params".
 func (m *Module) Key(f Func) string {
@@ -332,10 +393,17 @@ func newModule(name, sum, text, source string) (*Module, error) {
 			}
 			doc = append(doc, strings.Join(items, "\n"))
 		case *comment.Code:
-			doc = append(doc, indent(b.Text))
-			if funcs, ok := parseFuncs(b.Text); ok {
-				m.Funcs = append(m.Funcs, funcs...)
+			funcs, ok := parseFuncs(b.Text)
+			if !ok {
+				doc = append(doc, indent(b.Text))
+				continue
 			}
+			m.Funcs = append(m.Funcs, funcs...)
+			var lines []string
+			for _, f := range funcs {
+				lines = append(lines, f.Line())
+			}
+			doc = append(doc, indent(strings.Join(lines, "\n")))
 		}
 	}
 	m.Doc = strings.Join(doc, "\n\n")
@@ -405,7 +473,7 @@ func blocks(text string) []comment.Block {
 
 // parseFuncs reads a code block of entries; false when the block is
 // something else (an example). A line indented further continues the
-// entry above it.
+// entry above it: its description.
 func parseFuncs(block string) ([]Func, bool) {
 	var funcs []Func
 	for _, line := range strings.Split(strings.TrimRight(block, "\n"), "\n") {
@@ -416,7 +484,8 @@ func parseFuncs(block string) ([]Func, bool) {
 			if len(funcs) == 0 {
 				return nil, false
 			}
-			funcs[len(funcs)-1].Desc += " " + strings.TrimSpace(line)
+			f := &funcs[len(funcs)-1]
+			f.Desc = strings.TrimSpace(f.Desc + " " + strings.TrimSpace(line))
 			continue
 		}
 		f, ok := parseFunc(line)
@@ -428,8 +497,9 @@ func parseFuncs(block string) ([]Func, bool) {
 	return funcs, len(funcs) > 0
 }
 
-// parseFunc reads `name(args) - desc` or `name - desc`; name may be
-// dotted (param.bool).
+// parseFunc reads `name(args) - returns` or `name - what it is`; name
+// may be dotted (param.bool). Arguments may carry types and defaults:
+// `mode: int = 0o644`.
 func parseFunc(line string) (Func, bool) {
 	i := 0
 	for i < len(line) && (isIdent(line[i]) || line[i] == '.' && i > 0) {
@@ -440,20 +510,15 @@ func parseFunc(line string) (Func, bool) {
 		return Func{}, false
 	}
 	sig := name
+	var params []Param
 	if i < len(line) && line[i] == '(' {
-		depth := 0
-		j := i
-		for ; j < len(line); j++ {
-			if line[j] == '(' {
-				depth++
-			} else if line[j] == ')' {
-				depth--
-				if depth == 0 {
-					break
-				}
-			}
+		j := closing(line, i)
+		if j < 0 {
+			return Func{}, false
 		}
-		if j == len(line) {
+		var ok bool
+		params, ok = parseParams(line[i+1 : j])
+		if !ok {
 			return Func{}, false
 		}
 		sig = line[:j+1]
@@ -463,7 +528,132 @@ func parseFunc(line string) (Func, bool) {
 	if !ok || strings.TrimSpace(rest) == "" {
 		return Func{}, false
 	}
-	return Func{Name: name, Sig: sig, Desc: strings.TrimSpace(rest)}, true
+	f := Func{Name: name, Sig: sig, Params: params, Returns: strings.TrimSpace(rest), typed: sig}
+	if sig != name {
+		f.Sig = name + "(" + untyped(params) + ")"
+	}
+	return f, true
+}
+
+// closing returns the index of the parenthesis closing the one at open,
+// skipping brackets and quoted strings; -1 when there is none.
+func closing(s string, open int) int {
+	depth := 0
+	for j := open; j < len(s); j++ {
+		switch c := s[j]; c {
+		case '"':
+			k := strings.IndexByte(s[j+1:], '"')
+			if k < 0 {
+				return -1
+			}
+			j += k + 1
+		case '(', '[', '{':
+			depth++
+		case ')', ']', '}':
+			depth--
+			if depth == 0 {
+				return j
+			}
+		}
+	}
+	return -1
+}
+
+// splitTop splits s at commas outside brackets and strings.
+func splitTop(s string) []string {
+	var parts []string
+	depth, start := 0, 0
+	for j := 0; j < len(s); j++ {
+		switch s[j] {
+		case '"':
+			if k := strings.IndexByte(s[j+1:], '"'); k >= 0 {
+				j += k + 1
+			}
+		case '(', '[', '{':
+			depth++
+		case ')', ']', '}':
+			depth--
+		case ',':
+			if depth == 0 {
+				parts = append(parts, s[start:j])
+				start = j + 1
+			}
+		}
+	}
+	return append(parts, s[start:])
+}
+
+// parseParams reads `a, b: int, c: str = "x", *args, *, d=1, **kw`.
+func parseParams(s string) ([]Param, bool) {
+	params := []Param{}
+	if strings.TrimSpace(s) == "" {
+		return params, true
+	}
+	kwOnly := false
+	for _, part := range splitTop(s) {
+		part = strings.TrimSpace(part)
+		var p Param
+		switch {
+		case part == "*":
+			kwOnly = true
+			continue
+		case strings.HasPrefix(part, "**"):
+			n, typ, _ := strings.Cut(part[2:], ":")
+			p = Param{Name: strings.TrimSpace(n), Type: strings.TrimSpace(typ), Kwargs: true}
+		case strings.HasPrefix(part, "*"):
+			n, typ, _ := strings.Cut(part[1:], ":")
+			p = Param{Name: strings.TrimSpace(n), Type: strings.TrimSpace(typ), Varargs: true}
+			kwOnly = true
+		default:
+			decl, def, hasDef := strings.Cut(part, "=")
+			n, typ, _ := strings.Cut(decl, ":")
+			p = Param{Name: strings.TrimSpace(n), Type: strings.TrimSpace(typ), KeywordOnly: kwOnly}
+			if hasDef {
+				p.Default = strings.TrimSpace(def)
+				if p.Default == "" {
+					return nil, false
+				}
+			}
+		}
+		if !validIdent(p.Name) {
+			return nil, false
+		}
+		params = append(params, p)
+	}
+	return params, true
+}
+
+func validIdent(s string) bool {
+	if s == "" || s[0] >= '0' && s[0] <= '9' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isIdent(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// untyped renders parameters the way a call reads: `mode=0o644`.
+func untyped(params []Param) string {
+	var parts []string
+	kwOnly := false
+	for _, p := range params {
+		if p.Varargs {
+			kwOnly = true
+		}
+		if p.KeywordOnly && !kwOnly {
+			kwOnly = true
+			parts = append(parts, "*")
+		}
+		s := p.display()
+		if p.Default != "" {
+			s += "=" + p.Default
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func isIdent(c byte) bool {
@@ -530,16 +720,43 @@ func writeBlocks(b *bytes.Buffer, m *Module) {
 				fmt.Fprintf(b, "```python\n%s```\n\n", blk.Text)
 				continue
 			}
-			for _, f := range funcs {
-				sig := f.Sig
-				if m.Name != "" {
-					sig = m.Name + "." + sig
+			for _, f := range m.Funcs {
+				if !inBlock(funcs, f.Name) {
+					continue
 				}
-				fmt.Fprintf(b, "- `%s` - %s\n", sig, f.Desc)
+				writeFunc(b, m, f)
 			}
-			b.WriteString("\n")
 		}
 	}
+}
+
+func inBlock(funcs []Func, name string) bool {
+	for _, f := range funcs {
+		if f.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// writeFunc renders one entry: signature and returns, then a nested list
+// of parameters with their types and defaults, then the description.
+func writeFunc(b *bytes.Buffer, m *Module, f Func) {
+	fmt.Fprintf(b, "- `%s` - %s\n", m.Key(Func{Name: f.Sig}), f.Returns)
+	for _, p := range f.Params {
+		line := "  - `" + p.display() + "`"
+		if t := p.typeText(); t != "" {
+			line += " " + t
+		}
+		if p.Default != "" {
+			line += ", default `" + p.Default + "`"
+		}
+		b.WriteString(line + "\n")
+	}
+	if f.Desc != "" {
+		fmt.Fprintf(b, "\n%s\n", wrap(f.Desc, "  ", 72))
+	}
+	b.WriteString("\n")
 }
 
 // plain renders comment text as written: the authors use Markdown-style
@@ -564,19 +781,16 @@ func plain(text []comment.Text) string {
 // GoSource renders builtins/docs_generated.go.
 func GoSource(mods []*Module) ([]byte, error) {
 	docs := map[string]string{}
+	funcs := map[string]Func{}
 	for _, m := range mods {
 		if m.Name != "" {
 			docs[m.Name] = strings.TrimSpace(m.Summary + "\n\n" + m.Doc)
 		}
 		for _, f := range m.Funcs {
-			docs[m.Key(f)] = f.Text()
+			docs[m.Key(f)] = f.Text(m.Key(f))
+			funcs[m.Key(f)] = f
 		}
 	}
-	keys := make([]string, 0, len(docs))
-	for k := range docs {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	var b bytes.Buffer
 	b.WriteString("// Code generated by internal/docgen from the modules' doc comments; DO NOT EDIT.\n\n")
 	b.WriteString("package builtins\n\n")
@@ -584,8 +798,45 @@ func GoSource(mods []*Module) ([]byte, error) {
 	b.WriteString("// name (\"fs\") and each function's entry under module.function\n")
 	b.WriteString("// (\"fs.write\"); the runtime's globals under their own names (\"params\").\n")
 	b.WriteString("var Docs = map[string]string{\n")
-	for _, k := range keys {
+	for _, k := range sortedKeys(docs) {
 		fmt.Fprintf(&b, "\t%s: %s,\n", strconv.Quote(k), strconv.Quote(docs[k]))
+	}
+	b.WriteString("}\n\n")
+	b.WriteString("// Funcs is every documented builtin's signature, keyed like Docs.\n")
+	b.WriteString("var Funcs = map[string]Func{\n")
+	for _, k := range sortedKeys(funcs) {
+		f := funcs[k]
+		fmt.Fprintf(&b, "\t%s: {Sig: %s, Returns: %s", strconv.Quote(k), strconv.Quote(f.Sig), strconv.Quote(f.Returns))
+		if f.Desc != "" {
+			fmt.Fprintf(&b, ", Desc: %s", strconv.Quote(f.Desc))
+		}
+		if f.Params != nil {
+			b.WriteString(", Params: []Param{")
+			for i, p := range f.Params {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				fmt.Fprintf(&b, "{Name: %s", strconv.Quote(p.Name))
+				if p.Type != "" {
+					fmt.Fprintf(&b, ", Type: %s", strconv.Quote(p.Type))
+				}
+				if p.Default != "" {
+					fmt.Fprintf(&b, ", Default: %s", strconv.Quote(p.Default))
+				}
+				if p.Varargs {
+					b.WriteString(", Varargs: true")
+				}
+				if p.Kwargs {
+					b.WriteString(", Kwargs: true")
+				}
+				if p.KeywordOnly {
+					b.WriteString(", KeywordOnly: true")
+				}
+				b.WriteString("}")
+			}
+			b.WriteString("}")
+		}
+		b.WriteString("},\n")
 	}
 	b.WriteString("}\n")
 	out, err := format.Source(b.Bytes())
@@ -593,6 +844,15 @@ func GoSource(mods []*Module) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", GoFile, err)
 	}
 	return out, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // Write generates both files under root, each written atomically.

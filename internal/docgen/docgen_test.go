@@ -2,6 +2,7 @@ package docgen
 
 import (
 	"bytes"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -75,7 +76,7 @@ func TestParseFunc(t *testing.T) {
 			t.Errorf("parseFunc(%q): ok = %v, want %v", c.line, ok, c.ok)
 			continue
 		}
-		if ok && (f.Name != c.name || f.Sig != c.sig || f.Desc != c.des) {
+		if ok && (f.Name != c.name || f.Sig != c.sig || f.Returns != c.des) {
 			t.Errorf("parseFunc(%q) = %+v, want %s | %s | %s", c.line, f, c.name, c.sig, c.des)
 		}
 	}
@@ -142,7 +143,7 @@ func TestNewModule(t *testing.T) {
 	if z.Summary != "The Starlark `zfs` module: datasets." {
 		t.Errorf("summary %q", z.Summary)
 	}
-	if len(z.Funcs) != 2 || z.Funcs[0].Desc != "struct(changed, name) properties maps ZFS property names to values" {
+	if len(z.Funcs) != 2 || z.Funcs[0].Returns != "struct(changed, name)" || z.Funcs[0].Desc != "properties maps ZFS property names to values" {
 		t.Errorf("funcs %+v", z.Funcs)
 	}
 	md, src, err := Generate(root)
@@ -151,7 +152,7 @@ func TestNewModule(t *testing.T) {
 	}
 	for _, want := range []string{
 		"## zfs\n\nThe Starlark `zfs` module: datasets.\n\nDatasets are named pool/path.\n",
-		"- `zfs.dataset_ensure(name, properties={})` - struct(changed, name) properties maps",
+		"- `zfs.dataset_ensure(name, properties={})` - struct(changed, name)\n  - `name`\n  - `properties`, default `{}`\n\n  properties maps",
 		"```python\nzfs.dataset_ensure(\"tank/x\"",
 		"- `hello(who)` - a greeting",
 	} {
@@ -161,8 +162,8 @@ func TestNewModule(t *testing.T) {
 	}
 	docs := parseDocs(t, src)
 	want := map[string]string{
-		"zfs.list": `list(prefix="") - sorted dataset names`,
-		"hello":    "hello(who) - a greeting",
+		"zfs.list": "zfs.list(prefix=\"\") -> sorted dataset names\n\n  prefix   (default \"\")",
+		"hello":    "hello(who) -> a greeting\n\n  who",
 	}
 	for k, v := range want {
 		if docs[k] != v {
@@ -182,7 +183,14 @@ func parseDocs(t *testing.T, src []byte) map[string]string {
 		t.Fatalf("generated Go does not parse: %v", err)
 	}
 	out := map[string]string{}
+	var docs ast.Node
 	ast.Inspect(f, func(n ast.Node) bool {
+		if vs, ok := n.(*ast.ValueSpec); ok && vs.Names[0].Name == "Docs" {
+			docs = vs
+		}
+		return docs == nil
+	})
+	ast.Inspect(docs, func(n ast.Node) bool {
 		kv, ok := n.(*ast.KeyValueExpr)
 		if !ok {
 			return true
@@ -211,6 +219,53 @@ func TestDocMemberMismatch(t *testing.T) {
 		_, err := Load(tree(t, map[string]string{pkg: c.src}))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err = %v, want %q", name, err, c.want)
+		}
+	}
+}
+
+func TestParseParams(t *testing.T) {
+	f, ok := parseFunc(`task(fn: callable, *args: any, name: str|None = None, needs: list = [], **kwargs: any) - a step`)
+	if !ok {
+		t.Fatal("not parsed")
+	}
+	if f.Sig != "task(fn, *args, name=None, needs=[], **kwargs)" {
+		t.Errorf("sig %q", f.Sig)
+	}
+	want := []Param{
+		{Name: "fn", Type: "callable"},
+		{Name: "args", Type: "any", Varargs: true},
+		{Name: "name", Type: "str|None", Default: "None", KeywordOnly: true},
+		{Name: "needs", Type: "list", Default: "[]", KeywordOnly: true},
+		{Name: "kwargs", Type: "any", Kwargs: true},
+	}
+	if fmt.Sprint(f.Params) != fmt.Sprint(want) {
+		t.Errorf("params\n got %+v\nwant %+v", f.Params, want)
+	}
+	f, ok = parseFunc(`indent(str: str, *, prefix: str = "a, b", indent: str = "\t") - text`)
+	if !ok || f.Sig != `indent(str, *, prefix="a, b", indent="\t")` || len(f.Params) != 3 || !f.Params[1].KeywordOnly || f.Params[1].Default != `"a, b"` {
+		t.Errorf("kw-only: %v %+v", ok, f)
+	}
+	for _, bad := range []string{"f(a b) - x", "f(a=) - x", "f(1a) - x", "f(a, ) - x"} {
+		if _, ok := parseFunc(bad); ok {
+			t.Errorf("parseFunc(%q) accepted", bad)
+		}
+	}
+}
+
+// Every family, including one added later, declares a type for each
+// parameter: help(), phoenix doc and the docs show them.
+func TestEveryParameterTyped(t *testing.T) {
+	mods, err := Load(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range mods {
+		for _, f := range m.Funcs {
+			for _, p := range f.Params {
+				if p.Type == "" {
+					t.Errorf("%s: %s: parameter %s has no type; write it as `%s: str` (or int, bool, list, dict, struct, secret, any, a|b) in the doc comment", m.Source, m.Key(f), p.Name, p.Name)
+				}
+			}
 		}
 	}
 }

@@ -10,15 +10,16 @@ type extra struct{ Name string }
 //
 // They are defined in runtime/predeclared.go.
 //
-//	params(**declarations) - struct of the script's parameter values: the command line's, or the declared defaults
-//	param.bool(default=False, help="") - a parameter declaration for params()
-//	param.int(default=None, help="") - a parameter declaration for params()
-//	param.string(default=None, help="") - a parameter declaration for params()
-//	param.path(default=None, help="") - a parameter declaration for params(); a site path
-//	parallel(steps, max=8) - list of the steps' results, in declaration order
-//	task(fn, *args, name=fn's name, needs=[], **kwargs) - a step for parallel() that runs after the steps it needs
-//	struct(**fields) - an immutable struct with those fields
-//	catch(fn, *args, **kwargs) - the error message of fn(*args, **kwargs), or None when it succeeded
+//	params(**declarations: param) - struct of the script's parameter values: the command line's, or the declared defaults
+//	param.bool(default: bool = False, help: str = "") - a parameter declaration for params()
+//	param.int(default: int|None = None, help: str = "") - a parameter declaration for params()
+//	param.string(default: str|None = None, help: str = "") - a parameter declaration for params()
+//	param.path(default: str|None = None, help: str = "") - a parameter declaration for params(); a site path
+//	parallel(steps: list, max: int = 8) - list of the steps' results, in declaration order
+//	task(fn: callable, *args: any, name: str|None = None, needs: list = [], **kwargs: any) - a step for parallel() that runs after the steps it needs
+//	    name defaults to fn's name; needs lists the names (or tasks) of the steps this one runs after.
+//	struct(**fields: any) - an immutable struct with those fields
+//	catch(fn: callable, *args: any, **kwargs: any) - the error message of fn(*args, **kwargs), or None when it succeeded
 //
 // A script declares its parameters with one top-level params() call, read
 // before anything runs; `phoenix exec SCRIPT --help` lists them. Steps of
@@ -32,10 +33,10 @@ var runtimeGlobals = extra{Name: ""}
 // Encoding turns dicts and structs into objects, lists and tuples into
 // arrays; decoding gives dicts and lists.
 //
-//	encode(x) - x as compact JSON text
-//	encode_indent(x, *, prefix="", indent="\t") - x as indented JSON text
-//	decode(x, default) - the Starlark value the JSON text x denotes; default, when given, if x is not valid JSON
-//	indent(str, *, prefix="", indent="\t") - the JSON text str, indented
+//	encode(x: any) - x as compact JSON text
+//	encode_indent(x: any, *, prefix: str = "", indent: str = "\t") - x as indented JSON text
+//	decode(x: str, default: any = <unset>) - the Starlark value the JSON text x denotes; default, when given, if x is not valid JSON
+//	indent(str: str, *, prefix: str = "", indent: str = "\t") - the JSON text str, indented
 var jsonModule = extra{Name: "json"}
 
 // The generator finds the extras by parsing this file; the references keep
