@@ -231,6 +231,9 @@ func (rt *Runtime) SetParams(decls []Param, args []string, vars map[string]strin
 func ParamsHelp(script string, decls []Param) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "usage: phoenix exec [flags] %s [parameters]\n", script)
+	if doc := ScriptDoc(script); doc != "" {
+		b.WriteString("\n" + doc + "\n")
+	}
 	if len(decls) == 0 {
 		b.WriteString("\nThis script declares no parameters.\n")
 		return b.String()
@@ -250,6 +253,28 @@ func ParamsHelp(script string, decls []Param) string {
 		fmt.Fprintf(&b, "  %-28s %s%s\n", flag, p.Help, def)
 	}
 	return b.String()
+}
+
+// ScriptDoc is the docstring a script opens with ("" when none or when
+// it does not parse).
+func ScriptDoc(path string) string {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	f, err := FileOptions.Parse(path, src, 0)
+	if err != nil || len(f.Stmts) == 0 {
+		return ""
+	}
+	es, ok := f.Stmts[0].(*syntax.ExprStmt)
+	if !ok {
+		return ""
+	}
+	lit, ok := es.X.(*syntax.Literal)
+	if !ok || lit.Token != syntax.STRING {
+		return ""
+	}
+	return strings.TrimSpace(lit.Value.(string))
 }
 
 // paramsBuiltin is params() at run time: it returns the values.
