@@ -94,8 +94,6 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runScript(args[1:], false, stdout, stderr)
 	case "plan":
 		return runScript(args[1:], true, stdout, stderr)
-	case "check":
-		return checkCmd(args[1:], stdout, stderr)
 	}
 	if c, ok := commands[args[0]]; ok {
 		return c(args[1:], stdin, stdout, stderr)
@@ -280,43 +278,4 @@ func printError(w io.Writer, err error) {
 		return
 	}
 	fmt.Fprintln(w, "error:", err)
-}
-
-func checkCmd(args []string, stdout, stderr io.Writer) int {
-	fs := pflag.NewFlagSet("check", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: phoenix check SCRIPT...\n\nParses each script, resolves its names and follows its load()s without running anything.\n")
-	}
-	if err := fs.Parse(args); err != nil {
-		return flagError(stderr, "check", err)
-	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return ExitUsage
-	}
-	rt, err := runtime.New(context.Background(), runtime.Options{
-		DryRun: true, RootDir: os.TempDir(), Stderr: stderr, Families: builtins.All(),
-	})
-	if err != nil {
-		fmt.Fprintln(stderr, "phoenix check:", err)
-		return ExitError
-	}
-	defer rt.Close()
-	bad := 0
-	for _, script := range fs.Args() {
-		errs := rt.CheckScript(script)
-		for _, e := range errs {
-			fmt.Fprintln(stderr, e)
-		}
-		if len(errs) > 0 {
-			bad++
-		} else {
-			fmt.Fprintf(stdout, "%s: ok\n", script)
-		}
-	}
-	if bad > 0 {
-		return ExitError
-	}
-	return ExitOK
 }
