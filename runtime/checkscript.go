@@ -47,7 +47,7 @@ func (c *checker) check(key, display string, chain []string) map[string]bool {
 		c.errs = append(c.errs, err)
 		return nil
 	}
-	pre := c.rt.Predeclared()
+	pre := stdlibPredeclared(key, c.rt.Predeclared())
 	f, _, err := starlark.SourceProgramOptions(FileOptions, display, src, pre.Has)
 	if err != nil {
 		if el, ok := err.(resolve.ErrorList); ok {

@@ -115,7 +115,7 @@ func (l *loader) exec(key, display string, chain []string) (starlark.StringDict,
 	th := rt.NewThread("load "+display, rt.report, rt.Opts.Stderr)
 	defer rt.Release(th)
 	th.SetLocal(chainKey, append(append([]string(nil), chain...), key))
-	e.globals, e.err = starlark.ExecFileOptions(FileOptions, th, display, src, rt.Predeclared())
+	e.globals, e.err = starlark.ExecFileOptions(FileOptions, th, display, src, stdlibPredeclared(key, rt.Predeclared()))
 	if e.globals != nil {
 		e.globals.Freeze()
 	}

@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"go.starlark.net/syntax"
 )
 
 // The generated files, relative to the repository root.
@@ -135,6 +137,11 @@ func Load(root string) ([]*Module, error) {
 	extras, err := loadExtras(root)
 	if err != nil {
 		return nil, err
+	}
+	for _, m := range extras {
+		if err := checkStdlib(root, m); err != nil {
+			return nil, err
+		}
 	}
 	mods = append(mods, extras...)
 	seen := map[string]string{}
@@ -328,6 +335,43 @@ func memberKeys(lit *ast.CompositeLit) ([]string, bool) {
 		keys = append(keys, k)
 	}
 	return keys, true
+}
+
+// checkStdlib keeps an extra that documents stdlib/NAME.star in step with
+// the fields of the `NAME = struct(...)` the file exports.
+func checkStdlib(root string, m *Module) error {
+	rel := filepath.Join("stdlib", m.Name+".star")
+	src, err := os.ReadFile(filepath.Join(root, rel))
+	if m.Name == "" || os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	f, err := (&syntax.FileOptions{}).Parse(rel, src, 0)
+	if err != nil {
+		return err
+	}
+	for _, stmt := range f.Stmts {
+		as, ok := stmt.(*syntax.AssignStmt)
+		if !ok {
+			continue
+		}
+		id, ok := as.LHS.(*syntax.Ident)
+		call, isCall := as.RHS.(*syntax.CallExpr)
+		if !ok || !isCall || id.Name != m.Name {
+			continue
+		}
+		var keys []string
+		for _, a := range call.Args {
+			if b, ok := a.(*syntax.BinaryExpr); ok && b.Op == syntax.EQ {
+				keys = append(keys, b.X.(*syntax.Ident).Name)
+			}
+		}
+		m.Source = filepath.ToSlash(rel)
+		return checkMembers(m, keys)
+	}
+	return fmt.Errorf("%s: no `%s = struct(...)` to check the documentation of module %s against", rel, m.Name, m.Name)
 }
 
 // checkMembers keeps help() complete: every member is documented and

@@ -39,6 +39,38 @@ var runtimeGlobals = extra{Name: ""}
 //	indent(str: str, *, prefix: str = "", indent: str = "\t") - the JSON text str, indented
 var jsonModule = extra{Name: "json"}
 
+// Assertions for tests (stdlib/assert.star).
+//
+// Load it with load("@stdlib//assert.star", "assert"). A failed assertion
+// fails the calling test (or script) with what was got and what was
+// wanted; phoenix test runs the tests.
+//
+//	eq(got: any, want: any, msg: str = "") - None; fails unless got == want
+//	ne(got: any, unwanted: any, msg: str = "") - None; fails if got == unwanted
+//	true(cond: any, msg: str = "expected true") - None; fails unless cond is truthy
+//	contains(seq: list|dict|str, item: any, msg: str = "") - None; fails unless item is in seq
+//	fails(fn: callable, pattern: str) - None; fails unless fn() fails with a matching error
+//	    Calls fn with no arguments. Its error message must match the regexp pattern, or contain pattern literally.
+//	changes(plan: struct, want: list) - None; fails unless the plan's changes are exactly want
+//	    plan is what testing.plan or testing.exec returns; want is a list of (resource, action) pairs in order, e.g. [("file:/etc/motd", "create")].
+var assertModule = extra{Name: "assert"}
+
+// The test runner's module, seen only by *_test.star files under phoenix test.
+//
+// Each test_* function runs in a fresh --sim run: the Proxmox VE and ZFS
+// simulators, a temporary root and a recording command runner. Script
+// paths are relative to the test file.
+//
+//	exec(script: str, **params: any) - struct(changes, changed, checks) of the applied run
+//	    Runs script for real against this test's simulators; a second call on converged state reports changed == 0. params are the script's declared parameters.
+//	plan(script: str, **params: any) - struct(changes, changed, checks) of a dry run
+//	    Runs script with --dry-run: reads happen, nothing changes. changes is a list of struct(resource, action, detail); checks a list of struct(name, target, status, detail).
+//	on(prefix: list, stdout: str = "", stderr: str = "", exit_code: int = 0) - None
+//	    Scripts the command runner: a later command whose argv starts with prefix gets this result. The last matching call wins.
+//	commands(prefix: list = []) - list of the commands run so far whose argv starts with prefix, each a list of strings
+//	root() - str; the host directory standing for / in this test
+var testingModule = extra{Name: "testing"}
+
 // The generator finds the extras by parsing this file; the references keep
 // them from looking unused.
-var _ = []extra{runtimeGlobals, jsonModule}
+var _ = []extra{runtimeGlobals, jsonModule, assertModule, testingModule}
