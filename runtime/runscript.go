@@ -8,11 +8,11 @@ import (
 )
 
 // RunScript runs the script at path once more inside this run, with its
-// own parameters (--var style values), mode and report; the run's
+// own parameters (command-line style: --name=value), mode and report; the run's
 // backends, root and command runner are shared, so what the script
 // changed is what the caller sees next. A dry run's planned state is
 // forgotten afterwards. phoenix test's testing.exec and testing.plan use it.
-func (rt *Runtime) RunScript(path string, vars map[string]string, dryRun bool) (*Report, error) {
+func (rt *Runtime) RunScript(path string, args []string, dryRun bool) (*Report, error) {
 	decls, err := DeclaredParams(path)
 	if err != nil {
 		return nil, err
@@ -30,7 +30,7 @@ func (rt *Runtime) RunScript(path string, vars map[string]string, dryRun bool) (
 		rt.params = oldParams
 		rt.mu.Unlock()
 	}()
-	if _, err := rt.SetParams(decls, nil, vars); err != nil {
+	if _, err := rt.SetParams(decls, args, nil); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	rt.SetDryRun(dryRun)

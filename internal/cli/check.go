@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,9 +13,11 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+	"go.starlark.net/starlark"
 
 	"phoenix/builtins"
 	"phoenix/internal/lint"
+	"phoenix/internal/startest"
 	"phoenix/runtime"
 )
 
@@ -47,17 +50,26 @@ anything is found.
 		fmt.Fprintln(stderr, "phoenix check:", err)
 		return ExitUsage
 	}
+	// *_test.star files also see phoenix test's testing module.
+	testing := startest.Module(".")
 	rt, err := runtime.New(context.Background(), runtime.Options{
 		DryRun: true, RootDir: os.TempDir(), Stderr: stderr, Families: builtins.All(),
+		Globals: starlark.StringDict{"testing": testing},
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "phoenix check:", err)
 		return ExitError
 	}
 	defer rt.Close()
-	c := &lint.Checker{Predeclared: rt.Predeclared(), Funcs: builtins.Funcs, Options: runtime.FileOptions}
+	tests := rt.Predeclared()
+	scriptsSee := maps.Clone(tests)
+	delete(scriptsSee, "testing")
 	bad := 0
 	for _, script := range scripts {
+		c := &lint.Checker{Predeclared: scriptsSee, Funcs: builtins.Funcs, Options: runtime.FileOptions}
+		if strings.HasSuffix(script, "_test.star") {
+			c.Predeclared = tests
+		}
 		problems := checkOne(rt, c, script)
 		for _, p := range problems {
 			fmt.Fprintln(stderr, p)

@@ -104,8 +104,10 @@ type linter struct {
 	c    *Checker
 	file *syntax.File
 	out  []Finding
-	// uses counts the references to each binding, its defining one apart.
-	uses map[*resolve.Binding]int
+	// uses counts the references to each binding, its defining one apart,
+	// by the defining identifier (a function's free variable is another
+	// Binding of the same name).
+	uses map[*syntax.Ident]int
 }
 
 func (l *linter) report(pos syntax.Position, format string, args ...any) {
@@ -113,12 +115,12 @@ func (l *linter) report(pos syntax.Position, format string, args ...any) {
 }
 
 func (l *linter) run() {
-	l.uses = map[*resolve.Binding]int{}
+	l.uses = map[*syntax.Ident]int{}
 	syntax.Walk(l.file, func(n syntax.Node) bool {
 		switch n := n.(type) {
 		case *syntax.Ident:
-			if b, ok := n.Binding.(*resolve.Binding); ok && b.First != n {
-				l.uses[b]++
+			if b, ok := n.Binding.(*resolve.Binding); ok && b.First != nil && b.First != n {
+				l.uses[b.First]++
 			}
 		case *syntax.DotExpr:
 			l.member(n)
@@ -239,7 +241,7 @@ func (l *linter) unusedLoads() {
 		}
 		for _, id := range ld.To {
 			b, ok := id.Binding.(*resolve.Binding)
-			if ok && l.uses[b] == 0 && !strings.HasPrefix(id.Name, "_") {
+			if ok && b.First == id && l.uses[id] == 0 && !strings.HasPrefix(id.Name, "_") {
 				l.report(id.NamePos, "%s is loaded but never used", id.Name)
 			}
 		}
@@ -269,20 +271,20 @@ func (l *linter) unusedParams() {
 		read := map[string]bool{}
 		if id, ok := lhs.(*syntax.Ident); ok {
 			b, ok := id.Binding.(*resolve.Binding)
-			if !ok {
+			if !ok || b.First == nil {
 				return
 			}
 			dotted := 0
 			syntax.Walk(l.file, func(n syntax.Node) bool {
 				if d, ok := n.(*syntax.DotExpr); ok {
-					if x, ok := d.X.(*syntax.Ident); ok && x.Binding == b {
+					if x, ok := d.X.(*syntax.Ident); ok && x != b.First && sameBinding(x, b.First) {
 						read[d.Name.Name] = true
 						dotted++
 					}
 				}
 				return true
 			})
-			if dotted < l.uses[b] {
+			if dotted < l.uses[b.First] {
 				return
 			}
 		} else if lhs != nil {
@@ -297,4 +299,9 @@ func (l *linter) unusedParams() {
 			}
 		}
 	}
+}
+
+func sameBinding(id, first *syntax.Ident) bool {
+	b, ok := id.Binding.(*resolve.Binding)
+	return ok && b.First == first
 }
