@@ -34,11 +34,15 @@ const usage = `phoenix automates a Proxmox VE site with Starlark scripts.
 usage:
   phoenix exec     [flags] SCRIPT [script parameters]   run a script, applying its changes
   phoenix plan     [flags] SCRIPT [script parameters]   the same run with --dry-run: reads happen, nothing changes
-  phoenix check    SCRIPT...                           parse, resolve names and follow load() without running anything
+  phoenix check    SCRIPT|DIR...                       find mistakes without running anything (names, members, arguments, unused)
+  phoenix test     [-run REGEXP] [-v] [DIR|FILE...]    run the test_* functions of *_test.star files against the simulators
+  phoenix fmt      [-w] [-d] FILE|DIR...               format Starlark files
+  phoenix doc      [MODULE[.FUNCTION]]                 the builtin reference: signatures, typed parameters, descriptions
   phoenix repl     [flags]                             interactive session, plan first
   phoenix validate [--config DIR]                      validate the site configuration
   phoenix sim serve [flags]                            run the Proxmox VE API simulator
   phoenix ca serve  [flags]                            run the CA daemon from a ca.json
+  phoenix completion bash|zsh|fish                     shell completion script
   phoenix version
 
 Run 'phoenix COMMAND -h' for a command's flags. Everything after SCRIPT
