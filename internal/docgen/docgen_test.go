@@ -269,3 +269,50 @@ func TestEveryParameterTyped(t *testing.T) {
 		}
 	}
 }
+
+// A documented parameter name the code does not accept would make
+// phoenix check reject correct calls: every one must appear as a string
+// literal (an UnpackArgs name, "?" optional) in its family's Go code.
+func TestDocumentedParamsExist(t *testing.T) {
+	root := filepath.Join("..", "..")
+	mods, err := Load(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, m := range mods {
+		if !strings.HasPrefix(m.Source, "builtins/") {
+			continue
+		}
+		fset, files, err := parseDir(filepath.Join(root, m.Source))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = fset
+		lits := map[string]bool{}
+		for _, f := range files {
+			ast.Inspect(f, func(n ast.Node) bool {
+				if bl, ok := n.(*ast.BasicLit); ok && bl.Kind == token.STRING {
+					if s, err := strconv.Unquote(bl.Value); err == nil {
+						lits[strings.TrimSuffix(s, "?")] = true
+					}
+				}
+				return true
+			})
+		}
+		for _, f := range m.Funcs {
+			for _, p := range f.Params {
+				if p.Varargs || p.Kwargs {
+					continue
+				}
+				checked++
+				if !lits[p.Name] && !lits[p.Name+"?"] {
+					t.Errorf("%s: %s documents parameter %s, which no string literal in %s names (a typo, or a renamed argument?)", m.Source, m.Key(f), p.Name, m.Source)
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no parameter checked")
+	}
+}
