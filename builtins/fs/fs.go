@@ -25,9 +25,9 @@ var Family = runtime.Family{Name: "fs", Module: Module}
 //
 //	read(path: str) - the file's content as a string
 //	    Reads a file under --root; an error when it is missing.
-//	write(path: str, content: str, mode: int = 0o644, owner: str|int|None = None) - struct(changed, path)
-//	    Converges a file: missing parent directories are created (mode 0755), then content, mode and owner are written in one atomic step (temp file, fsync, rename). Nothing is written when all three already match. owner is "uid:gid" or one uid for both; None keeps the current owner (root for a new file). For a secret use secret.write.
-//	mkdir(path: str, mode: int = 0o755, owner: str|int|None = None) - struct(changed, path)
+//	write(path: str, content: str, mode: int = 0o644, owner: str|int|tuple|None = None) - struct(changed, path)
+//	    Converges a file: missing parent directories are created (mode 0755), then content, mode and owner are written in one atomic step (temp file, fsync, rename). Nothing is written when all three already match. owner is "uid:gid", (uid, gid) or one uid for both; None keeps the current owner (root for a new file). For a secret use secret.write.
+//	mkdir(path: str, mode: int = 0o755, owner: str|int|tuple|None = None) - struct(changed, path)
 //	    Converges a directory and its parents, with mode and owner on the last one.
 //	exists(path: str) - bool
 //	stat(path: str) - struct(mode, uid, gid, size, is_dir, is_link), or None
@@ -35,7 +35,7 @@ var Family = runtime.Family{Name: "fs", Module: Module}
 //	glob(pattern: str) - sorted matching paths
 //	    Wildcards (*, ?, [...]) in the last path element only; the paths returned are site paths.
 //	chmod(path: str, mode: int) - struct(changed, path)
-//	chown(path: str, owner: str|int) - struct(changed, path)
+//	chown(path: str, owner: str|int|tuple) - struct(changed, path)
 //	move(src: str, dst: str) - struct(changed, path)
 //	    Renames src to dst; an error when src is missing or dst already exists.
 //	remove(path: str, recursive: bool = False) - struct(changed, path); never the root itself

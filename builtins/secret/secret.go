@@ -21,8 +21,8 @@ var Family = runtime.Family{Name: "secret", Module: Module}
 //
 //	generate(bytes: int = 32) - a secret of that many random bytes, as URL-safe base64 without padding
 //	read(path: str) - the file's content as a secret, trailing white space trimmed
-//	write(path: str, s: secret, mode: int = 0o600, owner: str|int|None = None) - struct(changed, path)
-//	ensure(path: str, bytes: int = 32, mode: int = 0o600, owner: str|int|None = None) - the secret at path, generated and written once when missing
+//	write(path: str, s: secret, mode: int = 0o600, owner: str|int|tuple|None = None) - struct(changed, path)
+//	ensure(path: str, bytes: int = 32, mode: int = 0o600, owner: str|int|tuple|None = None) - the secret at path, generated and written once when missing
 var Module = &starlarkstruct.Module{
 	Name: "secret",
 	Members: starlark.StringDict{

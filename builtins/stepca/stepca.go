@@ -23,10 +23,10 @@ var Family = runtime.Family{Name: "stepca", Module: Module}
 // Module is the stepca module. Every path is a site path (under --root);
 // secrets are secret values (secret.read, secret.ensure).
 //
-//	init(dir: str, name: str, dns_names: list, provisioner: str, password: secret, provisioner_password: secret, guest_dir: str = "/etc/step-ca/ssl", address: str = ":9000", acme: bool = True, durations: struct|dict|None = None, adopt_from: str|None = None, force: bool = False, reinit: bool = False, owner: str|int|None = None) - struct(changed, action, created, adopted, reissued, dir, root, fingerprint, url, backup, snapshot)
+//	init(dir: str, name: str, dns_names: list, provisioner: str, password: secret, provisioner_password: secret, guest_dir: str = "/etc/step-ca/ssl", address: str = ":9000", acme: bool = True, durations: struct|dict|None = None, adopt_from: str|list|None = None, force: bool = False, reinit: bool = False, owner: str|int|tuple|None = None) - struct(changed, action, created, adopted, reissued, dir, root, fingerprint, url, backup, snapshot)
 //	status(dir: str, password: secret) - struct(status, reason, fingerprint, root_subject, intermediate_not_after, provisioners, guest_dir, dns_names, address)
-//	export(dir: str, to: str, provisioner_password: secret|None = None, owner: str|int|None = None) - struct(changed, fingerprint, path, root)
-//	certificate(ca_url: str, root: str, provisioner: str, provisioner_password: secret, subject: str, cert: str, key: str, sans: list|None = None, renew_before: str|None = None, owner: str|int|None = None) - struct(changed, action, reason, serial, not_after, sans, cert, key)
+//	export(dir: str, to: str, provisioner_password: secret|None = None, owner: str|int|tuple|None = None) - struct(changed, fingerprint, path, root)
+//	certificate(ca_url: str, root: str, provisioner: str, provisioner_password: secret, subject: str, cert: str, key: str, sans: list|None = None, renew_before: str|None = None, owner: str|int|tuple|None = None) - struct(changed, action, reason, serial, not_after, sans, cert, key)
 //	serve(dir: str, password: secret, listen: str = "127.0.0.1:0") - struct(url, root, fingerprint)
 //
 // init converges a CA in dir (certs/, secrets/, config/ca.json, db/), so

@@ -38,12 +38,13 @@ type Module struct {
 // Func is one `name(args) - what it returns` entry, with the lines
 // indented below it as its description.
 type Func struct {
-	Name    string  // as scripts write it after the module: "write", "param.bool"
-	Sig     string  // without types: "write(path, content, mode=0o644, owner=None)"
-	Params  []Param // nil for a name that is not called
-	Returns string  // "struct(changed, path)"
-	Desc    string  // the indented lines below the entry, joined
-	typed   string  // the signature as written, with types
+	Name    string   // as scripts write it after the module: "write", "param.bool"
+	Sig     string   // without types: "write(path, content, mode=0o644, owner=None)"
+	Params  []Param  // nil for a name that is not called
+	Returns string   // "struct(changed, path)"
+	Desc    string   // the indented lines below the entry, joined
+	typed   string   // the signature as written, with types
+	more    []string // the module's prose about it, wrapped
 }
 
 // Param is one declared parameter: `name: type = default` in the doc
@@ -84,6 +85,9 @@ func (f Func) Text(key string) string {
 	}
 	if f.Desc != "" {
 		b.WriteString("\n" + wrap(f.Desc, "", 72) + "\n")
+	}
+	for _, p := range f.more {
+		b.WriteString("\n" + p + "\n")
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
@@ -424,19 +428,39 @@ func newModule(name, sum, text, source string) (*Module, error) {
 	text = strings.TrimLeft(strings.TrimPrefix(text, "Module is the "+name+" module."), " \n")
 	m := &Module{Name: name, Summary: sum, Source: source}
 	var doc []string
+	// A paragraph that opens with a function's name ("init converges a
+	// CA...") and the prose after it, up to the next such paragraph, is
+	// also that function's description in help().
+	about := -1
+	attach := func(text string) {
+		if about >= 0 {
+			m.Funcs[about].more = append(m.Funcs[about].more, text)
+		}
+	}
 	for _, b := range blocks(text) {
 		switch b := b.(type) {
 		case *comment.Paragraph:
-			doc = append(doc, wrap(plain(b.Text), "", 72))
+			para := wrap(plain(b.Text), "", 72)
+			first, _, _ := strings.Cut(para, " ")
+			for i, f := range m.Funcs {
+				if f.Name == strings.Trim(first, "`,.:;") {
+					about = i
+				}
+			}
+			attach(para)
+			doc = append(doc, para)
 		case *comment.Heading:
+			about = -1
 			doc = append(doc, plain(b.Text))
 		case *comment.List:
 			var items []string
 			for _, item := range b.Items {
 				items = append(items, wrap(itemText(item), "  - ", 72))
 			}
+			attach(strings.Join(items, "\n"))
 			doc = append(doc, strings.Join(items, "\n"))
 		case *comment.Code:
+			about = -1
 			funcs, ok := parseFuncs(b.Text)
 			if !ok {
 				doc = append(doc, indent(b.Text))
