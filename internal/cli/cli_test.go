@@ -11,5 +11,5 @@ import (
 func TestMain(m *testing.M) { clitest.Main(m, nil) }
 
 func TestScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{Dir: "testdata/script", Setup: clitest.Setup})
+	testscript.Run(t, testscript.Params{Dir: "testdata/script", Setup: clitest.Setup, Condition: clitest.Condition})
 }

@@ -4,6 +4,7 @@
 package clitest
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,4 +74,13 @@ func Command(ts *testscript.TestScript, args ...string) *exec.Cmd {
 		cmd.Env = append(cmd.Env, k+"="+ts.Getenv(k))
 	}
 	return cmd
+}
+
+// Condition adds [ci] to scripts: true under CI=true, where a tool a
+// script needs must be installed rather than skipped.
+func Condition(cond string) (bool, error) {
+	if cond == "ci" {
+		return os.Getenv("CI") == "true", nil
+	}
+	return false, fmt.Errorf("unknown condition %q", cond)
 }
