@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/pflag"
 	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
 
 	"phoenix/builtins"
 	"phoenix/internal/lint"
@@ -64,15 +65,18 @@ anything is found.
 	tests := rt.Predeclared()
 	scriptsSee := maps.Clone(tests)
 	delete(scriptsSee, "testing")
+	ck := &checkRun{rt: rt, printed: map[string]bool{}, linted: map[string][]string{},
+		scripts: &lint.Checker{Predeclared: scriptsSee, Funcs: builtins.Funcs, Options: runtime.FileOptions},
+		tests:   &lint.Checker{Predeclared: tests, Funcs: builtins.Funcs, Options: runtime.FileOptions},
+	}
 	bad := 0
 	for _, script := range scripts {
-		c := &lint.Checker{Predeclared: scriptsSee, Funcs: builtins.Funcs, Options: runtime.FileOptions}
-		if strings.HasSuffix(script, "_test.star") {
-			c.Predeclared = tests
-		}
-		problems := checkOne(rt, c, script)
+		problems := ck.check(script)
 		for _, p := range problems {
-			fmt.Fprintln(stderr, p)
+			if !ck.printed[p] {
+				ck.printed[p] = true
+				fmt.Fprintln(stderr, p)
+			}
 		}
 		if len(problems) > 0 {
 			bad++
@@ -86,21 +90,65 @@ anything is found.
 	return ExitOK
 }
 
-// checkOne is the checker's findings, then the load graph's problems it
-// did not already report at the same position.
-func checkOne(rt *runtime.Runtime, c *lint.Checker, script string) []string {
-	var out []string
-	if src, err := os.ReadFile(script); err == nil {
-		for _, f := range c.File(script, src) {
-			out = append(out, f.String())
-		}
-	}
-	// The checker reports the script's own parse and resolve errors, with
-	// a suggestion added; the load graph's are new.
-	for _, e := range rt.CheckScript(script) {
+type checkRun struct {
+	rt             *runtime.Runtime
+	scripts, tests *lint.Checker
+	printed        map[string]bool
+	linted         map[string][]string // by absolute path
+}
+
+// check is a script's problems: the checker's findings in it and in the
+// local files it loads, then the load graph's problems not already
+// reported (the checker adds a suggestion to the resolver's errors).
+func (ck *checkRun) check(script string) []string {
+	out := ck.lintTree(script, map[string]bool{})
+	for _, e := range ck.rt.CheckScript(script) {
 		msg := e.Error()
 		if !slices.ContainsFunc(out, func(s string) bool { return strings.HasPrefix(s, msg) }) {
 			out = append(out, msg)
+		}
+	}
+	return out
+}
+
+// lintTree lints path and, once each, the local files it loads.
+func (ck *checkRun) lintTree(path string, seen map[string]bool) []string {
+	abs, err := filepath.Abs(path)
+	if err != nil || seen[abs] {
+		return nil
+	}
+	seen[abs] = true
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil // the load graph check reports it
+	}
+	out, done := ck.linted[abs]
+	if !done {
+		c := ck.scripts
+		if strings.HasSuffix(path, "_test.star") {
+			c = ck.tests
+		}
+		out = []string{}
+		for _, f := range c.File(path, src) {
+			out = append(out, f.String())
+		}
+		ck.linted[abs] = out
+	}
+	out = append([]string(nil), out...)
+	f, err := runtime.FileOptions.Parse(path, src, 0)
+	if err != nil {
+		return out
+	}
+	for _, stmt := range f.Stmts {
+		if ld, ok := stmt.(*syntax.LoadStmt); ok {
+			m := ld.ModuleName()
+			if strings.HasPrefix(m, "@") {
+				continue
+			}
+			if !filepath.IsAbs(m) {
+				m = filepath.Join(filepath.Dir(path), m)
+			}
+			out = append(out, ck.lintTree(m, seen)...)
 		}
 	}
 	return out
