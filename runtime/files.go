@@ -21,42 +21,72 @@ type FileSpec struct {
 	Secret   bool // never describe the content
 }
 
-// ReadFile reads a site path, seeing a dry run's planned writes.
+// ErrKnownAfterApply is ReadFile's error for a file a plan creates with
+// content only the apply will know (a certificate the CA issues).
+var ErrKnownAfterApply = errors.New("content known only after apply")
+
+// ReadFile reads a site path, then sees a dry run's planned writes.
 func (rt *Runtime) ReadFile(path string) ([]byte, error) {
 	host, err := rt.Root.Resolve(path)
 	if err != nil {
 		return nil, err
 	}
-	if f, ok := rt.Planned(host); ok {
-		if f.Removed {
-			return nil, &fs.PathError{Op: "read", Path: path, Err: fs.ErrNotExist}
-		}
-		return f.Data, nil
-	}
 	b, err := os.ReadFile(host)
-	if err != nil {
+	f, _, gone := rt.plannedPath(rt.Root.Rel(host))
+	switch {
+	case f != nil && f.Unknown:
+		return nil, &fs.PathError{Op: "read", Path: path, Err: ErrKnownAfterApply}
+	case f != nil:
+		return f.Data, nil
+	case gone:
+		return nil, &fs.PathError{Op: "read", Path: path, Err: fs.ErrNotExist}
+	case err != nil:
 		return nil, &fs.PathError{Op: "read", Path: path, Err: errors.Unwrap(err)}
 	}
 	return b, nil
 }
 
-// Exists reports whether a site path exists, or is planned to.
+// Exists reports whether a site path exists, then whether a dry run
+// planned it.
 func (rt *Runtime) Exists(path string) (bool, error) {
 	host, err := rt.Root.Resolve(path)
 	if err != nil {
 		return false, err
 	}
-	if f, ok := rt.Planned(host); ok {
-		return !f.Removed, nil
-	}
-	if rt.PlannedDir(host) {
-		return true, nil
-	}
 	_, err = os.Lstat(host)
-	if errors.Is(err, fs.ErrNotExist) {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	f, d, gone := rt.plannedPath(rt.Root.Rel(host))
+	switch {
+	case f != nil || d != nil:
+		return true, nil
+	case gone:
 		return false, nil
 	}
-	return err == nil, err
+	return err == nil, nil
+}
+
+// dirState is a directory as the run sees it: on disk, then as planned.
+func (rt *Runtime) dirState(host string) (d PlannedDir, isDir, exists bool, err error) {
+	st, err := os.Stat(host)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return d, false, false, err
+	}
+	if err == nil {
+		uid, gid := machine.OwnerOf(st)
+		d, isDir, exists = PlannedDir{Mode: st.Mode().Perm(), UID: uid, GID: gid}, st.IsDir(), true
+	}
+	f, pd, gone := rt.plannedPath(rt.Root.Rel(host))
+	switch {
+	case pd != nil:
+		return *pd, true, true, nil
+	case f != nil:
+		return PlannedDir{}, false, true, nil
+	case gone:
+		return PlannedDir{}, false, false, nil
+	}
+	return d, isDir, exists, nil
 }
 
 // EnsureFile converges one file: parent directories (each its own change,
@@ -69,7 +99,7 @@ func (rt *Runtime) EnsureFile(thread *starlark.Thread, f FileSpec) (changed bool
 	if err := rt.ensureParents(thread, filepath.Dir(host)); err != nil {
 		return false, err
 	}
-	defer rt.overlay.locks.Hold(host)()
+	defer rt.locks.Hold(host)()
 	resource := "file:" + rt.Root.Rel(host)
 	var detail string
 	cur, have := rt.currentFile(host)
@@ -78,7 +108,9 @@ func (rt *Runtime) EnsureFile(thread *starlark.Thread, f FileSpec) (changed bool
 		detail = fmt.Sprintf("new, %s, mode %04o%s", size(f), f.Mode, ownerDetail(f.UID, f.GID))
 	default:
 		var diffs []string
-		if !bytes.Equal(cur.Data, f.Data) {
+		if cur.Unknown {
+			diffs = append(diffs, "content: known after apply")
+		} else if !bytes.Equal(cur.Data, f.Data) {
 			if f.Secret {
 				diffs = append(diffs, "content: <secret> changed")
 			} else {
@@ -101,13 +133,13 @@ func (rt *Runtime) EnsureFile(thread *starlark.Thread, f FileSpec) (changed bool
 	if have {
 		action = "update"
 	}
-	err = Do(thread, Change{Resource: resource, Action: action, Detail: detail}, func() error {
+	leaves := PlannedFile{Data: f.Data, Mode: f.Mode, UID: pick(f.UID, cur.UID), GID: pick(f.GID, cur.GID)}
+	_, err = Do(thread, Change{Resource: resource, Action: action, Detail: detail, Leaves: map[string]any{resource: leaves}}, func() error {
 		return machine.WriteFileAtomic(host, f.Data, f.Mode, f.UID, f.GID)
 	})
 	if err != nil {
 		return false, err
 	}
-	rt.PlanFile(host, PlannedFile{Data: f.Data, Mode: f.Mode, UID: pick(f.UID, 0), GID: pick(f.GID, 0)})
 	return true, nil
 }
 
@@ -126,7 +158,7 @@ func (rt *Runtime) EnsureDir(thread *starlark.Thread, path string, mode os.FileM
 func (rt *Runtime) ensureParents(thread *starlark.Thread, hostDir string) error {
 	var missing []string
 	for d := hostDir; d != rt.Root.Dir() && len(d) > len(rt.Root.Dir()); d = filepath.Dir(d) {
-		if _, err := os.Stat(d); err == nil || rt.PlannedDir(d) {
+		if _, _, exists, err := rt.dirState(d); err == nil && exists {
 			rt.touchAncestry(thread, d)
 			break
 		}
@@ -156,22 +188,19 @@ func (rt *Runtime) touchAncestry(thread *starlark.Thread, d string) {
 // a parallel step has made meanwhile is only touched, as if it had been
 // found in place, not counted as unchanged.
 func (rt *Runtime) ensureDir(thread *starlark.Thread, host string, mode os.FileMode, uid, gid int, parent bool) (bool, error) {
-	defer rt.overlay.locks.Hold(host)()
+	defer rt.locks.Hold(host)()
 	resource := "dir:" + rt.Root.Rel(host)
-	st, err := os.Stat(host)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	cur, isDir, exists, err := rt.dirState(host)
+	if err != nil {
 		return false, err
 	}
-	if parent && (err == nil && st.IsDir() || err != nil && rt.PlannedDir(host)) {
+	if parent && exists && isDir {
 		Touched(thread, resource)
 		return false, nil
 	}
-	if err != nil {
-		if rt.PlannedDir(host) {
-			Unchanged(thread, resource)
-			return false, nil
-		}
-		err := Do(thread, Change{Resource: resource, Action: "create", Detail: fmt.Sprintf("directory, mode %04o%s", mode, ownerDetail(uid, gid))}, func() error {
+	if !exists {
+		leaves := map[string]any{resource: PlannedDir{Mode: mode, UID: pick(uid, 0), GID: pick(gid, 0)}}
+		_, err := Do(thread, Change{Resource: resource, Action: "create", Detail: fmt.Sprintf("directory, mode %04o%s", mode, ownerDetail(uid, gid)), Leaves: leaves}, func() error {
 			if err := os.Mkdir(host, mode); err != nil {
 				return err
 			}
@@ -186,27 +215,24 @@ func (rt *Runtime) ensureDir(thread *starlark.Thread, host string, mode os.FileM
 			}
 			return machine.SyncDir(filepath.Dir(host))
 		})
-		if err == nil {
-			rt.PlanDir(host)
-		}
 		return err == nil, err
 	}
-	if !st.IsDir() {
+	if !isDir {
 		return false, fmt.Errorf("%s exists and is not a directory", rt.Root.Rel(host))
 	}
 	var diffs []string
-	if st.Mode().Perm() != mode.Perm() {
-		diffs = append(diffs, fmt.Sprintf("mode: %04o -> %04o", st.Mode().Perm(), mode.Perm()))
+	if cur.Mode.Perm() != mode.Perm() {
+		diffs = append(diffs, fmt.Sprintf("mode: %04o -> %04o", cur.Mode.Perm(), mode.Perm()))
 	}
-	cuid, cgid := machine.OwnerOf(st)
-	if uid >= 0 && cuid != uid || gid >= 0 && cgid != gid {
-		diffs = append(diffs, fmt.Sprintf("owner: %d:%d -> %d:%d", cuid, cgid, pick(uid, cuid), pick(gid, cgid)))
+	if uid >= 0 && cur.UID != uid || gid >= 0 && cur.GID != gid {
+		diffs = append(diffs, fmt.Sprintf("owner: %d:%d -> %d:%d", cur.UID, cur.GID, pick(uid, cur.UID), pick(gid, cur.GID)))
 	}
 	if len(diffs) == 0 {
 		Unchanged(thread, resource)
 		return false, nil
 	}
-	err = Do(thread, Change{Resource: resource, Action: "update", Detail: join(diffs)}, func() error {
+	leaves := map[string]any{resource: PlannedDir{Mode: mode, UID: pick(uid, cur.UID), GID: pick(gid, cur.GID)}}
+	_, err = Do(thread, Change{Resource: resource, Action: "update", Detail: join(diffs), Leaves: leaves}, func() error {
 		if err := os.Chmod(host, mode); err != nil {
 			return err
 		}
@@ -215,9 +241,14 @@ func (rt *Runtime) ensureDir(thread *starlark.Thread, host string, mode os.FileM
 	return err == nil, err
 }
 
+// currentFile is a file as the run sees it: on disk, then as planned.
 func (rt *Runtime) currentFile(host string) (PlannedFile, bool) {
-	if f, ok := rt.Planned(host); ok {
-		return f, !f.Removed
+	f, _, gone := rt.plannedPath(rt.Root.Rel(host))
+	if f != nil {
+		return *f, true
+	}
+	if gone {
+		return PlannedFile{}, false
 	}
 	st, err := os.Stat(host)
 	if err != nil || !st.Mode().IsRegular() {

@@ -2,6 +2,8 @@ package runtime
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 
 	"go.starlark.net/starlark"
@@ -16,6 +18,11 @@ type Change struct {
 	Detail         string `json:"detail"`
 	At             string `json:"at"`
 	Error          string `json:"error,omitempty"`
+
+	// Leaves is the state the change leaves, by resource: a family's own
+	// record (PlannedFile, PlannedDir, a guest, a dataset) or Gone. A plan
+	// records it in the run's planned-state store; an apply ignores it.
+	Leaves map[string]any `json:"-"`
 }
 
 // Actions a change may have.
@@ -135,44 +142,34 @@ func callerPos(thread *starlark.Thread) string {
 
 // Do declares a change and, in apply mode, makes it by calling apply.
 // This is the one place that decides by mode: no builtin checks --dry-run
-// to decide whether to act.
-func Do(thread *starlark.Thread, c Change, apply func() error) error {
+// to decide whether to act. applied tells the builtin which happened: a
+// change only planned has no results yet (they are unknown). In a plan,
+// Do records c.Leaves in the run's planned-state store, so that later
+// reads see what the apply would have left.
+func Do(thread *starlark.Thread, c Change, apply func() error) (applied bool, err error) {
 	if !Actions[c.Action] {
 		panic("phoenix: unknown change action " + c.Action)
 	}
 	rt := FromThread(thread)
 	c.At = callerPos(thread)
 	if rt.Opts.DryRun {
+		for _, k := range slices.Sorted(maps.Keys(c.Leaves)) {
+			rt.plan.put(k, c.Leaves[k])
+		}
 		reportOf(thread).add(func(r *Report) { r.Changes = append(r.Changes, c) })
-		return nil
+		return false, nil
 	}
 	if err := rt.Context().Err(); err != nil {
-		return fmt.Errorf("interrupted before %s %s: %w", c.Action, c.Resource, err)
+		return false, fmt.Errorf("interrupted before %s %s: %w", c.Action, c.Resource, err)
 	}
-	err := apply()
+	err = apply()
 	if err != nil {
 		c.Error = err.Error()
 	} else {
 		c.Applied = true
 	}
 	reportOf(thread).add(func(r *Report) { r.Changes = append(r.Changes, c) })
-	return err
-}
-
-// DoOrPlan is Do for a builtin that keeps planned state of its own, so
-// that later reads in the same run see the change: in a dry run it calls
-// record where Do would have skipped apply. The builtin itself never asks
-// which mode it is in.
-func DoOrPlan(thread *starlark.Thread, c Change, apply func() error, record func()) error {
-	applied := false
-	err := Do(thread, c, func() error {
-		applied = true
-		return apply()
-	})
-	if err == nil && !applied {
-		record()
-	}
-	return err
+	return err == nil, err
 }
 
 // Unchanged records that resource already matches its declared state.

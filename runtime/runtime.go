@@ -55,11 +55,11 @@ type Runtime struct {
 	backends map[string]*backend
 	threads  map[*starlark.Thread]bool
 	report   *Report // the main report; steps merge into it
-	overlay  *overlay
+	plan     *planStore
+	locks    machine.Locks // by host path, held from a read to its change
 	loader   *loader
 	params   *paramSet
 	failure  error // set by an unknown used in a condition
-	resets   []func()
 	stmtCtx  context.Context
 }
 
@@ -99,7 +99,7 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 		backends: map[string]*backend{},
 		threads:  map[*starlark.Thread]bool{},
 		report:   &Report{},
-		overlay:  newOverlay(),
+		plan:     newPlanStore(),
 	}
 	rt.loader = newLoader(rt)
 	switch {
@@ -262,25 +262,4 @@ func (rt *Runtime) SetDryRun(dry bool) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	rt.Opts.DryRun = dry
-}
-
-// ResetPlan forgets the planned state of a dry run, before the same
-// statements are applied for real.
-func (rt *Runtime) ResetPlan() {
-	rt.overlay = newOverlay()
-	rt.mu.Lock()
-	rt.failure = nil
-	resets := append([]func(){}, rt.resets...)
-	rt.mu.Unlock()
-	for _, fn := range resets {
-		fn()
-	}
-}
-
-// OnResetPlan registers fn to forget a backend's planned state (guests or
-// datasets a dry run declared) when ResetPlan is called.
-func (rt *Runtime) OnResetPlan(fn func()) {
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	rt.resets = append(rt.resets, fn)
 }

@@ -95,11 +95,7 @@ func Run(thread *starlark.Thread, fn string, resource string, cmd machine.Cmd, r
 		}
 		return resultStruct(thread, res, false, false), nil
 	}
-	ran := false
-	err := runtime.Do(thread, runtime.Change{Resource: resource, Action: "run"}, func() error {
-		ran = true
-		return do()
-	})
+	ran, err := runtime.Do(thread, runtime.Change{Resource: resource, Action: "run"}, do)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fn, err)
 	}

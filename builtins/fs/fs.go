@@ -76,6 +76,9 @@ func read(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwa
 		return nil, err
 	}
 	data, err := runtime.FromThread(thread).ReadFile(path)
+	if errors.Is(err, runtime.ErrKnownAfterApply) {
+		return runtime.NewUnknown(thread, b.Name()+"("+path+")"), nil
+	}
 	if err != nil {
 		return nil, wrap(b, err)
 	}
@@ -153,25 +156,32 @@ func stat(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwa
 		return nil, wrap(b, err)
 	}
 	st, err := os.Lstat(host)
-	if errors.Is(err, iofs.ErrNotExist) {
-		if f, ok := rt.Planned(host); ok && !f.Removed {
-			return statStruct(int(f.Mode), f.UID, f.GID, len(f.Data), false, false), nil
-		}
-		return starlark.None, nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, iofs.ErrNotExist) {
 		return nil, wrap(b, err)
 	}
+	f, d, gone, perr := rt.PlannedPath(path)
+	switch {
+	case perr != nil:
+		return nil, wrap(b, perr)
+	case f != nil && f.Unknown:
+		return statStruct(int(f.Mode), f.UID, f.GID, runtime.NewUnknown(thread, b.Name()+"("+path+").size"), false, false), nil
+	case f != nil:
+		return statStruct(int(f.Mode), f.UID, f.GID, starlark.MakeInt(len(f.Data)), false, false), nil
+	case d != nil:
+		return statStruct(int(d.Mode), d.UID, d.GID, runtime.NewUnknown(thread, b.Name()+"("+path+").size"), true, false), nil
+	case gone || err != nil:
+		return starlark.None, nil
+	}
 	uid, gid := machine.OwnerOf(st)
-	return statStruct(int(st.Mode().Perm()), uid, gid, int(st.Size()), st.IsDir(), st.Mode()&iofs.ModeSymlink != 0), nil
+	return statStruct(int(st.Mode().Perm()), uid, gid, starlark.MakeInt64(st.Size()), st.IsDir(), st.Mode()&iofs.ModeSymlink != 0), nil
 }
 
-func statStruct(mode, uid, gid, size int, isDir, isLink bool) starlark.Value {
+func statStruct(mode, uid, gid int, size starlark.Value, isDir, isLink bool) starlark.Value {
 	return starlarkstruct.FromStringDict(starlarkstruct.Default, starlark.StringDict{
 		"mode":    starlark.MakeInt(mode),
 		"uid":     starlark.MakeInt(uid),
 		"gid":     starlark.MakeInt(gid),
-		"size":    starlark.MakeInt(size),
+		"size":    size,
 		"is_dir":  starlark.Bool(isDir),
 		"is_link": starlark.Bool(isLink),
 	})
@@ -182,17 +192,17 @@ func list(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwa
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "path", &path); err != nil {
 		return nil, err
 	}
-	host, err := runtime.FromThread(thread).Root.Resolve(path)
+	names, err := runtime.FromThread(thread).ReadDir(path)
+	var pe *iofs.PathError
+	if errors.As(err, &pe) {
+		return nil, fmt.Errorf("%s: %s: %w", b.Name(), path, pe.Err)
+	}
 	if err != nil {
 		return nil, wrap(b, err)
 	}
-	ents, err := os.ReadDir(host)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", b.Name(), path, errors.Unwrap(err))
-	}
-	out := make([]starlark.Value, len(ents))
-	for i, e := range ents {
-		out[i] = starlark.String(e.Name())
+	out := make([]starlark.Value, len(names))
+	for i, n := range names {
+		out[i] = starlark.String(n)
 	}
 	return starlark.NewList(out), nil
 }
@@ -207,11 +217,7 @@ func glob(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwa
 	if strings.ContainsAny(dir, "*?[") {
 		return nil, fmt.Errorf("%s: wildcards are supported in the last path element only", b.Name())
 	}
-	host, err := rt.Root.Resolve(dir)
-	if err != nil {
-		return nil, wrap(b, err)
-	}
-	ents, err := os.ReadDir(host)
+	names, err := rt.ReadDir(dir)
 	if errors.Is(err, iofs.ErrNotExist) {
 		return starlark.NewList(nil), nil
 	}
@@ -219,13 +225,13 @@ func glob(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwa
 		return nil, wrap(b, err)
 	}
 	var out []string
-	for _, e := range ents {
-		ok, err := filepath.Match(base, e.Name())
+	for _, n := range names {
+		ok, err := filepath.Match(base, n)
 		if err != nil {
 			return nil, wrap(b, err)
 		}
 		if ok {
-			out = append(out, filepath.Join(dir, e.Name()))
+			out = append(out, filepath.Join(dir, n))
 		}
 	}
 	sort.Strings(out)
@@ -242,11 +248,13 @@ func chmod(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "path", &path, "mode", &mode); err != nil {
 		return nil, err
 	}
-	return attr(thread, b, path, func(st iofs.FileInfo, host string) (string, func() error) {
-		if st.Mode().Perm() == os.FileMode(mode).Perm() {
-			return "", nil
+	return attr(thread, b, path, func(cur attrs, host string) (string, attrs, func() error) {
+		if cur.mode.Perm() == os.FileMode(mode).Perm() {
+			return "", cur, nil
 		}
-		return fmt.Sprintf("mode: %04o -> %04o", st.Mode().Perm(), mode), func() error { return os.Chmod(host, os.FileMode(mode)) }
+		next := cur
+		next.mode = os.FileMode(mode).Perm()
+		return fmt.Sprintf("mode: %04o -> %04o", cur.mode.Perm(), mode), next, func() error { return os.Chmod(host, os.FileMode(mode)) }
 	})
 }
 
@@ -260,33 +268,64 @@ func chown(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 	if err != nil {
 		return nil, wrap(b, err)
 	}
-	return attr(thread, b, path, func(st iofs.FileInfo, host string) (string, func() error) {
-		cu, cg := machine.OwnerOf(st)
-		if (uid < 0 || cu == uid) && (gid < 0 || cg == gid) {
-			return "", nil
+	return attr(thread, b, path, func(cur attrs, host string) (string, attrs, func() error) {
+		if (uid < 0 || cur.uid == uid) && (gid < 0 || cur.gid == gid) {
+			return "", cur, nil
 		}
-		return fmt.Sprintf("owner: %d:%d -> %d:%d", cu, cg, uid, gid), func() error { return os.Lchown(host, uid, gid) }
+		next := cur
+		if uid >= 0 {
+			next.uid = uid
+		}
+		if gid >= 0 {
+			next.gid = gid
+		}
+		return fmt.Sprintf("owner: %d:%d -> %d:%d", cur.uid, cur.gid, uid, gid), next, func() error { return os.Lchown(host, uid, gid) }
 	})
 }
 
-// attr converges one attribute of an existing file.
-func attr(thread *starlark.Thread, b *starlark.Builtin, path string, diff func(iofs.FileInfo, string) (string, func() error)) (starlark.Value, error) {
+// attrs are the attributes chmod and chown converge.
+type attrs struct {
+	mode     os.FileMode
+	uid, gid int
+}
+
+// attr converges one attribute of an existing file or directory, as the
+// run sees it (on disk, then as planned).
+func attr(thread *starlark.Thread, b *starlark.Builtin, path string, diff func(attrs, string) (string, attrs, func() error)) (starlark.Value, error) {
 	rt := runtime.FromThread(thread)
 	host, err := rt.Root.Resolve(path)
 	if err != nil {
 		return nil, wrap(b, err)
 	}
-	st, err := os.Stat(host)
+	f, d, err := rt.Current(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", b.Name(), path, errors.Unwrap(err))
+		return nil, wrap(b, err)
 	}
-	detail, apply := diff(st, host)
-	resource := "file:" + rt.Root.Rel(host)
+	var cur attrs
+	switch {
+	case f != nil:
+		cur = attrs{f.Mode, f.UID, f.GID}
+	case d != nil:
+		cur = attrs{d.Mode, d.UID, d.GID}
+	default:
+		return nil, fmt.Errorf("%s: %s: %w", b.Name(), path, iofs.ErrNotExist)
+	}
+	detail, next, apply := diff(cur, host)
+	site := rt.Root.Rel(host)
+	resource := "file:" + site
 	if apply == nil {
 		runtime.Unchanged(thread, resource)
 		return result(false, path), nil
 	}
-	if err := runtime.Do(thread, runtime.Change{Resource: resource, Action: "update", Detail: detail}, apply); err != nil {
+	leaves := map[string]any{}
+	if f != nil {
+		nf := *f
+		nf.Mode, nf.UID, nf.GID = next.mode, next.uid, next.gid
+		leaves[resource] = nf
+	} else {
+		leaves["dir:"+site] = runtime.PlannedDir{Mode: next.mode, UID: next.uid, GID: next.gid}
+	}
+	if _, err := runtime.Do(thread, runtime.Change{Resource: resource, Action: "update", Detail: detail, Leaves: leaves}, apply); err != nil {
 		return nil, wrap(b, err)
 	}
 	return result(true, path), nil
@@ -309,13 +348,25 @@ func move(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwa
 	if hs == rt.Root.Dir() || hd == rt.Root.Dir() {
 		return nil, fmt.Errorf("%s: refusing to move the root itself", b.Name())
 	}
-	if _, err := os.Lstat(hs); err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", b.Name(), src, errors.Unwrap(err))
+	if ok, err := lexists(rt, src, hs); err != nil || !ok {
+		if err == nil {
+			err = iofs.ErrNotExist
+		}
+		return nil, fmt.Errorf("%s: %s: %w", b.Name(), src, err)
 	}
-	if _, err := os.Lstat(hd); err == nil {
+	if ok, _ := lexists(rt, dst, hd); ok {
 		return nil, fmt.Errorf("%s: %s already exists; refusing to replace it", b.Name(), dst)
 	}
-	err = runtime.Do(thread, runtime.Change{Resource: "file:" + rt.Root.Rel(hs), Action: "update", Detail: "move to " + rt.Root.Rel(hd)}, func() error {
+	// What moves is what dst then holds; a directory's content is not
+	// followed into the plan.
+	from, to := rt.Root.Rel(hs), rt.Root.Rel(hd)
+	leaves := map[string]any{"file:" + from: runtime.Gone}
+	if f, d, err := rt.Current(src); err == nil && f != nil {
+		leaves["file:"+to] = *f
+	} else if err == nil && d != nil {
+		leaves["dir:"+to] = *d
+	}
+	_, err = runtime.Do(thread, runtime.Change{Resource: "file:" + from, Action: "update", Detail: "move to " + to, Leaves: leaves}, func() error {
 		if err := os.Rename(hs, hd); err != nil {
 			return err
 		}
@@ -342,20 +393,20 @@ func remove(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		return nil, fmt.Errorf("%s: refusing to remove the root itself", b.Name())
 	}
 	resource := "file:" + rt.Root.Rel(host)
-	st, err := os.Lstat(host)
-	if errors.Is(err, iofs.ErrNotExist) {
-		runtime.Unchanged(thread, resource)
-		return result(false, path), nil
-	}
+	ok, err := lexists(rt, path, host)
 	if err != nil {
 		return nil, wrap(b, err)
 	}
-	if st.IsDir() && !recursive {
-		if ents, _ := os.ReadDir(host); len(ents) > 0 {
+	if !ok {
+		runtime.Unchanged(thread, resource)
+		return result(false, path), nil
+	}
+	if !recursive {
+		if ents, err := rt.ReadDir(path); err == nil && len(ents) > 0 {
 			return nil, fmt.Errorf("%s: %s is a non-empty directory; pass recursive=True", b.Name(), path)
 		}
 	}
-	err = runtime.Do(thread, runtime.Change{Resource: resource, Action: "delete"}, func() error {
+	_, err = runtime.Do(thread, runtime.Change{Resource: resource, Action: "delete", Leaves: map[string]any{resource: runtime.Gone}}, func() error {
 		if recursive {
 			return os.RemoveAll(host)
 		}
@@ -364,6 +415,24 @@ func remove(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if err != nil {
 		return nil, wrap(b, err)
 	}
-	rt.PlanFile(host, runtime.PlannedFile{Removed: true})
 	return result(true, path), nil
+}
+
+// lexists reports whether a site path (a symlink itself, not followed)
+// exists on disk, then as planned.
+func lexists(rt *runtime.Runtime, p, host string) (bool, error) {
+	_, err := os.Lstat(host)
+	if err != nil && !errors.Is(err, iofs.ErrNotExist) {
+		return false, err
+	}
+	f, d, gone, perr := rt.PlannedPath(p)
+	switch {
+	case perr != nil:
+		return false, perr
+	case f != nil || d != nil:
+		return true, nil
+	case gone:
+		return false, nil
+	}
+	return err == nil, nil
 }

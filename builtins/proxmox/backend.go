@@ -22,112 +22,164 @@ import (
 	"phoenix/runtime"
 )
 
-const backendKey = "proxmox"
-
 // SimStatePath is where --sim keeps the simulated cluster, below --root.
 const SimStatePath = "/var/lib/phoenix-sim/pve.json"
 
-// Backend is the run's connection to PVE, shared by every builtin call.
-type Backend struct {
-	Client *pve.Client
-	// Sim is the in-process simulator under --sim without --target.
-	Sim *pvesim.Server
-	// simulated is true under --sim: the local node is the API's own
-	// node rather than this host's name.
-	simulated bool
-
-	localOnce sync.Once
-	localNode string
-	localErr  error
-
-	plan planned
-
-	// hostMu serialises host.prepare_mount: parallel converges share
-	// parent datasets, which must be created once.
-	hostMu sync.Mutex
-
-	pushMu sync.Mutex
-	pushed map[string]string // "vmid:path" -> sha256, for an external simulator
+// Backend is a PVE as the proxmox builtins use it: its API, and the node
+// phoenix runs on, where pct reaches containers. Real talks to a PVE host;
+// Sim to the simulator of internal/pvesim, with its simulated pct.
+type Backend interface {
+	API() *pve.Client
+	LocalNode(ctx context.Context) (string, error)
+	io.Closer
 }
 
-var _ io.Closer = (*Backend)(nil)
+var (
+	_ Backend = (*Real)(nil)
+	_ Backend = (*Sim)(nil)
+)
+
+// Real is a PVE host: the node phoenix runs on is this host.
+type Real struct {
+	client *pve.Client
+
+	once sync.Once
+	node string
+	err  error
+}
+
+func (r *Real) API() *pve.Client { return r.client }
+
+// LocalNode is this host's short name, as PVE names its node.
+func (r *Real) LocalNode(ctx context.Context) (string, error) {
+	r.once.Do(func() {
+		h, err := os.Hostname()
+		if err != nil {
+			r.err = fmt.Errorf("this host's name: %w", err)
+			return
+		}
+		r.node, _, _ = strings.Cut(h, ".")
+	})
+	return r.node, r.err
+}
+
+func (r *Real) Close() error {
+	r.client.Close()
+	return nil
+}
+
+// Sim is the simulator: in this process (Server set) or an external
+// "phoenix sim serve" given with --target. Its pct answers for the
+// simulated containers.
+type Sim struct {
+	client *pve.Client
+	Server *pvesim.Server
+	Pct    *pvesim.Pct
+
+	once sync.Once
+	node string
+	err  error
+}
+
+func newSim(c *pve.Client, srv *pvesim.Server) *Sim {
+	s := &Sim{client: c, Server: srv}
+	s.Pct = &pvesim.Pct{Server: srv, Guest: func(ctx context.Context, vmid int) (pvesim.PctGuest, bool, error) {
+		g, ok, err := c.Guest(ctx, vmid)
+		return pvesim.PctGuest{Node: g.Node, Container: g.Kind == pve.LXC, Running: g.Running()}, ok, err
+	}}
+	return s
+}
+
+func (s *Sim) API() *pve.Client { return s.client }
+
+// LocalNode is the simulator's own node.
+func (s *Sim) LocalNode(ctx context.Context) (string, error) {
+	s.once.Do(func() { s.node, s.err = s.client.LocalNode(ctx) })
+	return s.node, s.err
+}
 
 // Close stops the in-process simulator; the run closes its backends.
-func (b *Backend) Close() error {
-	if b == nil {
-		return nil
-	}
-	b.Client.Close()
-	if b.Sim != nil {
-		return b.Sim.Close()
+func (s *Sim) Close() error {
+	s.client.Close()
+	if s.Server != nil {
+		return s.Server.Close()
 	}
 	return nil
 }
 
-// Use makes c (and sim, when the client talks to an in-process
-// simulator) the run's PVE backend, before any builtin connects. Tests
-// use it to pick the simulator's nodes, task duration and faults.
-func Use(rt *runtime.Runtime, c *pve.Client, sim *pvesim.Server) (*Backend, error) {
-	want := &Backend{Client: c, Sim: sim, simulated: rt.Opts.Sim}
-	v, err := rt.Backend(backendKey, func() (any, error) {
-		rt.OnResetPlan(want.plan.forget)
-		return want, nil
-	})
+// Use makes c, a client of the simulator srv, the run's PVE backend,
+// before any builtin connects. Tests use it to pick the simulator's
+// nodes, task duration and faults.
+func Use(rt *runtime.Runtime, c *pve.Client, srv *pvesim.Server) (*Sim, error) {
+	want := newSim(c, srv)
+	got, err := runtime.UseBackend(rt, "proxmox",
+		func(*runtime.Runtime) (Backend, error) { return want, nil },
+		func(*runtime.Runtime) (Backend, error) { return want, nil })
 	if err != nil {
 		return nil, err
 	}
-	if v != want {
+	if got != Backend(want) {
 		return nil, errors.New("proxmox: the run is already connected")
 	}
 	return want, nil
 }
 
+// conn is what a builtin call works with: the run's backend and its API.
+type conn struct {
+	Backend
+	Client *pve.Client
+	rt     *runtime.Runtime
+}
+
 // backendOf returns the run's backend, connecting on first use.
-func backendOf(thread *starlark.Thread, fn string) (*Backend, context.Context, error) {
+func backendOf(thread *starlark.Thread, fn string) (*conn, context.Context, error) {
 	rt := runtime.FromThread(thread)
 	b, err := runBackend(rt)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", fn, err)
 	}
-	return b, rt.Context(), nil
+	return &conn{Backend: b, Client: b.API(), rt: rt}, rt.Context(), nil
 }
 
 // runBackend returns the run's backend, connecting on first use.
-func runBackend(rt *runtime.Runtime) (*Backend, error) {
-	v, err := rt.Backend(backendKey, func() (any, error) {
-		b, err := open(rt)
-		if err != nil {
-			return nil, err // not a typed nil: the run closes what it holds
-		}
-		rt.OnResetPlan(b.plan.forget)
-		return b, nil
-	})
+func runBackend(rt *runtime.Runtime) (Backend, error) {
+	return runtime.UseBackend(rt, "proxmox", openReal, openSim)
+}
+
+func openReal(rt *runtime.Runtime) (Backend, error) {
+	c, err := connect(rt)
 	if err != nil {
 		return nil, err
 	}
-	return v.(*Backend), nil
+	return &Real{client: c}, nil
 }
 
-func open(rt *runtime.Runtime) (*Backend, error) {
-	opts := clientOptions(rt)
-	var b *Backend
-	if rt.Opts.Sim && rt.Opts.Target == "" {
-		var err error
-		if b, err = startSim(rt, opts); err != nil {
-			return nil, err
-		}
-	} else {
-		conn, err := connection(rt)
-		if err != nil {
-			return nil, err
-		}
-		c, err := pve.Connect(rt.Context(), conn, opts)
-		if err != nil {
-			return nil, err
-		}
-		b = &Backend{Client: c, simulated: rt.Opts.Sim}
+// openSim starts the simulator in this process, or connects to the
+// external one --target names.
+func openSim(rt *runtime.Runtime) (Backend, error) {
+	if rt.Opts.Target == "" {
+		return startSim(rt, clientOptions(rt))
 	}
-	return b, nil
+	c, err := connect(rt)
+	if err != nil {
+		return nil, err
+	}
+	return newSim(c, nil), nil
+}
+
+func connect(rt *runtime.Runtime) (*pve.Client, error) {
+	conn, err := connection(rt)
+	if err != nil {
+		return nil, err
+	}
+	return pve.Connect(rt.Context(), conn, clientOptions(rt))
+}
+
+// hostLock serialises host.prepare_mount in one run: parallel converges
+// share parent datasets, which must be created once.
+func hostLock(rt *runtime.Runtime) *sync.Mutex {
+	v, _ := rt.Backend("proxmox:host-lock", func() (any, error) { return &sync.Mutex{}, nil })
+	return v.(*sync.Mutex)
 }
 
 func clientOptions(rt *runtime.Runtime) pve.Options {
@@ -230,7 +282,7 @@ func loadSite(rt *runtime.Runtime) (*site.Site, error) {
 // startSim runs the simulator in this process on a loopback port, with
 // its state under --root, and connects to it over HTTPS exactly as to a
 // real host: a pinned fingerprint and a root@pam login.
-func startSim(rt *runtime.Runtime, opts pve.Options) (*Backend, error) {
+func startSim(rt *runtime.Runtime, opts pve.Options) (*Sim, error) {
 	state, err := rt.Root.Resolve(SimStatePath)
 	if err != nil {
 		return nil, fmt.Errorf("simulator state: %w", err)
@@ -257,7 +309,7 @@ func startSim(rt *runtime.Runtime, opts pve.Options) (*Backend, error) {
 		srv.Close()
 		return nil, err
 	}
-	return &Backend{Client: c, Sim: srv, simulated: true}, nil
+	return newSim(c, srv), nil
 }
 
 func randomHex(n int) (string, error) {
@@ -268,95 +320,32 @@ func randomHex(n int) (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// LocalNode is the node phoenix runs on, where pct works: this host's
-// short name, or under --sim the API's own node.
-func (b *Backend) LocalNode(ctx context.Context) (string, error) {
-	b.localOnce.Do(func() {
-		if b.simulated {
-			b.localNode, b.localErr = b.Client.LocalNode(ctx)
-			return
-		}
-		h, err := os.Hostname()
-		if err != nil {
-			b.localErr = fmt.Errorf("this host's name: %w", err)
-			return
-		}
-		b.localNode, _, _ = strings.Cut(h, ".")
-	})
-	return b.localNode, b.localErr
-}
-
-// planned is what a dry run has declared so far, so that later calls in
-// the same plan see it: a container created earlier in the plan can be
-// started later in it. It is filled only through runtime.DoOrPlan, so it
-// stays empty when applying.
-type planned struct {
-	mu        sync.Mutex
-	guests    map[int]pve.Guest // created or power-changed in the plan
-	gone      map[int]bool      // destroyed in the plan
-	templates map[string]bool   // "node|volid" downloaded in the plan
-}
-
-// forget drops what a discarded plan declared.
-func (p *planned) forget() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.guests, p.gone, p.templates = nil, nil, nil
-}
-
-func (p *planned) setGuest(g pve.Guest) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.guests == nil {
-		p.guests = map[int]pve.Guest{}
+// guest finds a guest as the run sees it: PVE's answer, then what the
+// plan declared for it (created, powered, destroyed). onlyPlanned is true
+// for a guest that exists only in the plan.
+func (be *conn) guest(ctx context.Context, vmid int) (g pve.Guest, ok, onlyPlanned bool, err error) {
+	g, ok, err = be.Client.Guest(ctx, vmid)
+	if err != nil {
+		return pve.Guest{}, false, false, err
 	}
-	p.guests[g.VMID] = g
-	delete(p.gone, g.VMID)
-}
-
-func (p *planned) destroy(vmid int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.gone == nil {
-		p.gone = map[int]bool{}
-	}
-	p.gone[vmid] = true
-	delete(p.guests, vmid)
-}
-
-func (p *planned) template(key string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.templates[key]
-}
-
-func (p *planned) addTemplate(key string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.templates == nil {
-		p.templates = map[string]bool{}
-	}
-	p.templates[key] = true
-}
-
-// guest finds a guest, seeing what a dry run declared before (only a dry
-// run records planned state). onlyPlanned is true for a guest that exists
-// only in the plan.
-func (b *Backend) guest(ctx context.Context, vmid int) (g pve.Guest, ok, onlyPlanned bool, err error) {
-	b.plan.mu.Lock()
-	pg, isPlanned := b.plan.guests[vmid]
-	gone := b.plan.gone[vmid]
-	b.plan.mu.Unlock()
-	if gone {
+	pg, gone, planned := plannedGuest(be.rt, vmid)
+	switch {
+	case planned:
+		return pg, true, !ok || g.Kind != pg.Kind, nil
+	case gone:
 		return pve.Guest{}, false, false, nil
 	}
-	if isPlanned {
-		real, exists, err := b.Client.Guest(ctx, vmid)
-		if err != nil {
-			return pve.Guest{}, false, false, err
+	return g, ok, false, nil
+}
+
+// plannedGuest is what the plan declared for a VMID, of either kind.
+func plannedGuest(rt *runtime.Runtime, vmid int) (g pve.Guest, gone, ok bool) {
+	for _, kind := range []pve.Kind{pve.LXC, pve.QEMU} {
+		pg, isGone, isPlanned := runtime.PlannedAs[pve.Guest](rt, pve.Resource(kind, vmid))
+		if isPlanned {
+			return pg, false, true
 		}
-		return pg, true, !exists || real.Kind != pg.Kind, nil
+		gone = gone || isGone
 	}
-	g, ok, err = b.Client.Guest(ctx, vmid)
-	return g, ok, false, err
+	return pve.Guest{}, gone, false
 }

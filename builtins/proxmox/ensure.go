@@ -103,20 +103,22 @@ func lxcEnsure(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
 	// Host directories first: PVE neither creates nor owns them.
-	be.hostMu.Lock()
+	mu := hostLock(be.rt)
+	mu.Lock()
 	err = prepareMounts(thread, fn, specV, over, mounts, data)
-	be.hostMu.Unlock()
+	mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
 
 	want := pve.Guest{VMID: spec.VMID, Kind: pve.LXC, Node: spec.Node, Name: spec.Hostname, Status: "stopped"}
-	return converge(thread, fn, be, want, "hwaddr", plan, onlyPlanned, restart, func(record func()) (string, error) {
+	return converge(thread, fn, be, want, "hwaddr", plan, onlyPlanned, restart, func() (string, bool, error) {
 		if err := ensureTemplate(thread, be, spec.Node, spec.Template); err != nil {
-			return "", err
+			return "", false, err
 		}
 		var net0 string
-		err := runtime.DoOrPlan(thread, runtime.Change{Resource: want.Resource(), Action: "create", Detail: lxcCreateDetail(spec)}, func() error {
+		leaves := map[string]any{want.Resource(): want}
+		applied, err := runtime.Do(thread, runtime.Change{Resource: want.Resource(), Action: "create", Detail: lxcCreateDetail(spec), Leaves: leaves}, func() error {
 			g, err := be.Client.CreateLXC(ctx, spec.Node, spec.VMID, spec.CreateConfig())
 			if err != nil {
 				return err
@@ -127,8 +129,8 @@ func lxcEnsure(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 			}
 			net0 = st.Effective["net0"]
 			return nil
-		}, record)
-		return net0, err
+		})
+		return net0, applied, err
 	})
 }
 
@@ -159,17 +161,18 @@ func vmEnsure(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
 	want := pve.Guest{VMID: spec.VMID, Kind: pve.QEMU, Node: spec.Node, Name: spec.Name, Status: "stopped"}
-	return converge(thread, fn, be, want, "mac", plan, onlyPlanned, restart, func(record func()) (string, error) {
+	return converge(thread, fn, be, want, "mac", plan, onlyPlanned, restart, func() (string, bool, error) {
 		src, ok, _, err := be.guest(ctx, spec.CloneFrom)
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
 		if !ok || src.Kind != pve.QEMU {
-			return "", fmt.Errorf("vm:%d clones vm:%d (clone_from), which PVE does not have; create or restore that template first", spec.VMID, spec.CloneFrom)
+			return "", false, fmt.Errorf("vm:%d clones vm:%d (clone_from), which PVE does not have; create or restore that template first", spec.VMID, spec.CloneFrom)
 		}
 		var net0 string
 		detail := fmt.Sprintf("clone of vm:%d on %s: %s", spec.CloneFrom, spec.Node, optionList(spec.Options()))
-		err = runtime.DoOrPlan(thread, runtime.Change{Resource: want.Resource(), Action: "create", Detail: detail}, func() error {
+		leaves := map[string]any{want.Resource(): want}
+		applied, err := runtime.Do(thread, runtime.Change{Resource: want.Resource(), Action: "create", Detail: detail, Leaves: leaves}, func() error {
 			g, err := be.Client.CloneVM(ctx, src.Node, src.VMID, spec.VMID, spec.Node, spec.Name, true)
 			if err != nil {
 				return err
@@ -187,17 +190,17 @@ func vmEnsure(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 				net0 = v
 			}
 			return nil
-		}, record)
-		return net0, err
+		})
+		return net0, applied, err
 	})
 }
 
 // converge is what lxc_ensure and vm_ensure share once the plan is read:
 // create want when PVE lacks it, else update the options that differ and
 // restart when asked. create declares and makes the guest and returns its
-// net0 as PVE stored it; in a dry run it calls record instead (through
-// runtime.DoOrPlan). macField names the MAC in the result.
-func converge(thread *starlark.Thread, fn string, be *Backend, want pve.Guest, macField string, plan *pve.Plan, onlyPlanned, restart bool, create func(record func()) (net0 string, err error)) (starlark.Value, error) {
+// net0 as PVE stored it, or applied=false when it was only planned (the
+// MAC is then unknown). macField names the MAC in the result.
+func converge(thread *starlark.Thread, fn string, be *conn, want pve.Guest, macField string, plan *pve.Plan, onlyPlanned, restart bool, create func() (net0 string, applied bool, err error)) (starlark.Value, error) {
 	res := want.Resource()
 	out := &ensured{vmid: want.VMID, node: want.Node, resource: res, action: "none"}
 	unknownMAC := func() starlark.Value { return runtime.NewUnknown(thread, fn+"("+itoa(want.VMID)+")."+macField) }
@@ -206,19 +209,15 @@ func converge(thread *starlark.Thread, fn string, be *Backend, want pve.Guest, m
 		runtime.Unchanged(thread, res)
 		out.mac = unknownMAC()
 	case !plan.Exists:
-		planned := false
-		net0, err := create(func() {
-			be.plan.setGuest(want)
-			planned = true
-		})
+		net0, applied, err := create()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", fn, err)
 		}
 		out.action = "create"
-		if planned {
-			out.mac = unknownMAC()
-		} else {
+		if applied {
 			out.mac = starlark.String(macOf(want.Kind, net0))
+		} else {
+			out.mac = unknownMAC()
 		}
 	default:
 		if err := update(thread, be, plan, out); err != nil {
@@ -244,7 +243,7 @@ func macOf(kind pve.Kind, net0 string) string {
 
 // planGuest reads what converging needs. In a dry run, a guest that only
 // the plan creates has nothing to compare yet.
-func (be *Backend) planGuest(ctx context.Context, kind pve.Kind, vmid int, read func() (*pve.Plan, error)) (*pve.Plan, bool, error) {
+func (be *conn) planGuest(ctx context.Context, kind pve.Kind, vmid int, read func() (*pve.Plan, error)) (*pve.Plan, bool, error) {
 	g, ok, onlyPlanned, err := be.guest(ctx, vmid)
 	if err != nil {
 		return nil, false, err
@@ -265,7 +264,7 @@ func (be *Backend) planGuest(ctx context.Context, kind pve.Kind, vmid int, read 
 
 // update applies the differing options of an existing guest, or records
 // that it is unchanged; restarts PVE still holds are listed either way.
-func update(thread *starlark.Thread, be *Backend, plan *pve.Plan, out *ensured) error {
+func update(thread *starlark.Thread, be *conn, plan *pve.Plan, out *ensured) error {
 	rt := runtime.FromThread(thread)
 	res := plan.Guest.Resource()
 	out.pending = append(out.pending, plan.StillPending...)
@@ -283,14 +282,15 @@ func update(thread *starlark.Thread, be *Backend, plan *pve.Plan, out *ensured) 
 	out.action = "update"
 	out.pendingRestart = plan.PendingRestart
 	set, del := plan.Split()
-	return runtime.Do(thread, runtime.Change{Resource: res, Action: "update", Detail: plan.Detail(), PendingRestart: plan.PendingRestart}, func() error {
+	_, err := runtime.Do(thread, runtime.Change{Resource: res, Action: "update", Detail: plan.Detail(), PendingRestart: plan.PendingRestart}, func() error {
 		return be.Client.Configure(rt.Context(), plan.Guest, set, del)
 	})
+	return err
 }
 
 // restartIfNeeded reboots a running guest that has changes pending, when
 // asked; otherwise it lists what an earlier run left pending.
-func restartIfNeeded(thread *starlark.Thread, be *Backend, plan *pve.Plan, restart bool, out *ensured) error {
+func restartIfNeeded(thread *starlark.Thread, be *conn, plan *pve.Plan, restart bool, out *ensured) error {
 	res := plan.Guest.Resource()
 	if len(out.pending) == 0 {
 		return nil
@@ -303,7 +303,7 @@ func restartIfNeeded(thread *starlark.Thread, be *Backend, plan *pve.Plan, resta
 	}
 	rt := runtime.FromThread(thread)
 	detail := "apply pending " + strings.Join(out.pending, ", ")
-	err := runtime.Do(thread, runtime.Change{Resource: res, Action: "restart", Detail: detail}, func() error {
+	_, err := runtime.Do(thread, runtime.Change{Resource: res, Action: "restart", Detail: detail}, func() error {
 		_, err := be.Client.Power(rt.Context(), plan.Guest, pve.Reboot, nil)
 		return err
 	})
@@ -318,23 +318,23 @@ func restartIfNeeded(thread *starlark.Thread, be *Backend, plan *pve.Plan, resta
 
 // ensureTemplate downloads a container's OS template onto its node when
 // the storage lacks it. Parallel converges on one node fetch it once.
-func ensureTemplate(thread *starlark.Thread, be *Backend, node, volid string) error {
+func ensureTemplate(thread *starlark.Thread, be *conn, node, volid string) error {
 	ctx := runtime.FromThread(thread).Context()
 	m := be.Client.TemplateLock(node, volid)
 	m.Lock()
 	defer m.Unlock()
-	key := node + "|" + volid
-	if be.plan.template(key) {
-		return nil
-	}
 	have, err := be.Client.HasTemplate(ctx, node, volid)
-	if err != nil || have {
+	if err != nil {
 		return err
 	}
 	res := "template:" + node + "/" + volid
-	return runtime.DoOrPlan(thread, runtime.Change{Resource: res, Action: "create", Detail: "download from the appliance index (aplinfo)"}, func() error {
+	if _, _, planned := runtime.PlannedAs[bool](be.rt, res); have || planned {
+		return nil
+	}
+	_, err = runtime.Do(thread, runtime.Change{Resource: res, Action: "create", Detail: "download from the appliance index (aplinfo)", Leaves: map[string]any{res: true}}, func() error {
 		return be.Client.EnsureTemplate(ctx, node, volid)
-	}, func() { be.plan.addTemplate(key) })
+	})
+	return err
 }
 
 func lxcCreateDetail(s *pve.LXCSpec) string {

@@ -20,7 +20,7 @@ import (
 // onLocalNode checks that pct can reach the container from here: it must
 // exist (or be planned) and run on the node phoenix runs on. ok is false
 // when the container exists only in the plan.
-func onLocalNode(ctx context.Context, be *Backend, fn string, vmid int) (exists bool, err error) {
+func onLocalNode(ctx context.Context, be *conn, fn string, vmid int) (exists bool, err error) {
 	g, ok, onlyPlanned, err := be.guest(ctx, vmid)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", fn, err)
@@ -179,6 +179,9 @@ func lxcPush(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 		}
 	}
 	res := fmt.Sprintf("file:lxc:%d%s", vmid, dst)
+	if h, _, planned := runtime.PlannedAs[string](rt, res); planned {
+		have = h // pushed earlier in this plan
+	}
 	result := func(changed bool) starlark.Value {
 		return runtime.Struct(starlark.StringDict{"changed": starlark.Bool(changed), "path": starlark.String(dst), "sha256": starlark.String(want)})
 	}
@@ -190,7 +193,7 @@ func lxcPush(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	if have != "" {
 		action, detail = "update", fmt.Sprintf("push %s: sha256 %s -> %s, mode %04o", what, have[:12], want[:12], mode)
 	}
-	err = runtime.Do(thread, runtime.Change{Resource: res, Action: action, Detail: detail}, func() error {
+	_, err = runtime.Do(thread, runtime.Change{Resource: res, Action: action, Detail: detail, Leaves: map[string]any{res: want}}, func() error {
 		from := hostPath
 		if from == "" {
 			tmp, err := tempCopy(data)

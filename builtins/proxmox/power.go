@@ -78,15 +78,14 @@ func power(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 		params = map[string]any{"timeout": timeout, "forceStop": 1}
 	}
 	detail := fmt.Sprintf("%s (status %s -> %s)", action, g.Status, want)
-	err = runtime.DoOrPlan(thread, runtime.Change{Resource: g.Resource(), Action: "update", Detail: detail}, func() error {
+	after := g
+	after.Status = want
+	_, err = runtime.Do(thread, runtime.Change{Resource: g.Resource(), Action: "update", Detail: detail, Leaves: map[string]any{g.Resource(): after}}, func() error {
 		if onlyPlanned {
 			return fmt.Errorf("%s exists only in the plan", g.Resource())
 		}
 		_, err := be.Client.Power(ctx, g, action, params)
 		return err
-	}, func() {
-		g.Status = want
-		be.plan.setGuest(g)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fn, err)
@@ -139,7 +138,7 @@ func destroy(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	if g.Running() {
 		detail += ", stopping it first"
 	}
-	err = runtime.DoOrPlan(thread, runtime.Change{Resource: g.Resource(), Action: "delete", Detail: detail}, func() error {
+	_, err = runtime.Do(thread, runtime.Change{Resource: g.Resource(), Action: "delete", Detail: detail, Leaves: map[string]any{g.Resource(): runtime.Gone}}, func() error {
 		if onlyPlanned {
 			return fmt.Errorf("%s exists only in the plan", g.Resource())
 		}
@@ -150,7 +149,7 @@ func destroy(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 			}
 		}
 		return be.Client.Destroy(ctx, g)
-	}, func() { be.plan.destroy(vmid) })
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
@@ -160,7 +159,7 @@ func destroy(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 // guestOfKind is be.guest for a call that acts on one kind of guest: ok
 // is false when there is no such VMID, and a guest of the other kind is an
 // error.
-func (be *Backend) guestOfKind(ctx context.Context, fn string, kind pve.Kind, vmid int) (g pve.Guest, ok, onlyPlanned bool, err error) {
+func (be *conn) guestOfKind(ctx context.Context, fn string, kind pve.Kind, vmid int) (g pve.Guest, ok, onlyPlanned bool, err error) {
 	g, ok, onlyPlanned, err = be.guest(ctx, vmid)
 	if err != nil {
 		return pve.Guest{}, false, false, fmt.Errorf("%s: %w", fn, err)

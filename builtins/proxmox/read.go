@@ -43,7 +43,7 @@ func status(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if !ok {
 		return starlark.None, nil
 	}
-	if !onlyPlanned && !be.plannedStatus(vmid) {
+	if _, _, planned := plannedGuest(be.rt, vmid); !onlyPlanned && !planned {
 		st, err := be.Client.Status(ctx, g)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", fn, err)
@@ -53,14 +53,6 @@ func status(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		}
 	}
 	return guestValue(g), nil
-}
-
-// plannedStatus reports whether the plan changed the guest's power state.
-func (be *Backend) plannedStatus(vmid int) bool {
-	be.plan.mu.Lock()
-	defer be.plan.mu.Unlock()
-	_, ok := be.plan.guests[vmid]
-	return ok
 }
 
 func nodes(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {

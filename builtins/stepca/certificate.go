@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"time"
 
 	"go.starlark.net/starlark"
@@ -65,17 +64,26 @@ func certificate(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 		Subject: subject, SANs: sans, Cert: certHost, Key: keyHost, RenewBefore: renew, UID: uid, GID: gid,
 	}
 	resource := "cert:" + cert
-	_, statErr := os.Stat(certHost)
 	action := "update"
-	if errors.Is(statErr, fs.ErrNotExist) {
+	if have, err := rt.Exists(cert); err != nil {
+		return nil, siteErr(rt, fn, err)
+	} else if !have {
 		action = "create"
 	}
 
 	var st *ca.CertStatus
-	if _, err := os.Stat(rootHost); errors.Is(err, fs.ErrNotExist) {
-		if planned, _ := rt.Exists(root); !planned {
-			return nil, fmt.Errorf("%s: root %s does not exist", fn, root)
-		}
+	if _, err := rt.ReadFile(root); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: root %s does not exist", fn, root)
+	} else if plannedFiles(rt, cert) {
+		// Issued earlier in this plan, as the apply would have it now.
+		runtime.Unchanged(thread, resource)
+		return runtime.Struct(starlark.StringDict{
+			"action": starlark.String(ca.CertUnchanged.String()), "reason": starlark.String("issued earlier in this plan"),
+			"cert": starlark.String(cert), "key": starlark.String(key), "changed": starlark.False,
+			"serial": runtime.NewUnknown(thread, fn+"(...).serial"), "not_after": runtime.NewUnknown(thread, fn+"(...).not_after"),
+			"sans": runtime.NewUnknown(thread, fn+"(...).sans"),
+		}), nil
+	} else if plannedFiles(rt, root) {
 		// The root comes with this plan's apply: the certificate too.
 		st = &ca.CertStatus{Action: ca.CertIssue, Reason: "the root " + root + " is created by this plan"}
 	} else if st, err = ca.CertState(req, time.Now()); err != nil {
@@ -98,7 +106,11 @@ func certificate(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	}
 	var out *ca.CertResult
 	detail := fmt.Sprintf("%s %s: %s", st.Action, subject, siteText(rt, st.Reason))
-	err = runtime.Do(thread, runtime.Change{Resource: resource, Action: action, Detail: detail}, func() error {
+	leaves := map[string]any{
+		"file:" + rt.Root.Rel(certHost): runtime.PlannedFile{Mode: ca.LeafCertMode, UID: pick(uid), GID: pick(gid), Unknown: true},
+		"file:" + rt.Root.Rel(keyHost):  runtime.PlannedFile{Mode: ca.LeafKeyMode, UID: pick(uid), GID: pick(gid), Unknown: true},
+	}
+	applied, err := runtime.Do(thread, runtime.Change{Resource: resource, Action: action, Detail: detail, Leaves: leaves}, func() error {
 		var err error
 		out, err = be.Issuer.Apply(rt.Context(), req, st)
 		return err
@@ -107,7 +119,7 @@ func certificate(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 		return nil, siteErr(rt, fn, err)
 	}
 	fields["changed"] = starlark.True
-	if out == nil {
+	if !applied {
 		for _, k := range []string{"serial", "not_after", "sans"} {
 			fields[k] = runtime.NewUnknown(thread, fn+"(...)."+k)
 		}
@@ -121,4 +133,14 @@ func certificate(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	fields["not_after"] = timeString(out.NotAfter)
 	fields["sans"] = runtime.Strings(state.SANs)
 	return runtime.Struct(fields), nil
+}
+
+// plannedFiles reports whether the plan writes any of the site paths.
+func plannedFiles(rt *runtime.Runtime, paths ...string) bool {
+	for _, p := range paths {
+		if f, _, _, err := rt.PlannedPath(p); err == nil && f != nil {
+			return true
+		}
+	}
+	return false
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"go.starlark.net/starlark"
 
@@ -28,8 +27,7 @@ func export(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		return nil, err
 	}
 	rt := runtime.FromThread(thread)
-	host, err := sitePath(rt, fn, "dir", dir)
-	if err != nil {
+	if _, err := sitePath(rt, fn, "dir", dir); err != nil {
 		return nil, err
 	}
 	if _, err := sitePath(rt, fn, "to", to); err != nil {
@@ -43,29 +41,18 @@ func export(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if err != nil {
 		return nil, siteErr(rt, fn, err)
 	}
-	be, err := BackendOf(rt)
-	if err != nil {
-		return nil, siteErr(rt, fn, err)
-	}
-
-	// The root as it is, or as this plan declared it.
+	// The root as it is, or as this plan leaves it.
 	var rootPEM []byte
 	var fingerprint starlark.Value
-	if p, ok := be.plannedCA(host); ok {
-		rootPEM = p.rootPEM
-		if p.fingerprint != "" {
-			fingerprint = starlark.String(p.fingerprint)
-		} else {
-			fingerprint = runtime.NewUnknown(thread, fn+"(...).fingerprint of a CA this plan creates")
-		}
-	} else {
-		rootPEM, err = os.ReadFile(filepath.Join(host, filepath.FromSlash(ca.RootCertFile)))
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%s: %s holds no CA (%s is missing); stepca.init makes one", fn, dir, ca.RootCertFile)
-		}
-		if err != nil {
-			return nil, siteErr(rt, fn, err)
-		}
+	rootPEM, err = rt.ReadFile(joinSite(dir, ca.RootCertFile))
+	switch {
+	case errors.Is(err, runtime.ErrKnownAfterApply):
+		rootPEM, fingerprint = nil, runtime.NewUnknown(thread, fn+"(...).fingerprint of a CA this plan creates")
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("%s: %s holds no CA (%s is missing); stepca.init makes one", fn, dir, ca.RootCertFile)
+	case err != nil:
+		return nil, siteErr(rt, fn, err)
+	default:
 		fp, ok := fingerprintPEM(rootPEM)
 		if !ok {
 			return nil, fmt.Errorf("%s: %s: %s holds no PEM certificate", fn, dir, ca.RootCertFile)
@@ -122,12 +109,10 @@ func planUnknownFile(thread *starlark.Thread, p string, uid, gid int) error {
 	if ok, _ := rt.Exists(p); ok {
 		action = "update"
 	}
-	err = runtime.Do(thread, runtime.Change{Resource: "file:" + rt.Root.Rel(host), Action: action,
-		Detail: fmt.Sprintf("root certificate of the new CA (known after apply), mode %04o", modeExportRoot)},
+	resource := "file:" + rt.Root.Rel(host)
+	leaves := map[string]any{resource: runtime.PlannedFile{Mode: modeExportRoot, UID: pick(uid), GID: pick(gid), Unknown: true}}
+	_, err = runtime.Do(thread, runtime.Change{Resource: resource, Action: action,
+		Detail: fmt.Sprintf("root certificate of the new CA (known after apply), mode %04o", modeExportRoot), Leaves: leaves},
 		func() error { return errors.New("the root certificate is not known yet: apply the CA first") })
-	if err != nil {
-		return err
-	}
-	rt.PlanFile(host, runtime.PlannedFile{Mode: modeExportRoot, UID: uid, GID: gid})
-	return nil
+	return err
 }

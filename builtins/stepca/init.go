@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 
 	"go.starlark.net/starlark"
 
@@ -125,7 +127,17 @@ func initCA(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if err != nil {
 		return nil, siteErr(rt, fn, err)
 	}
-	r, err := converge(thread, fn, be, a, st)
+	var r *initResult
+	if p, _, planned := runtime.PlannedAs[plannedCA](rt, "ca:"+a.dir); planned && !a.reinit {
+		// Made earlier in this plan: valid, as the apply would find it.
+		runtime.Unchanged(thread, "ca:"+a.dir)
+		r = &initResult{action: "none", fingerprint: runtime.NewUnknown(thread, fn+"(...).fingerprint of a CA this plan makes")}
+		if p.fingerprint != "" {
+			r.fingerprint = starlark.String(p.fingerprint)
+		}
+	} else {
+		r, err = converge(thread, fn, be, a, st)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +192,11 @@ func converge(thread *starlark.Thread, fn string, be *Backend, a *initArgs, st *
 			return &initResult{action: "none", fingerprint: starlark.String(st.Fingerprint)}, nil
 		}
 		detail := fmt.Sprintf("re-issue the intermediate under the same root %s: %s", ca.ShortFingerprint(st.Fingerprint), reason)
-		err := runtime.Do(thread, runtime.Change{Resource: resource, Action: "update", Detail: detail}, func() error {
+		leaves := map[string]any{resource: plannedCA{fingerprint: st.Fingerprint}}
+		for _, f := range []string{ca.IntermediateCertFile, ca.IntermediateKeyFile} {
+			leaves["file:"+joinSite(a.dir, f)] = runtime.PlannedFile{Mode: modeOf(f), UID: pick(a.opts.UID), GID: pick(a.opts.GID), Unknown: true}
+		}
+		_, err := runtime.Do(thread, runtime.Change{Resource: resource, Action: "update", Detail: detail, Leaves: leaves}, func() error {
 			_, err := ca.Reissue(a.opts)
 			return err
 		})
@@ -256,7 +272,15 @@ func backupCA(thread *starlark.Thread, fn string, a *initArgs, st *ca.State, res
 		what += ": " + siteText(rt, st.Reason)
 	}
 	detail := fmt.Sprintf("back up the CA in %s (root %s, %s): its files move here, nothing is deleted", a.dir, ca.ShortFingerprint(st.Fingerprint), what)
-	err = runtime.Do(thread, runtime.Change{Resource: "dir:" + bakSite, Action: "create", Detail: detail}, func() error {
+	// The CA's entries move into the backup: gone from dir until the new
+	// CA is made.
+	leaves := map[string]any{"dir:" + bakSite: runtime.PlannedDir{Mode: ca.DirMode, UID: pick(a.opts.UID), GID: pick(a.opts.GID)}}
+	for _, e := range ca.Layout() {
+		if !strings.Contains(e.Path, "/") {
+			leaves["file:"+joinSite(a.dir, e.Path)] = runtime.Gone
+		}
+	}
+	_, err = runtime.Do(thread, runtime.Change{Resource: "dir:" + bakSite, Action: "create", Detail: detail, Leaves: leaves}, func() error {
 		got, err := ca.Backup(a.hostDir, tag)
 		if err != nil {
 			return err
@@ -323,12 +347,14 @@ func findSource(thread *starlark.Thread, fn string, a *initArgs) (*ca.Source, st
 func adoptCA(thread *starlark.Thread, fn string, be *Backend, a *initArgs, src *ca.Source, srcPath string, res *initResult) (*initResult, error) {
 	detail := fmt.Sprintf("adopt the step CA in %s: root %s (%s), provisioners %s; ca.json rewritten for %s",
 		srcPath, ca.ShortFingerprint(src.Fingerprint), src.RootSubject, commaList(src.Provisioners), a.opts.GuestDir)
-	err := runtime.DoOrPlan(thread, runtime.Change{Resource: "ca:" + a.dir, Action: "create", Detail: detail}, func() error {
+	pemData, err := os.ReadFile(src.Files.RootCert)
+	if err != nil {
+		return nil, siteErr(runtime.FromThread(thread), fn, err)
+	}
+	leaves := caLeaves(thread, a, plannedCA{fingerprint: src.Fingerprint, rootPEM: pemData})
+	_, err = runtime.Do(thread, runtime.Change{Resource: "ca:" + a.dir, Action: "create", Detail: detail, Leaves: leaves}, func() error {
 		_, err := ca.Adopt(a.opts, src.Dir)
 		return err
-	}, func() {
-		pemData, _ := os.ReadFile(src.Files.RootCert)
-		be.plan(a.hostDir, plannedCA{fingerprint: src.Fingerprint, rootPEM: pemData})
 	})
 	if err != nil {
 		return nil, siteErr(runtime.FromThread(thread), fn, err)
@@ -353,7 +379,7 @@ func createCA(thread *starlark.Thread, fn string, be *Backend, a *initArgs, st *
 		detail += fmt.Sprintf("; replaces root %s", ca.ShortFingerprint(st.Fingerprint))
 	}
 	var made *ca.Result
-	err := runtime.Do(thread, runtime.Change{Resource: "ca:" + a.dir, Action: "create", Detail: detail}, func() error {
+	applied, err := runtime.Do(thread, runtime.Change{Resource: "ca:" + a.dir, Action: "create", Detail: detail, Leaves: caLeaves(thread, a, plannedCA{})}, func() error {
 		var err error
 		made, err = ca.Create(o)
 		return err
@@ -362,10 +388,9 @@ func createCA(thread *starlark.Thread, fn string, be *Backend, a *initArgs, st *
 		return nil, siteErr(runtime.FromThread(thread), fn, err)
 	}
 	res.action, res.created = "create", starlark.True
-	if made != nil {
+	if applied {
 		res.fingerprint = starlark.String(made.Fingerprint)
 	} else {
-		be.plan(a.hostDir, plannedCA{})
 		res.fingerprint = runtime.NewUnknown(thread, fn+"(...).fingerprint of a new CA")
 	}
 	return res, nil
@@ -384,7 +409,8 @@ func finishStaged(thread *starlark.Thread, fn string, be *Backend, a *initArgs, 
 	}
 	detail := fmt.Sprintf("finish the install an interrupted run staged in %s (root %s)", ca.StagingDir, ca.ShortFingerprint(fp))
 	var made *ca.Result
-	err := runtime.Do(thread, runtime.Change{Resource: "ca:" + a.dir, Action: "create", Detail: detail}, func() error {
+	leaves := caLeaves(thread, a, plannedCA{fingerprint: fp, rootPEM: pemData})
+	applied, err := runtime.Do(thread, runtime.Change{Resource: "ca:" + a.dir, Action: "create", Detail: detail, Leaves: leaves}, func() error {
 		var err error
 		made, err = ca.Create(a.opts)
 		return err
@@ -393,12 +419,11 @@ func finishStaged(thread *starlark.Thread, fn string, be *Backend, a *initArgs, 
 		return nil, siteErr(runtime.FromThread(thread), fn, err)
 	}
 	res.action = "finish"
-	if made != nil {
+	if applied {
 		res.created, res.adopted = starlark.Bool(made.Created), starlark.Bool(made.Adopted)
 		res.fingerprint = starlark.String(made.Fingerprint)
 		return res, nil
 	}
-	be.plan(a.hostDir, plannedCA{fingerprint: fp, rootPEM: pemData})
 	res.created = runtime.NewUnknown(thread, fn+"(...).created of a staged CA")
 	res.adopted = runtime.NewUnknown(thread, fn+"(...).adopted of a staged CA")
 	if fp != "" {
@@ -407,6 +432,57 @@ func finishStaged(thread *starlark.Thread, fn string, be *Backend, a *initArgs, 
 		res.fingerprint = runtime.NewUnknown(thread, fn+"(...).fingerprint of a staged CA")
 	}
 	return res, nil
+}
+
+// caLeaves is what a planned init leaves: the CA, its directory (and the
+// parents Create makes) and every entry of its layout, owned as asked.
+// Content is unknown but for the root of a CA whose root is known.
+func caLeaves(thread *starlark.Thread, a *initArgs, p plannedCA) map[string]any {
+	rt := runtime.FromThread(thread)
+	uid, gid := pick(a.opts.UID), pick(a.opts.GID)
+	leaves := map[string]any{"ca:" + a.dir: p}
+	missing := func(d string) bool {
+		f, dir, err := rt.Current(d)
+		return err == nil && f == nil && dir == nil
+	}
+	if missing(a.dir) {
+		leaves["dir:"+a.dir] = runtime.PlannedDir{Mode: ca.DirMode, UID: uid, GID: gid}
+		for d := path.Dir(a.dir); d != "/" && missing(d); d = path.Dir(d) {
+			leaves["dir:"+d] = runtime.PlannedDir{Mode: 0o755}
+		}
+	}
+	for _, e := range ca.Layout() {
+		k := joinSite(a.dir, e.Path)
+		if e.Dir {
+			leaves["dir:"+k] = runtime.PlannedDir{Mode: e.Mode, UID: uid, GID: gid}
+			continue
+		}
+		f := runtime.PlannedFile{Mode: e.Mode, UID: uid, GID: gid, Unknown: true}
+		if e.Path == ca.RootCertFile && p.rootPEM != nil {
+			f.Data, f.Unknown = p.rootPEM, false
+		}
+		leaves["file:"+k] = f
+	}
+	return leaves
+}
+
+// pick is an owner id as a CA's files get it: -1 leaves them to whoever
+// runs phoenix, root.
+func pick(id int) int {
+	if id < 0 {
+		return 0
+	}
+	return id
+}
+
+// modeOf is the mode of a file of the layout.
+func modeOf(rel string) os.FileMode {
+	for _, e := range ca.Layout() {
+		if e.Path == rel {
+			return e.Mode
+		}
+	}
+	return 0o600
 }
 
 // fingerprintPEM is the fingerprint of the first certificate in data.
@@ -441,6 +517,19 @@ func status(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	st, err := ca.Inspect(host, password)
 	if err != nil {
 		return nil, siteErr(rt, fn, err)
+	}
+	if p, _, ok := runtime.PlannedAs[plannedCA](rt, "ca:"+dir); ok {
+		// Made by this plan: valid once applied; what it holds is known after.
+		u := func(f string) starlark.Value { return runtime.NewUnknown(thread, fn+"(...)."+f+" of a CA this plan makes") }
+		fp := u("fingerprint")
+		if p.fingerprint != "" {
+			fp = starlark.String(p.fingerprint)
+		}
+		return runtime.Struct(starlark.StringDict{
+			"status": starlark.String(ca.Valid.String()), "reason": starlark.String(""), "fingerprint": fp,
+			"root_subject": u("root_subject"), "intermediate_not_after": u("intermediate_not_after"),
+			"provisioners": u("provisioners"), "guest_dir": u("guest_dir"), "dns_names": u("dns_names"), "address": u("address"),
+		}), nil
 	}
 	reason := siteText(rt, st.Reason)
 	return runtime.Struct(starlark.StringDict{

@@ -35,7 +35,7 @@ func serve(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 		return nil, siteErr(rt, fn, err)
 	}
 	root := joinSite(dir, ca.RootCertFile)
-	if p, ok := be.plannedCA(host); ok {
+	if p, _, ok := runtime.PlannedAs[plannedCA](rt, "ca:"+dir); ok {
 		fp := starlark.Value(runtime.NewUnknown(thread, fn+"(...).fingerprint"))
 		if p.fingerprint != "" {
 			fp = starlark.String(p.fingerprint)

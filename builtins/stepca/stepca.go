@@ -92,18 +92,16 @@ var Module = &starlarkstruct.Module{
 const backendKey = "stepca"
 
 // Backend is what one run shares between stepca calls: the issuer that
-// decrypts each provisioner key once, the CAs a plan declared, and the
-// servers serve() started.
+// decrypts each provisioner key once, and the servers serve() started.
 type Backend struct {
 	Issuer *ca.Issuer
 
 	mu      sync.Mutex
-	planned map[string]plannedCA // host dir -> CA a dry run declared
 	servers []*ca.Server
 }
 
-// plannedCA is a CA a dry run declared: its fingerprint and root are known
-// when it is adopted, unknown when it is created.
+// plannedCA is a CA a plan declares (resource "ca:DIR"): its fingerprint
+// and root are known when it is adopted, unknown when it is created.
 type plannedCA struct {
 	fingerprint string
 	rootPEM     []byte
@@ -128,33 +126,12 @@ func (b *Backend) Close() error {
 // Tests read Issuer.Stats() through it.
 func BackendOf(rt *runtime.Runtime) (*Backend, error) {
 	v, err := rt.Backend(backendKey, func() (any, error) {
-		b := &Backend{Issuer: ca.NewIssuer(), planned: map[string]plannedCA{}}
-		rt.OnResetPlan(b.forget)
-		return b, nil
+		return &Backend{Issuer: ca.NewIssuer()}, nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return v.(*Backend), nil
-}
-
-func (b *Backend) forget() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.planned = map[string]plannedCA{}
-}
-
-func (b *Backend) plan(hostDir string, p plannedCA) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.planned[hostDir] = p
-}
-
-func (b *Backend) plannedCA(hostDir string) (plannedCA, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	p, ok := b.planned[hostDir]
-	return p, ok
 }
 
 // sitePath checks that p is a clean absolute site path and resolves it

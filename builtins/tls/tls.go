@@ -82,7 +82,7 @@ func verify(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	}
 	if _, err := os.Stat(host); errors.Is(err, fs.ErrNotExist) {
 		// Missing on disk, but written earlier in this plan.
-		if f, planned := rt.Planned(host); planned && !f.Removed {
+		if f, _, _, _ := rt.PlannedPath(root); f != nil {
 			u := func(f string) starlark.Value {
 				return runtime.NewUnknown(thread, fn+"(...)."+f+": the root comes with this plan")
 			}

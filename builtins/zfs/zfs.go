@@ -10,7 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
+	"sync/atomic"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
@@ -61,60 +61,97 @@ var Module = &starlarkstruct.Module{
 // SimSetup installs the simulated zfs command into a --sim run, once per
 // run, with its state under the run's root.
 func SimSetup(rt *runtime.Runtime, sr *machine.SimRunner) error {
-	v, err := rt.Backend("zfs-sim", func() (any, error) { return zfscli.NewSim(rt.Root) })
+	sim, err := simOf(rt)
 	if err != nil {
 		return err
 	}
-	sr.Handle("zfs", v.(*zfscli.Sim).Handler())
+	sr.Handle("zfs", sim.Handler())
 	return nil
 }
 
-// backend is the run's zfs client plus what this run has declared, so
-// later reads in a plan see it (the runtime's rule for planned state).
-type backend struct {
-	c     *zfscli.Client
-	mu    sync.Mutex
-	made  map[string]*made             // filesystems declared created
-	set   map[string]map[string]string // properties declared set on existing filesystems
-	snap  map[string][]string          // snapshots declared, by filesystem
-	gone  map[string]bool              // filesystems and snapshots declared destroyed
-	locks machine.Locks                // per filesystem or snapshot name
-}
-
-type made struct {
-	mountpoint string // as it will be: a path, "none", "legacy"; "" if unknown
-	props      map[string]string
-}
-
-// forget drops what a discarded plan declared.
-func (b *backend) forgetPlan() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.made = map[string]*made{}
-	b.set = map[string]map[string]string{}
-	b.snap = map[string][]string{}
-	b.gone = map[string]bool{}
-}
-
-func backendOf(thread *starlark.Thread) (*backend, error) {
-	rt := runtime.FromThread(thread)
-	v, err := rt.Backend("zfs", func() (any, error) {
-		// Under --sim the simulator must answer; install it if the
-		// runtime's hooks have not.
-		if sr, ok := rt.Runner.(*machine.SimRunner); ok && rt.Opts.Sim {
-			if err := SimSetup(rt, sr); err != nil {
-				return nil, err
-			}
-		}
-		b := &backend{c: zfscli.New(rt.Runner)}
-		b.forgetPlan()
-		rt.OnResetPlan(b.forgetPlan)
-		return b, nil
-	})
+func simOf(rt *runtime.Runtime) (*zfscli.Sim, error) {
+	v, err := rt.Backend("zfs-sim", func() (any, error) { return zfscli.NewSim(rt.Root) })
 	if err != nil {
 		return nil, err
 	}
-	return v.(*backend), nil
+	return v.(*zfscli.Sim), nil
+}
+
+// Backend is ZFS as the module uses it: the zfs command's reads and
+// changes. Real runs this host's zfs; Sim the same command line answered
+// by internal/zfs's simulator, its state under --root.
+type Backend interface {
+	List(ctx context.Context, name string, recursive bool) ([]zfscli.Dataset, error)
+	Lookup(ctx context.Context, name string) (zfscli.Dataset, bool, error)
+	Get(ctx context.Context, name string, props ...string) ([]zfscli.Property, error)
+	Snapshots(ctx context.Context, name string) ([]zfscli.Snapshot, error)
+	Create(ctx context.Context, name string, props map[string]string, parents bool) error
+	Set(ctx context.Context, name string, props map[string]string) error
+	Snapshot(ctx context.Context, name, snap string) error
+	Rollback(ctx context.Context, name, snap string, destroyNewer bool) error
+	Destroy(ctx context.Context, name string, recursive bool) error
+}
+
+var (
+	_ Backend = (*Real)(nil)
+	_ Backend = (*Sim)(nil)
+)
+
+// Real is this host's zfs command.
+type Real struct{ *zfscli.Client }
+
+// Sim is the simulated zfs command of a --sim run.
+type Sim struct {
+	*zfscli.Client
+	Sim *zfscli.Sim
+}
+
+func openReal(rt *runtime.Runtime) (Backend, error) {
+	return &Real{zfscli.New(rt.Runner)}, nil
+}
+
+func openSim(rt *runtime.Runtime) (Backend, error) {
+	sim, err := simOf(rt)
+	if err != nil {
+		return nil, err
+	}
+	// The simulator must answer; install it if the runtime's hooks have not.
+	if sr, ok := rt.Runner.(*machine.SimRunner); ok {
+		sr.Handle("zfs", sim.Handler())
+	}
+	return &Sim{Client: zfscli.New(rt.Runner), Sim: sim}, nil
+}
+
+// backend is the run's zfs backend with what its calls share.
+type backend struct {
+	c     Backend
+	rt    *runtime.Runtime
+	locks *machine.Locks // per filesystem or snapshot name
+}
+
+// planned is a filesystem as a plan leaves it (resource "zfs:NAME").
+type planned struct {
+	created    bool   // exists only through the plan
+	mountpoint string // as it will be: a path, "none", "legacy"; "" if unknown
+	// props are the declared properties: all a created filesystem has,
+	// those set on an existing one.
+	props map[string]string
+}
+
+// plannedSnap is a snapshot a plan takes ("zfs:NAME@SNAP"); order keeps
+// the plan's snapshots in the order they were taken.
+type plannedSnap struct{ order int64 }
+
+var snapOrder atomic.Int64
+
+func backendOf(thread *starlark.Thread) (*backend, error) {
+	rt := runtime.FromThread(thread)
+	c, err := runtime.UseBackend(rt, "zfs", openReal, openSim)
+	if err != nil {
+		return nil, err
+	}
+	v, _ := rt.Backend("zfs:locks", func() (any, error) { return &machine.Locks{}, nil })
+	return &backend{c: c, rt: rt, locks: v.(*machine.Locks)}, nil
 }
 
 // view is a filesystem as this run sees it.
@@ -125,55 +162,55 @@ type view struct {
 	mountpoint string
 }
 
+// lookup reads a filesystem from zfs, then as the plan leaves it.
 func (b *backend) lookup(ctx context.Context, name string) (view, error) {
-	b.mu.Lock()
-	gone, m, set := b.gone[name], b.made[name], b.set[name]
-	b.mu.Unlock()
-	if gone {
+	d, ok, err := b.c.Lookup(ctx, name)
+	if err != nil {
+		return view{}, err
+	}
+	p, gone, isPlanned := runtime.PlannedAs[planned](b.rt, "zfs:"+name)
+	switch {
+	case isPlanned && (p.created || !ok):
+		return view{exists: true, planned: true, mountpoint: p.mountpoint}, nil
+	case isPlanned:
+		return view{exists: true, ds: d, mountpoint: p.mountpoint}, nil
+	case gone || !ok:
 		return view{}, nil
 	}
-	d, ok, err := b.c.Lookup(ctx, name)
-	switch {
-	case err != nil:
-		return view{}, err
-	case ok:
-		mp := d.Mountpoint
-		if v, ok := set["mountpoint"]; ok {
-			mp = v
-		}
-		return view{exists: true, ds: d, mountpoint: mp}, nil
-	case m != nil:
-		return view{exists: true, planned: true, mountpoint: m.mountpoint}, nil
-	}
-	return view{}, nil
+	return view{exists: true, ds: d, mountpoint: d.Mountpoint}, nil
 }
 
-// current reads the literal values of props; a planned filesystem knows
-// only what was declared for it.
+// plannedOf is what the plan declared for an existing or planned
+// filesystem (an empty record when nothing).
+func (b *backend) plannedOf(name string, v view) planned {
+	p, _, ok := runtime.PlannedAs[planned](b.rt, "zfs:"+name)
+	if !ok {
+		p = planned{created: v.planned, mountpoint: v.mountpoint}
+	}
+	if p.props == nil {
+		p.props = map[string]string{}
+	}
+	return p
+}
+
+// current reads the literal values of props, then the plan's; a planned
+// filesystem knows only what was declared for it.
 func (b *backend) current(ctx context.Context, name string, v view, props []string) (map[string]string, error) {
 	cur := map[string]string{}
-	if v.planned {
-		b.mu.Lock()
-		for k, x := range b.made[name].props {
-			cur[k] = x
+	if !v.planned {
+		ps, err := b.c.Get(ctx, name, props...)
+		if err != nil {
+			return nil, err
 		}
-		b.mu.Unlock()
-		return cur, nil
-	}
-	ps, err := b.c.Get(ctx, name, props...)
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range ps {
-		if !p.None() {
-			cur[p.Name] = p.Value
+		for _, p := range ps {
+			if !p.None() {
+				cur[p.Name] = p.Value
+			}
 		}
 	}
-	b.mu.Lock()
-	for k, x := range b.set[name] {
+	for k, x := range b.plannedOf(name, v).props {
 		cur[k] = x
 	}
-	b.mu.Unlock()
 	return cur, nil
 }
 
@@ -188,46 +225,39 @@ func (b *backend) snapshotsOf(ctx context.Context, name string, v view) ([]zfscl
 		}
 		out = ss
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	keys, states := b.rt.PlannedUnder("zfs:" + name + "@")
 	have := map[string]bool{}
 	for _, s := range out {
 		have[s.Snap] = true
 	}
-	for _, s := range b.snap[name] {
-		if !have[s] {
-			out = append(out, zfscli.Snapshot{Name: name + "@" + s, Dataset: name, Snap: s, Creation: -1})
+	var added []zfscli.Snapshot
+	order := map[string]int64{}
+	for _, k := range keys {
+		if ps, ok := states[k].(plannedSnap); ok {
+			full := strings.TrimPrefix(k, "zfs:")
+			snap := strings.TrimPrefix(full, name+"@")
+			order[full] = ps.order
+			if !have[snap] {
+				added = append(added, zfscli.Snapshot{Name: full, Dataset: name, Snap: snap, Creation: -1})
+			}
 		}
 	}
+	sort.SliceStable(added, func(i, j int) bool { return order[added[i].Name] < order[added[j].Name] })
+	out = append(out, added...)
 	kept := out[:0]
 	for _, s := range out {
-		if !b.gone[s.Name] {
+		if states["zfs:"+s.Name] != runtime.Gone {
 			kept = append(kept, s)
 		}
 	}
 	return kept, nil
 }
 
-func (b *backend) forget(names ...string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+// gone is what a plan leaves of destroyed filesystems and snapshots.
+func gone(names ...string) map[string]any {
+	out := map[string]any{}
 	for _, n := range names {
-		b.gone[n] = true
-		delete(b.made, n)
-		delete(b.set, n)
-		delete(b.snap, n)
-		if ds, s, ok := strings.Cut(n, "@"); ok {
-			b.snap[ds] = remove(b.snap[ds], s)
-		}
-	}
-}
-
-func remove(l []string, x string) []string {
-	out := l[:0]
-	for _, s := range l {
-		if s != x {
-			out = append(out, s)
-		}
+		out["zfs:"+n] = runtime.Gone
 	}
 	return out
 }
@@ -319,18 +349,15 @@ func (b *backend) create(thread *starlark.Thread, name, parentMP string, props m
 	if !ok {
 		mp = inherit(parentMP, path.Base(name))
 	}
-	err := runtime.Do(thread, runtime.Change{Resource: "zfs:" + name, Action: "create", Detail: detail}, func() error {
+	leaves := map[string]any{"zfs:" + name: planned{created: true, mountpoint: mp, props: copyMap(props)}}
+	if cm, ok := props["canmount"]; !ok || cm == "on" {
+		planDir(rt, leaves, mp)
+	}
+	_, err := runtime.Do(thread, runtime.Change{Resource: "zfs:" + name, Action: "create", Detail: detail, Leaves: leaves}, func() error {
 		return b.c.Create(rt.Context(), name, props, false)
 	})
 	if err != nil {
 		return "", err
-	}
-	b.mu.Lock()
-	b.made[name] = &made{mountpoint: mp, props: copyMap(props)}
-	delete(b.gone, name)
-	b.mu.Unlock()
-	if cm, ok := props["canmount"]; !ok || cm == "on" {
-		planDir(rt, mp)
 	}
 	return mp, nil
 }
@@ -362,15 +389,20 @@ func inherit(parentMP, comp string) string {
 	return path.Join(parentMP, comp)
 }
 
-// planDir tells a plan that a mountpoint directory will exist, so that
-// directories planned inside it are not planned twice.
-func planDir(rt *runtime.Runtime, mp string) {
+// planDir adds to a change's planned state the mountpoint directory zfs
+// makes (0755, root's), so that later reads in the plan see it.
+func planDir(rt *runtime.Runtime, leaves map[string]any, mp string) {
 	if !strings.HasPrefix(mp, "/") {
 		return
 	}
-	if h, err := rt.Root.Resolve(mp); err == nil {
-		rt.PlanDir(h)
+	h, err := rt.Root.Resolve(mp)
+	if err != nil {
+		return
 	}
+	if f, d, err := rt.Current(mp); err == nil && (f != nil || d != nil) {
+		return // already there: zfs mounts over it
+	}
+	leaves["dir:"+rt.Root.Rel(h)] = runtime.PlannedDir{Mode: 0o755}
 }
 
 // update sets the properties whose values differ.
@@ -403,29 +435,25 @@ func (b *backend) update(thread *starlark.Thread, name string, v view, want map[
 		runtime.Unchanged(thread, "zfs:"+name)
 		return res, nil
 	}
-	err = runtime.Do(thread, runtime.Change{Resource: "zfs:" + name, Action: "update", Detail: strings.Join(details, ", ")}, func() error {
+	after := b.plannedOf(name, v)
+	after.props = copyMap(after.props)
+	for k, x := range diff {
+		after.props[k] = x
+	}
+	leaves := map[string]any{}
+	if mp, ok := diff["mountpoint"]; ok {
+		after.mountpoint = mp
+		planDir(rt, leaves, mp)
+	}
+	leaves["zfs:"+name] = after
+	_, err = runtime.Do(thread, runtime.Change{Resource: "zfs:" + name, Action: "update", Detail: strings.Join(details, ", "), Leaves: leaves}, func() error {
 		return b.c.Set(rt.Context(), name, diff)
 	})
 	if err != nil {
 		return nil, err
 	}
-	b.mu.Lock()
-	if m := b.made[name]; v.planned && m != nil {
-		for k, x := range diff {
-			m.props[k] = x
-		}
-	} else {
-		if b.set[name] == nil {
-			b.set[name] = map[string]string{}
-		}
-		for k, x := range diff {
-			b.set[name][k] = x
-		}
-	}
-	b.mu.Unlock()
 	if mp, ok := diff["mountpoint"]; ok {
 		res.Mountpoint = mp
-		planDir(rt, mp)
 	}
 	res.Changed, res.Updated = true, sortedKeys(diff)
 	return res, nil
@@ -603,9 +631,7 @@ func get(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwar
 	if err != nil {
 		return nil, wrap(b, err)
 	}
-	be.mu.Lock()
-	declared := copyMap(be.set[name])
-	be.mu.Unlock()
+	declared := be.plannedOf(name, v).props
 	for _, p := range ps {
 		val, src := p.Value, p.Source.String()
 		if x, ok := declared[p.Name]; ok {
@@ -648,14 +674,14 @@ func list(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwa
 	}
 	under := func(n string) bool { return prefix == "" || n == prefix || strings.HasPrefix(n, prefix+"/") }
 	rows := map[string]starlark.Value{}
-	be.mu.Lock()
+	plan := be.plannedFilesystems()
 	for _, d := range ds {
-		if be.gone[d.Name] {
-			continue
-		}
 		mp := d.Mountpoint
-		if x, ok := be.set[d.Name]["mountpoint"]; ok {
-			mp = x
+		if p, ok := plan[d.Name]; ok {
+			if p == nil || p.created {
+				continue // destroyed, or made anew, by the plan
+			}
+			mp = p.mountpoint
 		}
 		rows[d.Name] = runtime.Struct(starlark.StringDict{
 			"name": starlark.String(d.Name), "used": starlark.MakeUint64(d.Used),
@@ -663,8 +689,8 @@ func list(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwa
 			"mountpoint": starlark.String(mp),
 		})
 	}
-	for n, m := range be.made {
-		if _, real := rows[n]; real || !under(n) {
+	for n, m := range plan {
+		if _, real := rows[n]; real || m == nil || !under(n) {
 			continue
 		}
 		unknown := func(what string) starlark.Value { return runtime.NewUnknown(thread, "zfs.list: "+what+" of "+n) }
@@ -673,13 +699,34 @@ func list(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwa
 			"referenced": unknown("referenced"), "mountpoint": mpValue(thread, n, m.mountpoint),
 		})
 	}
-	be.mu.Unlock()
 	names := sortedKeys(rows)
 	out := make([]starlark.Value, len(names))
 	for i, n := range names {
 		out[i] = rows[n]
 	}
 	return starlark.NewList(out), nil
+}
+
+// plannedFilesystems are the filesystems the plan declared, by name: nil
+// for one it destroys.
+func (b *backend) plannedFilesystems() map[string]*planned {
+	out := map[string]*planned{}
+	_, states := b.rt.PlannedUnder("zfs:")
+	for k, v := range states {
+		n := strings.TrimPrefix(k, "zfs:")
+		if strings.Contains(n, "@") {
+			continue
+		}
+		switch p := v.(type) {
+		case planned:
+			out[n] = &p
+		default:
+			if v == runtime.Gone {
+				out[n] = nil
+			}
+		}
+	}
+	return out
 }
 
 // existing checks name (and snap, when given) and returns the run's
@@ -743,16 +790,13 @@ func Snapshot(thread *starlark.Thread, name, snap string) (changed bool, err err
 			return false, nil
 		}
 	}
-	err = runtime.Do(thread, runtime.Change{Resource: "zfs:" + full, Action: "create", Detail: "snapshot of " + name}, func() error {
+	leaves := map[string]any{"zfs:" + full: plannedSnap{order: snapOrder.Add(1)}}
+	_, err = runtime.Do(thread, runtime.Change{Resource: "zfs:" + full, Action: "create", Detail: "snapshot of " + name, Leaves: leaves}, func() error {
 		return be.c.Snapshot(rt.Context(), name, snap)
 	})
 	if err != nil {
 		return false, err
 	}
-	be.mu.Lock()
-	be.snap[name] = append(be.snap[name], snap)
-	delete(be.gone, full)
-	be.mu.Unlock()
 	return true, nil
 }
 
@@ -821,13 +865,12 @@ func rollback(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	if len(newer) > 0 {
 		detail += "; destroys newer snapshots " + strings.Join(newer, ", ")
 	}
-	err = runtime.Do(thread, runtime.Change{Resource: "zfs:" + name, Action: "update", Detail: detail}, func() error {
+	_, err = runtime.Do(thread, runtime.Change{Resource: "zfs:" + name, Action: "update", Detail: detail, Leaves: gone(newer...)}, func() error {
 		return be.c.Rollback(rt.Context(), name, snap, len(newer) > 0)
 	})
 	if err != nil {
 		return nil, wrap(b, err)
 	}
-	be.forget(newer...)
 	return runtime.Struct(starlark.StringDict{
 		"name": starlark.String(name), "snap": starlark.String(snap),
 		"changed": starlark.True, "destroyed": runtime.Strings(newer),
@@ -899,14 +942,13 @@ func destroy(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	if len(deps) > 0 {
 		detail += " and " + strings.Join(deps, ", ")
 	}
-	err = runtime.Do(thread, runtime.Change{Resource: "zfs:" + name, Action: "delete", Detail: detail}, func() error {
+	destroyed := append(deps, name)
+	_, err = runtime.Do(thread, runtime.Change{Resource: "zfs:" + name, Action: "delete", Detail: detail, Leaves: gone(destroyed...)}, func() error {
 		return be.c.Destroy(ctx, name, recursive && len(deps) > 0)
 	})
 	if err != nil {
 		return nil, wrap(b, err)
 	}
-	destroyed := append(deps, name)
-	be.forget(destroyed...)
 	return result(true, destroyed), nil
 }
 
@@ -922,13 +964,11 @@ func (b *backend) dependents(ctx context.Context, name string) ([]string, error)
 	for _, d := range ds {
 		fss, seen[d.Name] = append(fss, d.Name), true
 	}
-	b.mu.Lock()
-	for n := range b.made {
-		if !seen[n] && (n == name || strings.HasPrefix(n, name+"/")) {
+	for n, p := range b.plannedFilesystems() {
+		if p != nil && !seen[n] && (n == name || strings.HasPrefix(n, name+"/")) {
 			fss = append(fss, n)
 		}
 	}
-	b.mu.Unlock()
 	// Deepest first, as zfs reports them.
 	sort.Slice(fss, func(i, j int) bool { return fss[i] > fss[j] })
 	var out []string
@@ -966,19 +1006,16 @@ func Containing(thread *starlark.Thread, p string) (name, mountpoint string, err
 		return "", "", err
 	}
 	mps := map[string]string{}
-	be.mu.Lock()
 	for _, d := range ds {
-		if !be.gone[d.Name] {
-			mps[d.Name] = d.Mountpoint
-			if x, ok := be.set[d.Name]["mountpoint"]; ok {
-				mps[d.Name] = x
-			}
+		mps[d.Name] = d.Mountpoint
+	}
+	for n, p := range be.plannedFilesystems() {
+		if p == nil {
+			delete(mps, n)
+		} else {
+			mps[n] = p.mountpoint
 		}
 	}
-	for n, m := range be.made {
-		mps[n] = m.mountpoint
-	}
-	be.mu.Unlock()
 	for _, n := range sortedKeys(mps) {
 		mp := mps[n]
 		if !strings.HasPrefix(mp, "/") || !(p == mp || mp == "/" || strings.HasPrefix(p, mp+"/")) {

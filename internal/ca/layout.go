@@ -48,3 +48,41 @@ var childMode = map[string]os.FileMode{
 }
 
 func hostPath(dir, rel string) string { return filepath.Join(dir, filepath.FromSlash(rel)) }
+
+// Entry is one file or directory a made CA holds, relative to its
+// directory (slash-separated).
+type Entry struct {
+	Path string
+	Dir  bool
+	Mode os.FileMode
+}
+
+// Layout lists what Create and Adopt leave in a CA directory, each
+// directory before what it holds (the database's own files aside).
+func Layout() []Entry {
+	out := make([]Entry, 0, 12)
+	for _, c := range children {
+		out = append(out, Entry{Path: c, Dir: true, Mode: childMode[c]})
+	}
+	for _, f := range []Entry{
+		{Path: RootCertFile, Mode: modeCert},
+		{Path: IntermediateCertFile, Mode: modeCert},
+		{Path: RootKeyFile, Mode: modeKey},
+		{Path: IntermediateKeyFile, Mode: modeKey},
+		{Path: ConfigFile, Mode: modeKey},
+		{Path: DefaultsFile, Mode: modeCert},
+		{Path: MarkerFile, Mode: modeCert},
+	} {
+		out = append(out, f)
+	}
+	return out
+}
+
+// DirMode is the mode Create gives a CA directory it makes.
+const DirMode = modePrivateDir
+
+// CertModes are the modes Issue gives a leaf certificate and its key.
+const (
+	LeafCertMode = modeCert
+	LeafKeyMode  = modeKey
+)
