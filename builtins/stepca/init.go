@@ -520,7 +520,9 @@ func status(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	}
 	if p, _, ok := runtime.PlannedAs[plannedCA](rt, "ca:"+dir); ok {
 		// Made by this plan: valid once applied; what it holds is known after.
-		u := func(f string) starlark.Value { return runtime.NewUnknown(thread, fn+"(...)."+f+" of a CA this plan makes") }
+		u := func(f string) starlark.Value {
+			return runtime.NewUnknown(thread, fn+"(...)."+f+" of a CA this plan makes")
+		}
 		fp := u("fingerprint")
 		if p.fingerprint != "" {
 			fp = starlark.String(p.fingerprint)
