@@ -616,10 +616,17 @@ func get(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwar
 	props, sources := starlark.NewDict(8), starlark.NewDict(8)
 	if v.planned {
 		unknown := func(what string) starlark.Value { return runtime.NewUnknown(thread, "zfs.get("+name+")."+what) }
-		cur, _ := be.current(ctx, name, v, nil)
-		for _, k := range sortedKeys(cur) {
-			props.SetKey(starlark.String(k), starlark.String(cur[k]))
-			sources.SetKey(starlark.String(k), starlark.String("local"))
+		ps, err := be.plannedProps(ctx, name, v)
+		if err != nil {
+			return nil, wrap(b, err)
+		}
+		for _, k := range sortedKeys(ps) {
+			var val starlark.Value = starlark.String(ps[k].value)
+			if !ps[k].known {
+				val = unknown("properties[" + k + "]")
+			}
+			props.SetKey(starlark.String(k), val)
+			sources.SetKey(starlark.String(k), starlark.String(ps[k].source))
 		}
 		return runtime.Struct(starlark.StringDict{
 			"name": starlark.String(name), "used": unknown("used"), "available": unknown("available"),
@@ -649,6 +656,84 @@ func get(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwar
 		"properties": props,
 		"sources":    sources,
 	}), nil
+}
+
+type propView struct {
+	value, source string
+	known         bool
+}
+
+// plannedProps is what zfs get would show of a filesystem the plan
+// creates: what it inherits from the nearest existing ancestor and the
+// planned ones between, its own declared properties as local, defaults
+// for the rest; computed values (used, creation) are unknown.
+func (b *backend) plannedProps(ctx context.Context, name string, v view) (map[string]propView, error) {
+	var chain []string // planned ancestors, top down
+	base := ""
+	for a := path.Dir(name); a != "." && a != "/"; a = path.Dir(a) {
+		av, err := b.lookup(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		if av.exists && !av.planned {
+			base = a
+			break
+		}
+		chain = append([]string{a}, chain...)
+	}
+	out := map[string]propView{}
+	if base == "" {
+		return out, nil
+	}
+	ps, err := b.c.Get(ctx, base)
+	if err != nil {
+		return nil, err
+	}
+	baseSet := b.plannedOf(base, view{exists: true}).props
+	for _, p := range ps {
+		switch {
+		case p.Source.Kind == zfscli.SourceNone:
+			out[p.Name] = propView{source: "-"}
+		case zfscli.Inheritable(p.Name):
+			pv := propView{value: p.Value, source: p.Source.String(), known: true}
+			if x, ok := baseSet[p.Name]; ok {
+				pv.value, pv.source = x, "local"
+			}
+			if pv.source == "local" || pv.source == string(zfscli.SourceReceived) {
+				pv.source = "inherited from " + base
+			}
+			out[p.Name] = pv
+		default:
+			if d, ok := zfscli.Default(p.Name); ok {
+				out[p.Name] = propView{value: d, source: "default", known: true}
+			} else {
+				out[p.Name] = propView{value: p.Value, source: p.Source.String()}
+			}
+		}
+	}
+	for k := range baseSet {
+		if _, ok := out[k]; !ok && zfscli.Inheritable(k) {
+			out[k] = propView{value: baseSet[k], source: "inherited from " + base, known: true}
+		}
+	}
+	for _, a := range chain {
+		for k, x := range b.plannedOf(a, view{planned: true}).props {
+			if zfscli.Inheritable(k) {
+				out[k] = propView{value: x, source: "inherited from " + a, known: true}
+			}
+		}
+	}
+	for k, x := range b.plannedOf(name, v).props {
+		out[k] = propView{value: x, source: "local", known: true}
+	}
+	if mp, ok := out["mountpoint"]; ok {
+		mp.value, mp.known = v.mountpoint, v.mountpoint != ""
+		out["mountpoint"] = mp
+	}
+	if _, ok := out["type"]; ok {
+		out["type"] = propView{value: "filesystem", source: "-", known: true}
+	}
+	return out, nil
 }
 
 func list(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {

@@ -331,3 +331,24 @@ func NormalizeProperty(name, value string) (string, string, error) {
 	}
 	return name, value, nil
 }
+
+// Inheritable reports whether a child filesystem inherits the property
+// when it does not set it: the inheritable native properties and every
+// user property.
+func Inheritable(name string) bool {
+	if isUserProp(name) {
+		return true
+	}
+	p := lookupProp(name)
+	return p != nil && p.inherit
+}
+
+// Default is a settable native property's default, in the literal form;
+// false for computed ones and user properties.
+func Default(name string) (string, bool) {
+	p := lookupProp(name)
+	if p == nil || p.kind == kindRO || p.kind == kindPath {
+		return "", false
+	}
+	return p.def, true
+}
