@@ -112,7 +112,7 @@ func certificate(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	}
 	applied, err := runtime.Do(thread, runtime.Change{Resource: resource, Action: action, Detail: detail, Leaves: leaves}, func() error {
 		var err error
-		out, err = be.Issuer.Apply(rt.Context(), req, st)
+		out, err = be.Certificate(rt.Context(), req, st)
 		return err
 	})
 	if err != nil {

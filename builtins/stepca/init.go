@@ -123,7 +123,7 @@ func initCA(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if err != nil {
 		return nil, siteErr(rt, fn, err)
 	}
-	st, err := ca.Inspect(a.hostDir, a.opts.Password)
+	st, err := be.Inspect(a.hostDir, a.opts.Password)
 	if err != nil {
 		return nil, siteErr(rt, fn, err)
 	}
@@ -137,6 +137,9 @@ func initCA(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		}
 	} else {
 		r, err = converge(thread, fn, be, a, st)
+	}
+	if err == nil {
+		be.Converged(a.opts)
 	}
 	if err != nil {
 		return nil, err
@@ -163,7 +166,7 @@ func initCA(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 }
 
 // converge decides by the CA's state and declares what it does.
-func converge(thread *starlark.Thread, fn string, be *Backend, a *initArgs, st *ca.State) (*initResult, error) {
+func converge(thread *starlark.Thread, fn string, be Backend, a *initArgs, st *ca.State) (*initResult, error) {
 	resource := "ca:" + a.dir
 	reason := siteText(runtime.FromThread(thread), st.Reason)
 	repair := "force=True (lxc_103.star: --reinit) snapshots the dataset, moves the CA aside and makes a new one"
@@ -183,7 +186,7 @@ func converge(thread *starlark.Thread, fn string, be *Backend, a *initArgs, st *
 		backup = true
 	case st.Status == ca.Valid || st.Status == ca.NeedsReissue:
 		if a.explicit {
-			if err := sameRoot(thread, fn, a, st); err != nil {
+			if err := sameRoot(thread, fn, be, a, st); err != nil {
 				return nil, err
 			}
 		}
@@ -197,7 +200,7 @@ func converge(thread *starlark.Thread, fn string, be *Backend, a *initArgs, st *
 			leaves["file:"+joinSite(a.dir, f)] = runtime.PlannedFile{Mode: modeOf(f), UID: pick(a.opts.UID), GID: pick(a.opts.GID), Unknown: true}
 		}
 		_, err := runtime.Do(thread, runtime.Change{Resource: resource, Action: "update", Detail: detail, Leaves: leaves}, func() error {
-			_, err := ca.Reissue(a.opts)
+			_, err := be.Reissue(a.opts)
 			return err
 		})
 		if err != nil {
@@ -208,7 +211,7 @@ func converge(thread *starlark.Thread, fn string, be *Backend, a *initArgs, st *
 
 	res := &initResult{}
 	if backup {
-		if err := backupCA(thread, fn, a, st, res); err != nil {
+		if err := backupCA(thread, fn, be, a, st, res); err != nil {
 			return nil, err
 		}
 	}
@@ -216,7 +219,7 @@ func converge(thread *starlark.Thread, fn string, be *Backend, a *initArgs, st *
 		return finishStaged(thread, fn, be, a, st, res)
 	}
 	if !a.reinit {
-		src, srcPath, err := findSource(thread, fn, a)
+		src, srcPath, err := findSource(thread, fn, be, a)
 		if err != nil {
 			return nil, err
 		}
@@ -229,10 +232,10 @@ func converge(thread *starlark.Thread, fn string, be *Backend, a *initArgs, st *
 
 // sameRoot refuses an explicit adopt_from that names another root than
 // the CA already in place: adopting it would replace a live CA.
-func sameRoot(thread *starlark.Thread, fn string, a *initArgs, st *ca.State) error {
+func sameRoot(thread *starlark.Thread, fn string, be Backend, a *initArgs, st *ca.State) error {
 	rt := runtime.FromThread(thread)
 	host, _ := sitePath(rt, fn, "adopt_from", a.sources[0])
-	src, err := ca.InspectSource(host, a.opts.Password)
+	src, err := be.InspectSource(host, a.opts.Password)
 	if err != nil {
 		return siteErr(rt, fn, fmt.Errorf("adopt_from: %w", err))
 	}
@@ -245,7 +248,7 @@ func sameRoot(thread *starlark.Thread, fn string, a *initArgs, st *ca.State) err
 
 // backupCA snapshots the dataset holding the CA, then moves the CA's
 // entries to the backup directory, each its own change.
-func backupCA(thread *starlark.Thread, fn string, a *initArgs, st *ca.State, res *initResult) error {
+func backupCA(thread *starlark.Thread, fn string, be Backend, a *initArgs, st *ca.State, res *initResult) error {
 	rt := runtime.FromThread(thread)
 	tag := st.Fingerprint
 	if tag == "" {
@@ -281,7 +284,7 @@ func backupCA(thread *starlark.Thread, fn string, a *initArgs, st *ca.State, res
 		}
 	}
 	_, err = runtime.Do(thread, runtime.Change{Resource: "dir:" + bakSite, Action: "create", Detail: detail, Leaves: leaves}, func() error {
-		got, err := ca.Backup(a.hostDir, tag)
+		got, err := be.Backup(a.hostDir, tag)
 		if err != nil {
 			return err
 		}
@@ -314,7 +317,7 @@ func contentTag(dir string) (string, error) {
 
 // findSource returns the CA to adopt: the explicit path, or the first
 // candidate holding a config/ca.json; nil when there is none.
-func findSource(thread *starlark.Thread, fn string, a *initArgs) (*ca.Source, string, error) {
+func findSource(thread *starlark.Thread, fn string, be Backend, a *initArgs) (*ca.Source, string, error) {
 	rt := runtime.FromThread(thread)
 	for _, s := range a.sources {
 		host, err := sitePath(rt, fn, "adopt_from", s)
@@ -326,7 +329,7 @@ func findSource(thread *starlark.Thread, fn string, a *initArgs) (*ca.Source, st
 				continue
 			}
 		}
-		src, err := ca.InspectSource(host, a.opts.Password)
+		src, err := be.InspectSource(host, a.opts.Password)
 		if err != nil {
 			return nil, "", siteErr(rt, fn, fmt.Errorf("adopt_from: %w. Nothing was changed", err))
 		}
@@ -344,7 +347,7 @@ func findSource(thread *starlark.Thread, fn string, a *initArgs) (*ca.Source, st
 	return nil, "", nil
 }
 
-func adoptCA(thread *starlark.Thread, fn string, be *Backend, a *initArgs, src *ca.Source, srcPath string, res *initResult) (*initResult, error) {
+func adoptCA(thread *starlark.Thread, fn string, be Backend, a *initArgs, src *ca.Source, srcPath string, res *initResult) (*initResult, error) {
 	detail := fmt.Sprintf("adopt the step CA in %s: root %s (%s), provisioners %s; ca.json rewritten for %s",
 		srcPath, ca.ShortFingerprint(src.Fingerprint), src.RootSubject, commaList(src.Provisioners), a.opts.GuestDir)
 	pemData, err := os.ReadFile(src.Files.RootCert)
@@ -353,7 +356,7 @@ func adoptCA(thread *starlark.Thread, fn string, be *Backend, a *initArgs, src *
 	}
 	leaves := caLeaves(thread, a, plannedCA{fingerprint: src.Fingerprint, rootPEM: pemData})
 	_, err = runtime.Do(thread, runtime.Change{Resource: "ca:" + a.dir, Action: "create", Detail: detail, Leaves: leaves}, func() error {
-		_, err := ca.Adopt(a.opts, src.Dir)
+		_, err := be.Adopt(a.opts, src.Dir)
 		return err
 	})
 	if err != nil {
@@ -363,7 +366,7 @@ func adoptCA(thread *starlark.Thread, fn string, be *Backend, a *initArgs, src *
 	return res, nil
 }
 
-func createCA(thread *starlark.Thread, fn string, be *Backend, a *initArgs, st *ca.State, replaced bool, res *initResult) (*initResult, error) {
+func createCA(thread *starlark.Thread, fn string, be Backend, a *initArgs, st *ca.State, replaced bool, res *initResult) (*initResult, error) {
 	o := a.opts
 	extra := ""
 	if o.ACME {
@@ -381,7 +384,7 @@ func createCA(thread *starlark.Thread, fn string, be *Backend, a *initArgs, st *
 	var made *ca.Result
 	applied, err := runtime.Do(thread, runtime.Change{Resource: "ca:" + a.dir, Action: "create", Detail: detail, Leaves: caLeaves(thread, a, plannedCA{})}, func() error {
 		var err error
-		made, err = ca.Create(o)
+		made, err = be.Create(o)
 		return err
 	})
 	if err != nil {
@@ -397,7 +400,7 @@ func createCA(thread *starlark.Thread, fn string, be *Backend, a *initArgs, st *
 }
 
 // finishStaged completes an install an interrupted run left staged.
-func finishStaged(thread *starlark.Thread, fn string, be *Backend, a *initArgs, st *ca.State, res *initResult) (*initResult, error) {
+func finishStaged(thread *starlark.Thread, fn string, be Backend, a *initArgs, st *ca.State, res *initResult) (*initResult, error) {
 	stagedRoot := filepath.Join(a.hostDir, ca.StagingDir, filepath.FromSlash(ca.RootCertFile))
 	fp, pemData := st.Fingerprint, []byte(nil)
 	if b, err := os.ReadFile(stagedRoot); err == nil {
@@ -412,7 +415,7 @@ func finishStaged(thread *starlark.Thread, fn string, be *Backend, a *initArgs, 
 	leaves := caLeaves(thread, a, plannedCA{fingerprint: fp, rootPEM: pemData})
 	applied, err := runtime.Do(thread, runtime.Change{Resource: "ca:" + a.dir, Action: "create", Detail: detail, Leaves: leaves}, func() error {
 		var err error
-		made, err = ca.Create(a.opts)
+		made, err = be.Create(a.opts)
 		return err
 	})
 	if err != nil {
@@ -514,7 +517,11 @@ func status(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if err != nil {
 		return nil, err
 	}
-	st, err := ca.Inspect(host, password)
+	be, err := BackendOf(rt)
+	if err != nil {
+		return nil, siteErr(rt, fn, err)
+	}
+	st, err := be.Inspect(host, password)
 	if err != nil {
 		return nil, siteErr(rt, fn, err)
 	}

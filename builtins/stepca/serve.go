@@ -44,23 +44,20 @@ func serve(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 			"url": runtime.NewUnknown(thread, fn+"(...).url of a CA this plan creates"), "root": starlark.String(root), "fingerprint": fp,
 		}), nil
 	}
-	st, err := ca.Inspect(host, password)
+	st, err := be.Inspect(host, password)
 	if err != nil {
 		return nil, siteErr(rt, fn, err)
 	}
 	if st.Status != ca.Valid && st.Status != ca.NeedsReissue {
 		return nil, fmt.Errorf("%s: %s: the CA is %s: %s", fn, dir, st.Status, st.Reason)
 	}
-	srv, err := ca.Serve(filepath.Join(host, filepath.FromSlash(ca.ConfigFile)), password, ca.ServeOptions{
+	srv, err := be.Serve(filepath.Join(host, filepath.FromSlash(ca.ConfigFile)), password, ca.ServeOptions{
 		PathMap: map[string]string{st.GuestDir: host},
 		Listen:  listen,
 	})
 	if err != nil {
 		return nil, siteErr(rt, fn, err)
 	}
-	be.mu.Lock()
-	be.servers = append(be.servers, srv)
-	be.mu.Unlock()
 	return runtime.Struct(starlark.StringDict{
 		"url": starlark.String(srv.URL()), "root": starlark.String(root), "fingerprint": starlark.String(srv.Fingerprint()),
 	}), nil

@@ -2,6 +2,7 @@
 package stepca
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -89,15 +90,135 @@ var Module = &starlarkstruct.Module{
 	},
 }
 
-const backendKey = "stepca"
+// Backend is the CA engine as the stepca builtins use it: CA
+// directories under --root (inspect, create, adopt, reissue, back up),
+// certificates from a running CA, and CAs served in this process. Real
+// asks the CA at ca_url over the network; Sim answers a ca_url that
+// names a CA this run converged (stepca.init's url) by signing with that
+// CA's intermediate in process, since under --sim no daemon runs inside
+// the simulated guest. Other URLs (a CA stepca.serve runs) it asks as
+// Real does.
+type Backend interface {
+	Inspect(dir string, password []byte) (*ca.State, error)
+	InspectSource(dir string, password []byte) (*ca.Source, error)
+	Create(o ca.Options) (*ca.Result, error)
+	Adopt(o ca.Options, from string) (*ca.Result, error)
+	Reissue(o ca.Options) (*ca.Result, error)
+	Backup(dir, tag string) (string, error)
+	// Converged tells the backend of a CA this run made or found valid.
+	Converged(o ca.Options)
+	Certificate(ctx context.Context, req ca.CertRequest, st *ca.CertStatus) (*ca.CertResult, error)
+	Serve(configPath string, password []byte, o ca.ServeOptions) (*ca.Server, error)
+	// Stats counts what certificate requests did (tests).
+	Stats() ca.IssuerStats
+	io.Closer
+}
 
-// Backend is what one run shares between stepca calls: the issuer that
-// decrypts each provisioner key once, and the servers serve() started.
-type Backend struct {
-	Issuer *ca.Issuer
+var (
+	_ Backend = (*Real)(nil)
+	_ Backend = (*Sim)(nil)
+)
+
+// Real is the CA engine on this host and the issuer that decrypts each
+// provisioner key once per run; it stops the servers Serve started.
+type Real struct {
+	issuer *ca.Issuer
 
 	mu      sync.Mutex
 	servers []*ca.Server
+}
+
+func (r *Real) Inspect(dir string, password []byte) (*ca.State, error) {
+	return ca.Inspect(dir, password)
+}
+
+func (r *Real) InspectSource(dir string, password []byte) (*ca.Source, error) {
+	return ca.InspectSource(dir, password)
+}
+
+func (r *Real) Create(o ca.Options) (*ca.Result, error)            { return ca.Create(o) }
+func (r *Real) Adopt(o ca.Options, from string) (*ca.Result, error) { return ca.Adopt(o, from) }
+func (r *Real) Reissue(o ca.Options) (*ca.Result, error)           { return ca.Reissue(o) }
+func (r *Real) Backup(dir, tag string) (string, error)             { return ca.Backup(dir, tag) }
+func (r *Real) Converged(ca.Options)                               {}
+
+func (r *Real) Certificate(ctx context.Context, req ca.CertRequest, st *ca.CertStatus) (*ca.CertResult, error) {
+	return r.issuer.Apply(ctx, req, st)
+}
+
+func (r *Real) Serve(configPath string, password []byte, o ca.ServeOptions) (*ca.Server, error) {
+	srv, err := ca.Serve(configPath, password, o)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.servers = append(r.servers, srv)
+	r.mu.Unlock()
+	return srv, nil
+}
+
+func (r *Real) Stats() ca.IssuerStats { return r.issuer.Stats() }
+
+// Close stops the servers Serve started.
+func (r *Real) Close() error {
+	r.mu.Lock()
+	srvs := r.servers
+	r.servers = nil
+	r.mu.Unlock()
+	var errs []error
+	for _, s := range srvs {
+		errs = append(errs, s.Stop())
+	}
+	return errors.Join(errs...)
+}
+
+// Sim is Real with the CAs this run converged answering at their URLs.
+type Sim struct {
+	*Real
+
+	mu     sync.Mutex
+	cas    map[string]ca.Options // by URL
+	signed int
+}
+
+// Converged remembers a CA so that requests to its URL are answered.
+func (s *Sim) Converged(o ca.Options) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cas[o.URL()] = o
+}
+
+// Certificate signs with a converged CA's intermediate, as that CA would;
+// a renewal is a new certificate for the same request.
+func (s *Sim) Certificate(ctx context.Context, req ca.CertRequest, st *ca.CertStatus) (*ca.CertResult, error) {
+	s.mu.Lock()
+	o, ok := s.cas[req.CAURL]
+	s.mu.Unlock()
+	if !ok || st.Action == ca.CertUnchanged {
+		return s.Real.Certificate(ctx, req, st)
+	}
+	res, err := ca.SignLocal(o.Dir, o.Password, req, o.Durations.Default, st.Action, time.Now())
+	if err == nil {
+		s.mu.Lock()
+		s.signed++
+		s.mu.Unlock()
+	}
+	return res, err
+}
+
+// Stats counts the certificates signed in process as issued.
+func (s *Sim) Stats() ca.IssuerStats {
+	st := s.Real.Stats()
+	s.mu.Lock()
+	st.Issued += s.signed
+	s.mu.Unlock()
+	return st
+}
+
+func newReal(*runtime.Runtime) (Backend, error) { return &Real{issuer: ca.NewIssuer()}, nil }
+
+func newSim(*runtime.Runtime) (Backend, error) {
+	return &Sim{Real: &Real{issuer: ca.NewIssuer()}, cas: map[string]ca.Options{}}, nil
 }
 
 // plannedCA is a CA a plan declares (resource "ca:DIR"): its fingerprint
@@ -107,31 +228,9 @@ type plannedCA struct {
 	rootPEM     []byte
 }
 
-var _ io.Closer = (*Backend)(nil)
-
-// Close stops the servers serve() started.
-func (b *Backend) Close() error {
-	b.mu.Lock()
-	srvs := b.servers
-	b.servers = nil
-	b.mu.Unlock()
-	var errs []error
-	for _, s := range srvs {
-		errs = append(errs, s.Stop())
-	}
-	return errors.Join(errs...)
-}
-
-// BackendOf returns the run's stepca backend, creating it on first use.
-// Tests read Issuer.Stats() through it.
-func BackendOf(rt *runtime.Runtime) (*Backend, error) {
-	v, err := rt.Backend(backendKey, func() (any, error) {
-		return &Backend{Issuer: ca.NewIssuer()}, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return v.(*Backend), nil
+// BackendOf returns the run's stepca backend, made on first use.
+func BackendOf(rt *runtime.Runtime) (Backend, error) {
+	return runtime.UseBackend(rt, "stepca", newReal, newSim)
 }
 
 // sitePath checks that p is a clean absolute site path and resolves it

@@ -40,7 +40,7 @@ for i in range(5):
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := be.Issuer.Stats(); s.Decrypts != 1 || s.Issued != 5 {
+	if s := be.Stats(); s.Decrypts != 1 || s.Issued != 5 {
 		t.Fatalf("stats %+v, want 1 decrypt for 5 issued", s)
 	}
 	changed, _, _ := rt.Report().Counts()

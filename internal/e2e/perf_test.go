@@ -93,7 +93,7 @@ func runSimWith(t *testing.T, configDir, root, script string, override starlark.
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.stats = be.Issuer.Stats()
+	r.stats = be.Stats()
 	return r
 }
 
