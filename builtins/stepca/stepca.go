@@ -136,11 +136,11 @@ func (r *Real) InspectSource(dir string, password []byte) (*ca.Source, error) {
 	return ca.InspectSource(dir, password)
 }
 
-func (r *Real) Create(o ca.Options) (*ca.Result, error)            { return ca.Create(o) }
+func (r *Real) Create(o ca.Options) (*ca.Result, error)             { return ca.Create(o) }
 func (r *Real) Adopt(o ca.Options, from string) (*ca.Result, error) { return ca.Adopt(o, from) }
-func (r *Real) Reissue(o ca.Options) (*ca.Result, error)           { return ca.Reissue(o) }
-func (r *Real) Backup(dir, tag string) (string, error)             { return ca.Backup(dir, tag) }
-func (r *Real) Converged(ca.Options)                               {}
+func (r *Real) Reissue(o ca.Options) (*ca.Result, error)            { return ca.Reissue(o) }
+func (r *Real) Backup(dir, tag string) (string, error)              { return ca.Backup(dir, tag) }
+func (r *Real) Converged(ca.Options)                                {}
 
 func (r *Real) Certificate(ctx context.Context, req ca.CertRequest, st *ca.CertStatus) (*ca.CertResult, error) {
 	return r.issuer.Apply(ctx, req, st)
