@@ -63,7 +63,8 @@ var Family = runtime.Family{Name: "stepca", Module: Module}
 // A new or adopted CA is staged inside dir and moved into place with
 // renames, a completion marker last: a run killed at any point leaves
 // either no CA or a complete one, and the next run finishes it. In a plan
-// the fingerprint of a CA to be created is unknown.
+// the fingerprint of a CA to be created is unknown; its directories and
+// files count as existing for later reads, their content unknown.
 //
 // export writes root_ca.crt (0644) into the directory to (0755), and
 // provisioner_password.txt (0600) when given, each atomically and only
@@ -75,7 +76,9 @@ var Family = runtime.Family{Name: "stepca", Module: Module}
 // the window it renews over mTLS; a missing, foreign, expired or
 // different certificate is issued anew with a JWK one-time token. The
 // provisioner key is decrypted once per run. cert holds the chain; the
-// directories of cert and key must exist.
+// directories of cert and key must exist. Under --sim, where no CA daemon
+// runs in the simulated guest, a ca_url that is the url of a CA this run
+// converged is answered by that CA in process.
 //
 // serve runs the CA in dir in this process until the run ends (tests,
 // demos); its ca.json's guest paths are mapped to dir. status only reads.

@@ -305,7 +305,7 @@ func (s *session) run(c chunk) {
 	plan := &runtime.Report{}
 	res := s.exec(c, plan, nil)
 	// A --dry-run session is one plan: later statements see this one's
-	// planned files. Otherwise the world is the truth between statements.
+	// planned state. Otherwise the world is the truth between statements.
 	if !(s.o.DryRun && res.err == nil) {
 		s.rt.ResetPlan()
 	}
@@ -361,7 +361,7 @@ func (s *session) apply(c chunk) {
 	rep := &runtime.Report{}
 	res := s.exec(c, rep, s.o.Stderr)
 	s.rt.SetDryRun(true)
-	// The overlay recorded what was written; the world now holds it.
+	// The plan store held what was planned; the world now holds it.
 	s.rt.ResetPlan()
 	rep.WriteText(s.o.Stdout, false)
 	s.applied.Merge(rep)
