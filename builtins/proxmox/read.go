@@ -3,6 +3,9 @@ package proxmox
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	goproxmox "github.com/luthermonson/go-proxmox"
 	"go.starlark.net/starlark"
@@ -125,6 +128,14 @@ func nextID(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if err != nil {
 		return nil, err
 	}
+	// Not one the plan already creates.
+	rt := runtime.FromThread(thread)
+	for {
+		if _, _, planned := plannedGuest(rt, id); !planned {
+			break
+		}
+		id++
+	}
 	return starlark.MakeInt(id), nil
 }
 
@@ -145,7 +156,7 @@ func orphans(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 		return nil, err
 	}
 	var out []starlark.Value
-	for _, g := range gs {
+	for _, g := range asPlanned(runtime.FromThread(thread), gs) {
 		if declared[g.VMID] || templates[g.VMID] || g.Template {
 			continue
 		}
@@ -166,4 +177,34 @@ func query[T any](thread *starlark.Thread, fn string, read func(*pve.Client, con
 		return v, fmt.Errorf("%s: %w", fn, err)
 	}
 	return v, nil
+}
+
+// asPlanned is PVE's guest list as the plan leaves it: without the guests
+// it destroys, with the ones it creates or powers as declared.
+func asPlanned(rt *runtime.Runtime, gs []pve.Guest) []pve.Guest {
+	byID := map[int]pve.Guest{}
+	for _, g := range gs {
+		byID[g.VMID] = g
+	}
+	for _, prefix := range []string{"lxc:", "vm:"} {
+		names, states := rt.PlannedUnder(prefix)
+		for _, n := range names {
+			var vmid int
+			if _, err := fmt.Sscanf(strings.TrimPrefix(n, prefix), "%d", &vmid); err != nil {
+				continue
+			}
+			if g, ok := states[n].(pve.Guest); ok {
+				byID[vmid] = g
+			} else if states[n] == runtime.Gone {
+				if g, ok := byID[vmid]; ok && g.Resource() == n {
+					delete(byID, vmid)
+				}
+			}
+		}
+	}
+	out := make([]pve.Guest, 0, len(byID))
+	for _, id := range slices.Sorted(maps.Keys(byID)) {
+		out = append(out, byID[id])
+	}
+	return out
 }
