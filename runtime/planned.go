@@ -253,14 +253,15 @@ func (rt *Runtime) ReadDir(p string) ([]string, error) {
 		return nil, &fs.PathError{Op: "readdirent", Path: p, Err: syscall.ENOTDIR}
 	}
 	names := map[string]bool{}
-	if e, _ := rt.plan.entry("dir:" + site); e.emptied {
-		// Deleted and made again by the plan: nothing of the disk's.
-	} else if ents, err := os.ReadDir(host); err == nil {
+	// A directory the plan deleted and made again holds nothing of the disk's.
+	if e, _ := rt.plan.entry("dir:" + site); !e.emptied {
+		ents, err := os.ReadDir(host)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
 		for _, e := range ents {
 			names[e.Name()] = true
 		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
 	}
 	prefix := strings.TrimSuffix(site, "/") + "/"
 	for _, kind := range []string{"file:", "dir:"} {
