@@ -5,6 +5,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 
 	"go.starlark.net/starlark"
@@ -46,8 +48,9 @@ func dirArg(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	return dir, nil
 }
 
-// Load returns the run's site from dir, read and validated once per run.
-func Load(thread *starlark.Thread, dir string) (*site.Site, starlark.Value, error) {
+// Load returns the run's site from dir, read and validated once per run,
+// and its config.site() value. Every family that reads the site uses it.
+func Load(rt *runtime.Runtime, dir string) (*site.Site, starlark.Value, error) {
 	type loaded struct {
 		s *site.Site
 		v starlark.Value
@@ -56,7 +59,7 @@ func Load(thread *starlark.Thread, dir string) (*site.Site, starlark.Value, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	v, err := runtime.FromThread(thread).Backend("config:"+abs, func() (any, error) {
+	v, err := rt.Backend("config:"+abs, func() (any, error) {
 		s, err := site.Load(dir)
 		if err != nil {
 			return nil, err
@@ -74,12 +77,26 @@ func Load(thread *starlark.Thread, dir string) (*site.Site, starlark.Value, erro
 	return l.s, l.v, nil
 }
 
+// RunSite is the site of --config, through Load; nil when --config is not
+// given or holds no site (a family can then work without one).
+func RunSite(rt *runtime.Runtime) (*site.Site, error) {
+	dir := rt.Opts.ConfigDir
+	if dir == "" {
+		return nil, nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, site.HypervisorFile)); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	s, _, err := Load(rt, dir)
+	return s, err
+}
+
 func siteFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	dir, err := dirArg(thread, b, args, kwargs)
 	if err != nil {
 		return nil, err
 	}
-	_, v, err := Load(thread, dir)
+	_, v, err := Load(runtime.FromThread(thread), dir)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}

@@ -61,7 +61,11 @@ func prepareMount(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "guest", &guest, "mount", &mount, "data?", &data); err != nil {
 		return nil, err
 	}
-	return PrepareMount(thread, guest, mount, data)
+	s, err := parse(guest, mount)
+	if err != nil {
+		return nil, fmt.Errorf("host.prepare_mount: %w", err)
+	}
+	return prepare(thread, s, data)
 }
 
 // spec is a validated prepare_mount request.
@@ -71,15 +75,21 @@ type spec struct {
 	mode     os.FileMode
 }
 
-// PrepareMount is prepare_mount for Go callers (proxmox.lxc_ensure); data
-// may be nil or None.
-func PrepareMount(thread *starlark.Thread, guest, mount, data starlark.Value) (starlark.Value, error) {
-	fail := func(err error) (starlark.Value, error) { return nil, fmt.Errorf("host.prepare_mount: %w", err) }
-	s, err := parse(guest, mount)
+// PrepareMount is prepare_mount for Go callers (proxmox.lxc_ensure), with
+// the typed records of the site (a spec the caller decoded); data may be
+// nil or None.
+func PrepareMount(thread *starlark.Thread, unprivileged bool, m *site.MountPoint, data starlark.Value) (starlark.Value, error) {
+	s, err := mountSpec(unprivileged, m.HostPath, m.OwnerUID, m.OwnerGID, m.Mode)
 	if err != nil {
-		return fail(err)
+		return nil, fmt.Errorf("host.prepare_mount: %w", err)
 	}
+	return prepare(thread, s, data)
+}
+
+func prepare(thread *starlark.Thread, s spec, data starlark.Value) (starlark.Value, error) {
+	fail := func(err error) (starlark.Value, error) { return nil, fmt.Errorf("host.prepare_mount: %w", err) }
 	var root *persistent
+	var err error
 	if data != nil && data != starlark.None {
 		if root, err = parseData(data); err != nil {
 			return fail(err)
@@ -174,32 +184,27 @@ func isVMID(s string) bool {
 	return err == nil && n >= 100 && n <= 999999999 && strconv.Itoa(n) == s
 }
 
+// parse reads prepare_mount's arguments: the site's records as they are,
+// or any struct or dict with their fields.
 func parse(guest, mount starlark.Value) (spec, error) {
 	var s spec
-	unpriv, err := field(guest, "guest", "unprivileged", true)
+	unprivileged, err := parseGuest(guest)
 	if err != nil {
 		return s, err
 	}
-	ub, ok := unpriv.(starlark.Bool)
-	if !ok {
-		return s, fmt.Errorf("guest.unprivileged: want bool, got %s", unpriv.Type())
+	if rec, _, ok := site.RecordOf(mount); ok {
+		if m, ok := rec.(*site.MountPoint); ok {
+			return mountSpec(unprivileged, m.HostPath, m.OwnerUID, m.OwnerGID, m.Mode)
+		}
 	}
-	if idmap, err := field(guest, "guest", "idmap", false); err != nil {
-		return s, err
-	} else if idmap != nil && idmap != starlark.None && idmap.Truth() {
-		return s, fmt.Errorf("guest.idmap: custom idmaps are not supported; only the default map (container id N is host id %d+N)", idmapBase)
-	}
-
 	hp, err := field(mount, "mount", "host_path", true)
 	if err != nil {
 		return s, err
 	}
 	hps, ok := hp.(starlark.String)
-	if !ok || !strings.HasPrefix(string(hps), "/") || path.Clean(string(hps)) != string(hps) || hps == "/" {
+	if !ok {
 		return s, fmt.Errorf("mount.host_path: want a clean absolute path below /, got %s", hp)
 	}
-	s.hostPath = string(hps)
-
 	uid, err := intField(mount, "owner_uid", 0)
 	if err != nil {
 		return s, err
@@ -208,7 +213,50 @@ func parse(guest, mount starlark.Value) (spec, error) {
 	if err != nil {
 		return s, err
 	}
-	if bool(ub) {
+	mode := os.FileMode(0o750)
+	mv, err := field(mount, "mount", "mode", false)
+	if err != nil {
+		return s, err
+	}
+	if mv != nil && mv != starlark.None {
+		if mode, err = parseMode(mv); err != nil {
+			return s, fmt.Errorf("mount.mode: %w", err)
+		}
+	}
+	return mountSpec(unprivileged, string(hps), uid, gid, mode)
+}
+
+// parseGuest reads whether the guest is unprivileged.
+func parseGuest(guest starlark.Value) (bool, error) {
+	if rec, _, ok := site.RecordOf(guest); ok {
+		if l, ok := rec.(*site.LXC); ok {
+			return l.Unprivileged, nil
+		}
+	}
+	unpriv, err := field(guest, "guest", "unprivileged", true)
+	if err != nil {
+		return false, err
+	}
+	ub, ok := unpriv.(starlark.Bool)
+	if !ok {
+		return false, fmt.Errorf("guest.unprivileged: want bool, got %s", unpriv.Type())
+	}
+	if idmap, err := field(guest, "guest", "idmap", false); err != nil {
+		return false, err
+	} else if idmap != nil && idmap != starlark.None && idmap.Truth() {
+		return false, fmt.Errorf("guest.idmap: custom idmaps are not supported; only the default map (container id N is host id %d+N)", idmapBase)
+	}
+	return bool(ub), nil
+}
+
+// mountSpec checks a mount and maps its owner as the host sees it.
+func mountSpec(unprivileged bool, hostPath string, uid, gid int, mode os.FileMode) (spec, error) {
+	var s spec
+	if !strings.HasPrefix(hostPath, "/") || path.Clean(hostPath) != hostPath || hostPath == "/" {
+		return s, fmt.Errorf("mount.host_path: want a clean absolute path below /, got %q", hostPath)
+	}
+	s.hostPath = hostPath
+	if unprivileged {
 		for what, id := range map[string]int{"owner_uid": uid, "owner_gid": gid} {
 			if id >= idmapSize {
 				return s, fmt.Errorf("mount.%s: %d is outside the default idmap of an unprivileged container (0 to %d)", what, id, idmapSize-1)
@@ -216,18 +264,7 @@ func parse(guest, mount starlark.Value) (spec, error) {
 		}
 		uid, gid = uid+idmapBase, gid+idmapBase
 	}
-	s.uid, s.gid = uid, gid
-
-	s.mode = 0o750
-	mv, err := field(mount, "mount", "mode", false)
-	if err != nil {
-		return s, err
-	}
-	if mv != nil && mv != starlark.None {
-		if s.mode, err = parseMode(mv); err != nil {
-			return s, fmt.Errorf("mount.mode: %w", err)
-		}
-	}
+	s.uid, s.gid, s.mode = uid, gid, mode
 	return s, nil
 }
 
@@ -269,6 +306,11 @@ func intField(mount starlark.Value, name string, def int) (int, error) {
 }
 
 func parseData(v starlark.Value) (*persistent, error) {
+	if rec, _, ok := site.RecordOf(v); ok {
+		if d, ok := rec.(*site.PersistentData); ok {
+			return &persistent{dataset: d.Dataset, mountpoint: d.Mountpoint, props: d.Properties}, nil
+		}
+	}
 	p := &persistent{}
 	for _, f := range []struct {
 		name string

@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
+	"phoenix/builtins/config"
 	"strings"
 	"sync"
 
@@ -263,20 +263,10 @@ func sitePVE(rt *runtime.Runtime) (*site.PVE, error) {
 	return &s.Hypervisor.PVE, nil
 }
 
-// loadSite loads --config; nil when it holds no site.
+// loadSite loads --config through the run's one loader (config's); nil
+// when it holds no site.
 func loadSite(rt *runtime.Runtime) (*site.Site, error) {
-	dir := rt.Opts.ConfigDir
-	if dir == "" {
-		return nil, nil
-	}
-	if _, err := os.Stat(filepath.Join(dir, site.HypervisorFile)); errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	s, err := site.Load(dir)
-	if err != nil {
-		return nil, fmt.Errorf("site config %s: %w", dir, err)
-	}
-	return s, nil
+	return config.RunSite(rt)
 }
 
 // startSim runs the simulator in this process on a loopback port, with

@@ -65,7 +65,9 @@ def ct(vmid, node = "pve", mounts = []):
         template = "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
         rootfs = struct(storage = "local-zfs", size_gb = 4),
         memory_mb = 256,
+        cores = 1,
         network = struct(bridge = "vmbr0", ip = "10.0.%d.%d/16" % (vmid // 250, vmid % 250)),
+        nameserver = "10.0.0.1",
         unprivileged = True,
         onboot = True,
         mount_points = mounts,
@@ -74,7 +76,7 @@ def ct(vmid, node = "pve", mounts = []):
 data = struct(dataset = "quickOS/lxc-persistent-data", mountpoint = "/mnt/pve/quickOS/lxc-persistent-data", properties = {})
 
 def mount(vmid, name):
-    return struct(host_path = "/mnt/pve/quickOS/lxc-persistent-data/%d/%s" % (vmid, name), container_path = "/" + name, owner_uid = 0, mode = "0750")
+    return struct(host_path = "/mnt/pve/quickOS/lxc-persistent-data/%d/%s" % (vmid, name), container_path = "/" + name, owner_uid = 0, owner_gid = 0, mode = "0750")
 `
 
 // TestPendingRestartAcrossRuns: the run that adds a mount point to a

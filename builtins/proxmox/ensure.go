@@ -6,10 +6,10 @@ import (
 	"strings"
 
 	"go.starlark.net/starlark"
-	"go.starlark.net/starlarkstruct"
 
 	"phoenix/builtins/host"
 	"phoenix/internal/pve"
+	"phoenix/internal/site"
 	"phoenix/runtime"
 )
 
@@ -85,11 +85,7 @@ func lxcEnsure(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 	if err != nil {
 		return nil, err
 	}
-	r, err := newRecord(fn, specV, over, lxcFields)
-	if err != nil {
-		return nil, err
-	}
-	spec, mounts, err := lxcSpec(r)
+	guest, spec, err := lxcSpec(thread, fn, specV, over)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +101,7 @@ func lxcEnsure(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 	// Host directories first: PVE neither creates nor owns them.
 	mu := hostLock(be.rt)
 	mu.Lock()
-	err = prepareMounts(thread, fn, specV, over, mounts, data)
+	err = prepareMounts(thread, fn, guest, data)
 	mu.Unlock()
 	if err != nil {
 		return nil, err
@@ -143,11 +139,7 @@ func vmEnsure(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	if data != starlark.None {
 		return nil, fmt.Errorf("%s: data is for containers' bind mounts; VMs have none", fn)
 	}
-	r, err := newRecord(fn, specV, over, vmFields)
-	if err != nil {
-		return nil, err
-	}
-	spec, err := vmSpec(r)
+	spec, err := vmSpec(thread, fn, specV, over)
 	if err != nil {
 		return nil, err
 	}
@@ -362,39 +354,11 @@ func optionList(cfg pve.Config) string {
 // prepareMounts converges the host side of every bind mount with
 // host.prepare_mount, which knows datasets, owners and the unprivileged
 // id map; data is the site's zfs.persistent_data or None.
-func prepareMounts(thread *starlark.Thread, fn string, spec starlark.Value, over []starlark.Tuple, mounts []starlark.Value, data starlark.Value) error {
-	guest := spec
-	if len(over) > 0 && len(mounts) > 0 {
-		guest = overridden(spec, over)
-	}
-	for i, m := range mounts {
-		if _, err := host.PrepareMount(thread, guest, m, data); err != nil {
+func prepareMounts(thread *starlark.Thread, fn string, guest *site.LXC, data starlark.Value) error {
+	for i := range guest.MountPoints {
+		if _, err := host.PrepareMount(thread, guest.Unprivileged, &guest.MountPoints[i], data); err != nil {
 			return fmt.Errorf("%s: mount_points[%d]: %w", fn, i, err)
 		}
 	}
 	return nil
-}
-
-// overridden is spec with the overrides applied, for callees that read
-// the guest struct themselves.
-func overridden(spec starlark.Value, over []starlark.Tuple) starlark.Value {
-	d := starlark.StringDict{}
-	switch s := spec.(type) {
-	case *starlarkstruct.Struct:
-		s.ToStringDict(d)
-	case *starlark.Dict:
-		for _, kv := range s.Items() {
-			if k, ok := starlark.AsString(kv[0]); ok {
-				d[k] = kv[1]
-			}
-		}
-	default:
-		return spec
-	}
-	for _, kv := range over {
-		d[string(kv[0].(starlark.String))] = kv[1]
-	}
-	st := starlarkstruct.FromStringDict(starlarkstruct.Default, d)
-	st.Freeze()
-	return st
 }

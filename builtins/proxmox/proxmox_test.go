@@ -2,6 +2,7 @@ package proxmox_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -184,9 +185,41 @@ func createVM(c *pve.Client, node string, vmid int) error {
 	return err
 }
 
+// testSite writes the example site with what the .star tests use beside
+// it: a second node, pve2, and a second bridge, vmbr1. Specs written in
+// the tests are checked against it as against any site.
+func testSite(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range []string{"phoenix_hypervisor_config.json", "phoenix_lxc_configs.json", "phoenix_vm_configs.json"} {
+		b, err := os.ReadFile(filepath.Join(exampleConfig, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "phoenix_hypervisor_config.json" {
+			var h map[string]any
+			if err := json.Unmarshal(b, &h); err != nil {
+				t.Fatal(err)
+			}
+			delete(h, "$schema")
+			h["nodes"].(map[string]any)["pve2"] = map[string]any{"management_ip": "192.168.10.12"}
+			h["bridges"].(map[string]any)["vmbr1"] = map[string]any{"cidr": "10.0.1.0/24", "gateway": "10.0.1.1"}
+			fw := h["firewall"].(map[string]any)
+			fw["flows"] = append(fw["flows"].([]any), map[string]any{"source": "nodes", "destination": "nodes", "proto": "udp", "port": 5405, "comment": "corosync"})
+			if b, err = json.Marshal(h); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
 func TestStar(t *testing.T) {
 	runtimetest.Run(t, "testdata/*.star", runtimetest.Options{
-		Families: builtins.All(), Globals: predeclared(), ConfigDir: exampleConfig,
+		Families: builtins.All(), Globals: predeclared(), ConfigDir: testSite(t),
 		Setup: use(pvesim.Options{Nodes: 2}, nil),
 	})
 }
@@ -194,7 +227,7 @@ func TestStar(t *testing.T) {
 // TestStarToken runs with an API token, which PVE refuses bind mounts.
 func TestStarToken(t *testing.T) {
 	runtimetest.Run(t, "testdata/token/*.star", runtimetest.Options{
-		Families: builtins.All(), Globals: predeclared(), ConfigDir: exampleConfig,
+		Families: builtins.All(), Globals: predeclared(), ConfigDir: testSite(t),
 		Setup: use(pvesim.Options{}, tokenAuth),
 	})
 }

@@ -2,367 +2,125 @@ package proxmox
 
 import (
 	"fmt"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
 	"go.starlark.net/starlark"
 
 	"phoenix/internal/pve"
+	"phoenix/internal/site"
 	"phoenix/runtime"
 )
 
-// record reads a guest spec: a struct as config.site() returns it (or a
-// dict), with keyword overrides that use the same field names.
-type record struct {
-	fn   string // builtin name, for errors
-	path string // "spec", "spec.network", ...
-	v    starlark.Value
-	over map[string]starlark.Value
-}
+// A guest spec is a guest of config.site() (its typed record, copied), or
+// any struct or dict with the same fields, at every level. Overrides
+// replace whole fields of that copy. A spec that is not a guest of the
+// site exactly as the site declares it is checked against the site with
+// the rules phoenix validate applies, so that a copy of another guest's
+// address or name is an error, as in the files.
 
-func newRecord(fn string, v starlark.Value, kwargs []starlark.Tuple, allowed []string) (*record, error) {
-	r := &record{fn: fn, path: "spec", v: v, over: map[string]starlark.Value{}}
-	if _, ok := v.(starlark.HasAttrs); !ok {
-		if _, ok := v.(*starlark.Dict); !ok {
-			return nil, fmt.Errorf("%s: spec: want the guest struct of config.site(), got %s", fn, v.Type())
+// decodeSpec reads spec and the overrides into dst (a *site.LXC or a
+// *site.VM) and checks it.
+func decodeSpec(thread *starlark.Thread, fn string, spec starlark.Value, over []starlark.Tuple, dst any) error {
+	known := func(v starlark.Value) error {
+		if u, ok := v.(*runtime.Unknown); ok {
+			return fmt.Errorf("not known until apply: it is the value of %s", u.Origin())
 		}
+		return nil
 	}
-	known := map[string]bool{}
-	for _, k := range allowed {
-		known[k] = true
+	from, fromSite := (*site.Site)(nil), false
+	switch spec.(type) {
+	case *starlark.Dict, starlark.HasAttrs:
+		_, from, fromSite = site.RecordOf(spec)
+	default:
+		return fmt.Errorf("%s: spec: want the guest struct of config.site(), or a struct or dict with its fields, got %s", fn, spec.Type())
 	}
-	for _, kv := range kwargs {
+	if err := site.Decode(spec, dst, "spec", known); err != nil {
+		return fmt.Errorf("%s: %w", fn, err)
+	}
+	allowed := site.FieldNames(dst)
+	for _, kv := range over {
 		k := string(kv[0].(starlark.String))
-		if !known[k] {
-			return nil, fmt.Errorf("%s: unexpected keyword argument %q (overrides use the spec's field names: %s)", fn, k, strings.Join(allowed, ", "))
+		if !slices.Contains(allowed, k) {
+			return fmt.Errorf("%s: unexpected keyword argument %q (overrides use the spec's field names: %s)", fn, k, strings.Join(allowed, ", "))
 		}
-		r.over[k] = kv[1]
+		if err := site.DecodeField(dst, k, kv[1], "spec", known); err != nil {
+			return fmt.Errorf("%s: %w", fn, err)
+		}
 	}
-	return r, nil
-}
-
-func (r *record) sub(name string, v starlark.Value) *record {
-	return &record{fn: r.fn, path: r.path + "." + name, v: v, over: map[string]starlark.Value{}}
-}
-
-// get returns a field's value, an override winning; nil when absent.
-func (r *record) get(name string) (starlark.Value, error) {
-	if v, ok := r.over[name]; ok {
-		return v, runtime.Known(v, r.fn+": "+name)
+	if fromSite && len(over) == 0 {
+		return nil // validated with its site
 	}
-	var v starlark.Value
-	switch x := r.v.(type) {
-	case starlark.HasAttrs:
+	if !fromSite {
 		var err error
-		v, err = x.Attr(name)
-		if err != nil {
-			return nil, nil
-		}
-	case *starlark.Dict:
-		var found bool
-		v, found, _ = x.Get(starlark.String(name))
-		if !found {
-			return nil, nil
+		if from, err = loadSite(runtime.FromThread(thread)); err != nil {
+			return fmt.Errorf("%s: %w", fn, err)
 		}
 	}
-	if v == nil || v == starlark.None {
-		return nil, nil
+	if from == nil {
+		return nil // no site to check against
 	}
-	return v, runtime.Known(v, r.fn+": "+r.path+"."+name)
+	var err error
+	switch g := dst.(type) {
+	case *site.LXC:
+		err = from.CheckLXC(g, "spec")
+	case *site.VM:
+		err = from.CheckVM(g, "spec")
+	}
+	if err != nil {
+		return fmt.Errorf("%s: the spec breaks the site's rules (as phoenix validate checks the files):\n%w", fn, err)
+	}
+	return nil
 }
 
-func (r *record) missing(name string) error {
-	return fmt.Errorf("%s: %s.%s is missing", r.fn, r.path, name)
+// lxcSpec reads a container spec with its overrides.
+func lxcSpec(thread *starlark.Thread, fn string, spec starlark.Value, over []starlark.Tuple) (*site.LXC, *pve.LXCSpec, error) {
+	l := &site.LXC{}
+	if err := decodeSpec(thread, fn, spec, over, l); err != nil {
+		return nil, nil, err
+	}
+	s := &pve.LXCSpec{
+		VMID: l.VMID, Node: l.Node, Hostname: l.Hostname, Template: l.Template,
+		RootFSStorage: l.RootFS.Storage, RootFSSizeGB: l.RootFS.SizeGB,
+		MemoryMB: l.MemoryMB, SwapMB: l.SwapMB, Cores: l.Cores,
+		Net0: l.Network.Net0(), Nameserver: addr(l.Nameserver), Searchdomain: l.Searchdomain,
+		Features: l.Features.PVE(), Unprivileged: l.Unprivileged, OnBoot: l.OnBoot,
+	}
+	for _, m := range l.MountPoints {
+		s.MountPoints = append(s.MountPoints, pve.MountPoint{HostPath: m.HostPath, ContainerPath: m.ContainerPath, ReadOnly: m.ReadOnly})
+	}
+	if err := s.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", fn, err)
+	}
+	return l, s, nil
 }
 
-func (r *record) str(name string, required bool) (string, error) {
-	v, err := r.get(name)
-	if err != nil || v == nil {
-		if err == nil && required {
-			err = r.missing(name)
-		}
-		return "", err
+// vmSpec reads a VM spec with its overrides.
+func vmSpec(thread *starlark.Thread, fn string, spec starlark.Value, over []starlark.Tuple) (*pve.VMSpec, error) {
+	v := &site.VM{}
+	if err := decodeSpec(thread, fn, spec, over, v); err != nil {
+		return nil, err
 	}
-	s, ok := starlark.AsString(v)
-	if !ok {
-		return "", fmt.Errorf("%s: %s.%s: want string, got %s", r.fn, r.path, name, v.Type())
+	s := &pve.VMSpec{
+		VMID: v.VMID, Node: v.Node, Name: v.Name, CloneFrom: v.CloneFrom,
+		MemoryMB: v.MemoryMB, Cores: v.Cores,
+		Net0:       v.Network.Model + ",bridge=" + v.Network.Bridge + ",firewall=" + digit(v.Network.Firewall),
+		IPConfig0:  v.Network.IPConfig0(),
+		Nameserver: addr(v.Nameserver), Searchdomain: v.Searchdomain, OnBoot: v.OnBoot,
+	}
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
 	return s, nil
 }
 
-func (r *record) integer(name string, required bool, def int) (int, error) {
-	v, err := r.get(name)
-	if err != nil || v == nil {
-		if err == nil && required {
-			err = r.missing(name)
-		}
-		return def, err
+func addr(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
 	}
-	var n int
-	if err := starlark.AsInt(v, &n); err != nil {
-		return 0, fmt.Errorf("%s: %s.%s: want int, got %s", r.fn, r.path, name, v.Type())
-	}
-	return n, nil
-}
-
-func (r *record) boolean(name string, def bool) (bool, error) {
-	v, err := r.get(name)
-	if err != nil || v == nil {
-		return def, err
-	}
-	b, ok := v.(starlark.Bool)
-	if !ok {
-		return false, fmt.Errorf("%s: %s.%s: want bool, got %s", r.fn, r.path, name, v.Type())
-	}
-	return bool(b), nil
-}
-
-// record returns a nested struct field.
-func (r *record) record(name string, required bool) (*record, error) {
-	v, err := r.get(name)
-	if err != nil || v == nil {
-		if err == nil && required {
-			err = r.missing(name)
-		}
-		return nil, err
-	}
-	switch v.(type) {
-	case starlark.HasAttrs, *starlark.Dict:
-		return r.sub(name, v), nil
-	}
-	return nil, fmt.Errorf("%s: %s.%s: want a struct, got %s", r.fn, r.path, name, v.Type())
-}
-
-func (r *record) list(name string) ([]starlark.Value, error) {
-	v, err := r.get(name)
-	if err != nil || v == nil {
-		return nil, err
-	}
-	seq, ok := v.(starlark.Indexable)
-	if !ok {
-		return nil, fmt.Errorf("%s: %s.%s: want a list, got %s", r.fn, r.path, name, v.Type())
-	}
-	out := make([]starlark.Value, seq.Len())
-	for i := range out {
-		out[i] = seq.Index(i)
-	}
-	return out, nil
-}
-
-// lxcFields are the LXC spec fields lxc_ensure reads (and accepts as
-// overrides); the others of config.site()'s struct are ignored.
-var lxcFields = []string{"vmid", "node", "hostname", "template", "rootfs", "memory_mb", "swap_mb", "cores",
-	"network", "nameserver", "searchdomain", "features", "unprivileged", "onboot", "mount_points"}
-
-var vmFields = []string{"vmid", "node", "name", "clone_from", "memory_mb", "cores", "network",
-	"ipconfig0", "nameserver", "searchdomain", "onboot"}
-
-// lxcSpec converts a spec struct with overrides.
-func lxcSpec(r *record) (*pve.LXCSpec, []starlark.Value, error) {
-	s := &pve.LXCSpec{}
-	var err error
-	seq := []func() error{
-		func() error { s.VMID, err = r.integer("vmid", true, 0); return err },
-		func() error { s.Node, err = r.str("node", true); return err },
-		func() error { s.Hostname, err = r.str("hostname", true); return err },
-		func() error { s.Template, err = r.str("template", true); return err },
-		func() error { s.MemoryMB, err = r.integer("memory_mb", true, 0); return err },
-		func() error { s.SwapMB, err = r.integer("swap_mb", false, 512); return err },
-		func() error { s.Cores, err = r.integer("cores", false, 0); return err },
-		func() error { s.Nameserver, err = r.str("nameserver", false); return err },
-		func() error { s.Searchdomain, err = r.str("searchdomain", false); return err },
-		func() error { s.Unprivileged, err = r.boolean("unprivileged", true); return err },
-		func() error { s.OnBoot, err = r.boolean("onboot", true); return err },
-	}
-	for _, f := range seq {
-		if err := f(); err != nil {
-			return nil, nil, err
-		}
-	}
-	rootfs, err := r.record("rootfs", false)
-	if err != nil {
-		return nil, nil, err
-	}
-	if rootfs != nil {
-		if s.RootFSStorage, err = rootfs.str("storage", true); err != nil {
-			return nil, nil, err
-		}
-		if s.RootFSSizeGB, err = rootfs.integer("size_gb", false, 0); err != nil {
-			return nil, nil, err
-		}
-	}
-	net, err := r.record("network", true)
-	if err != nil {
-		return nil, nil, err
-	}
-	if s.Net0, err = lxcNet0(net); err != nil {
-		return nil, nil, err
-	}
-	if s.Features, err = features(r); err != nil {
-		return nil, nil, err
-	}
-	mps, err := r.list("mount_points")
-	if err != nil {
-		return nil, nil, err
-	}
-	for i, v := range mps {
-		m := r.sub(fmt.Sprintf("mount_points[%d]", i), v)
-		if _, ok := v.(starlark.HasAttrs); !ok {
-			if _, ok := v.(*starlark.Dict); !ok {
-				return nil, nil, fmt.Errorf("%s: %s: want a struct, got %s", r.fn, m.path, v.Type())
-			}
-		}
-		var mp pve.MountPoint
-		if mp.HostPath, err = m.str("host_path", true); err != nil {
-			return nil, nil, err
-		}
-		if mp.ContainerPath, err = m.str("container_path", true); err != nil {
-			return nil, nil, err
-		}
-		if mp.ReadOnly, err = m.boolean("read_only", false); err != nil {
-			return nil, nil, err
-		}
-		s.MountPoints = append(s.MountPoints, mp)
-	}
-	if err := s.Validate(); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", r.fn, err)
-	}
-	return s, mps, nil
-}
-
-// lxcNet0 builds "name=eth0,bridge=vmbr0,ip=10.0.0.101/24,gw=10.0.0.1,firewall=1".
-func lxcNet0(n *record) (string, error) {
-	name, err := n.str("name", false)
-	if err != nil {
-		return "", err
-	}
-	if name == "" {
-		name = "eth0"
-	}
-	bridge, err := n.str("bridge", true)
-	if err != nil {
-		return "", err
-	}
-	ip, err := n.str("ip", true)
-	if err != nil {
-		return "", err
-	}
-	gw, err := n.str("gateway", false)
-	if err != nil {
-		return "", err
-	}
-	fw, err := n.boolean("firewall", true)
-	if err != nil {
-		return "", err
-	}
-	v := "name=" + name + ",bridge=" + bridge + ",ip=" + ip
-	if gw != "" {
-		v += ",gw=" + gw
-	}
-	return v + ",firewall=" + digit(fw), nil
-}
-
-// features builds PVE's "features" value from the spec's struct (or
-// takes a PVE string as it is).
-func features(r *record) (string, error) {
-	v, err := r.get("features")
-	if err != nil || v == nil {
-		return "", err
-	}
-	if s, ok := starlark.AsString(v); ok {
-		return s, nil
-	}
-	f, err := r.record("features", false)
-	if err != nil {
-		return "", err
-	}
-	var parts []string
-	for _, k := range []string{"force_rw_sys", "fuse", "keyctl", "mknod", "nesting"} {
-		on, err := f.boolean(k, false)
-		if err != nil {
-			return "", err
-		}
-		if on {
-			parts = append(parts, k+"=1")
-		}
-	}
-	mounts, err := f.list("mount")
-	if err != nil {
-		return "", err
-	}
-	if len(mounts) > 0 {
-		fss := make([]string, len(mounts))
-		for i, m := range mounts {
-			s, ok := starlark.AsString(m)
-			if !ok {
-				return "", fmt.Errorf("%s: %s.mount[%d]: want string", r.fn, f.path, i)
-			}
-			fss[i] = s
-		}
-		parts = append(parts, "mount="+strings.Join(fss, ";"))
-	}
-	return strings.Join(parts, ","), nil
-}
-
-// vmSpec converts a VM spec struct with overrides.
-func vmSpec(r *record) (*pve.VMSpec, error) {
-	s := &pve.VMSpec{}
-	var err error
-	seq := []func() error{
-		func() error { s.VMID, err = r.integer("vmid", true, 0); return err },
-		func() error { s.Node, err = r.str("node", true); return err },
-		func() error { s.Name, err = r.str("name", true); return err },
-		func() error { s.CloneFrom, err = r.integer("clone_from", true, 0); return err },
-		func() error { s.MemoryMB, err = r.integer("memory_mb", true, 0); return err },
-		func() error { s.Cores, err = r.integer("cores", false, 0); return err },
-		func() error { s.Nameserver, err = r.str("nameserver", false); return err },
-		func() error { s.Searchdomain, err = r.str("searchdomain", false); return err },
-		func() error { s.OnBoot, err = r.boolean("onboot", true); return err },
-		func() error { s.IPConfig0, err = r.str("ipconfig0", false); return err },
-	}
-	for _, f := range seq {
-		if err := f(); err != nil {
-			return nil, err
-		}
-	}
-	net, err := r.record("network", true)
-	if err != nil {
-		return nil, err
-	}
-	model, err := net.str("model", false)
-	if err != nil {
-		return nil, err
-	}
-	if model == "" {
-		model = "virtio"
-	}
-	bridge, err := net.str("bridge", true)
-	if err != nil {
-		return nil, err
-	}
-	fw, err := net.boolean("firewall", true)
-	if err != nil {
-		return nil, err
-	}
-	s.Net0 = model + ",bridge=" + bridge + ",firewall=" + digit(fw)
-	if s.IPConfig0 == "" {
-		ip, err := net.str("ip", true)
-		if err != nil {
-			return nil, err
-		}
-		gw, err := net.str("gateway", false)
-		if err != nil {
-			return nil, err
-		}
-		s.IPConfig0 = "ip=" + ip
-		if gw != "" {
-			s.IPConfig0 += ",gw=" + gw
-		}
-	}
-	if err := s.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", r.fn, err)
-	}
-	return s, nil
+	return a.String()
 }
 
 func digit(b bool) string {
@@ -377,10 +135,8 @@ func vmidArg(fn string, v starlark.Value) (int, error) {
 	if err := runtime.Known(v, fn+": vmid"); err != nil {
 		return 0, err
 	}
-	if ha, ok := v.(starlark.HasAttrs); ok {
-		if x, err := ha.Attr("vmid"); err == nil && x != nil {
-			v = x
-		}
+	if x, ok := attr(v, "vmid"); ok {
+		v = x
 	}
 	var n int
 	if err := starlark.AsInt(v, &n); err != nil {
@@ -417,12 +173,21 @@ func siteGuests(fn string, v starlark.Value) (guests, templates map[int]bool, er
 				}
 			}
 			return nil
-		case starlark.HasAttrs:
-			if id, err := x.Attr("vmid"); err == nil && id != nil {
+		case *starlark.Dict, starlark.HasAttrs:
+			if s, ok := site.SiteOf(x); ok {
+				for _, g := range s.Guests() {
+					guests[g.VMID] = true
+					if g.VM != nil {
+						templates[g.VM.CloneFrom] = true
+					}
+				}
+				return nil
+			}
+			if id, ok := attr(x, "vmid"); ok {
 				if err := add(id, depth+1); err != nil {
 					return err
 				}
-				if cf, err := x.Attr("clone_from"); err == nil && cf != nil {
+				if cf, ok := attr(x, "clone_from"); ok {
 					var n int
 					if starlark.AsInt(cf, &n) == nil {
 						templates[n] = true
@@ -432,7 +197,7 @@ func siteGuests(fn string, v starlark.Value) (guests, templates map[int]bool, er
 			}
 			found := false
 			for _, name := range []string{"lxcs", "vms"} {
-				if l, err := x.Attr(name); err == nil && l != nil {
+				if l, ok := attr(x, name); ok {
 					found = true
 					if err := add(l, depth+1); err != nil {
 						return err
@@ -453,3 +218,15 @@ func siteGuests(fn string, v starlark.Value) (guests, templates map[int]bool, er
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// attr is a struct's field or a dict's key, the same to a script.
+func attr(v starlark.Value, name string) (starlark.Value, bool) {
+	var x starlark.Value
+	switch o := v.(type) {
+	case *starlark.Dict: // before HasAttrs: a dict's attributes are its methods
+		x, _, _ = o.Get(starlark.String(name))
+	case starlark.HasAttrs:
+		x, _ = o.Attr(name)
+	}
+	return x, x != nil && x != starlark.None
+}

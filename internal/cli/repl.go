@@ -92,9 +92,7 @@ func replSite(rt *runtime.Runtime, dir string, stderr io.Writer) (starlark.Strin
 	if _, err := os.Stat(filepath.Join(dir, site.HypervisorFile)); err != nil {
 		return nil, nil
 	}
-	th := rt.NewThread("repl: site", rt.Report(), stderr)
-	defer rt.Release(th)
-	_, v, err := config.Load(th, dir)
+	_, v, err := config.Load(rt, dir)
 	if err != nil {
 		fmt.Fprintf(stderr, "phoenix repl: site not loaded: %v\n", err)
 		return nil, nil

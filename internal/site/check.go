@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -327,19 +326,15 @@ func checkSite(s *Site, ps *problems) {
 	}
 	guests := make([]gref, 0, len(s.guests))
 	for _, g := range s.guests {
-		file := LXCFile
-		if g.Kind == "vm" {
-			file = VMFile
-		}
-		p := root.Key(strconv.Itoa(g.VMID))
-		guests = append(guests, gref{g, place{file, p}, p.Key("network")})
+		at := s.guestAt(g.Kind, g.VMID)
+		guests = append(guests, gref{g, at, at.p.Key("network")})
 	}
 	at := func(r gref, p *jpath) place { return place{r.at.file, p} }
 
 	// VMIDs: one guest per VMID across both files.
 	for _, v := range s.VMs {
 		if s.lxc[v.VMID] != nil {
-			ps.at(place{VMFile, root.Key(strconv.Itoa(v.VMID))}, "VMID %d is also used by %s", v.VMID, place{LXCFile, root.Key(strconv.Itoa(v.VMID))})
+			ps.at(s.guestAt("vm", v.VMID), "VMID %d is also used by %s", v.VMID, s.guestAt("lxc", v.VMID))
 		}
 	}
 
@@ -469,7 +464,7 @@ func checkCA(s *Site, ps *problems) {
 				}
 			}
 			if ca.PrivateContainerPath == "" {
-				ps.at(hyp(cp.Key("private_dir")), "guest %d must mount %s (%s: %d.mount_points)", ca.VMID, ca.PrivateHostPath, LXCFile, ca.VMID)
+				ps.at(hyp(cp.Key("private_dir")), "guest %d must mount %s (%s)", ca.VMID, ca.PrivateHostPath, s.guestAt("lxc", ca.VMID).Key("mount_points"))
 			}
 		}
 	}
@@ -519,19 +514,20 @@ func checkMounts(s *Site, ps *problems) {
 	byHostPath := map[string]first{}
 	for _, l := range s.LXCs {
 		own := s.DataDir(l.VMID)
+		gat := s.guestAt("lxc", l.VMID)
 		for i, m := range l.MountPoints {
-			mp := (*jpath)(nil).Key(strconv.Itoa(l.VMID)).Key("mount_points").Index(i)
-			at := place{LXCFile, mp.Key("host_path")}
+			mp := gat.Key("mount_points").Index(i)
+			at := mp.Key("host_path")
 			hp := m.HostPath
 			if hp == "" {
 				continue
 			}
 			if prev, ok := byHostPath[hp]; ok {
 				if prev.uid != m.OwnerUID || prev.gid != m.OwnerGID || prev.mode != ModeString(m.Mode) {
-					ps.at(place{LXCFile, mp}, "owner %d:%d mode %s of %s differs from %d:%d %s at %s", m.OwnerUID, m.OwnerGID, ModeString(m.Mode), hp, prev.uid, prev.gid, prev.mode, prev.at)
+					ps.at(mp, "owner %d:%d mode %s of %s differs from %d:%d %s at %s", m.OwnerUID, m.OwnerGID, ModeString(m.Mode), hp, prev.uid, prev.gid, prev.mode, prev.at)
 				}
 			} else {
-				byHostPath[hp] = first{place{LXCFile, mp}, m.OwnerUID, m.OwnerGID, ModeString(m.Mode)}
+				byHostPath[hp] = first{mp, m.OwnerUID, m.OwnerGID, ModeString(m.Mode)}
 			}
 			if within(hp, own) {
 				continue
@@ -549,7 +545,7 @@ func checkMounts(s *Site, ps *problems) {
 				if !slices.Contains(exp.Consumers, l.VMID) {
 					ps.at(at, "%s is export %q of guest %d, which does not list %d in %s", hp, exp.Name, ca.VMID, l.VMID, place{HypervisorFile, ep.Key("consumers")})
 				} else if !m.ReadOnly {
-					ps.at(place{LXCFile, mp.Key("read_only")}, "must be true: %s is another guest's export (%s)", hp, place{HypervisorFile, ep})
+					ps.at(mp.Key("read_only"), "must be true: %s is another guest's export (%s)", hp, place{HypervisorFile, ep})
 				}
 				continue
 			}
@@ -632,14 +628,12 @@ func checkRecords(s *Site, ps *problems) []Record {
 		}
 	}
 	for _, g := range s.guests {
-		file := LXCFile
-		if g.Kind == "vm" {
-			file = VMFile
-		}
 		if len(g.DNSRecords) == 0 {
 			continue
 		}
-		gp := (*jpath)(nil).Key(strconv.Itoa(g.VMID)).Key("dns_records")
+		gat := s.guestAt(g.Kind, g.VMID)
+		file := gat.file
+		gp := gat.p.Key("dns_records")
 		kids := make([]jpath, len(g.DNSRecords))
 		for i, gr := range g.DNSRecords {
 			kids[i] = jpath{parent: gp, idx: i}

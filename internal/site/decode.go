@@ -165,6 +165,13 @@ type unsupportedKeyer interface {
 	unsupportedKey(key string) string
 }
 
+// reporter is where a checker's problems go: the JSON decoder, or the
+// decoder of Starlark values.
+type reporter interface {
+	here() *jpath
+	err(p *jpath, format string, args ...any)
+}
+
 // checker is implemented by structs with rules that span their fields.
 type checker interface {
 	check(c *structCtx)
@@ -173,7 +180,7 @@ type checker interface {
 // structCtx is what a checker sees: which keys were present and where to
 // report.
 type structCtx struct {
-	d    *decoder
+	d    reporter
 	si   *structInfo
 	seen uint64
 }

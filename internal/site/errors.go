@@ -28,6 +28,8 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
 	case e.Path == "":
 		return e.File + ": " + e.Msg
+	case e.File == "":
+		return e.Path + ": " + e.Msg
 	default:
 		return e.File + ": " + e.Path + ": " + e.Msg
 	}
@@ -110,7 +112,18 @@ type place struct {
 	p    *jpath
 }
 
-func (pl place) String() string { return pl.file + ": " + pl.p.String() }
+func (pl place) String() string {
+	if pl.file == "" {
+		return pl.p.String() // a spec written in a script
+	}
+	return pl.file + ": " + pl.p.String()
+}
+
+// Key is the place of a key below pl.
+func (pl place) Key(k string) place { return place{pl.file, pl.p.Key(k)} }
+
+// Index is the place of a list item below pl.
+func (pl place) Index(i int) place { return place{pl.file, pl.p.Index(i)} }
 
 // problem is an error before its position is resolved.
 type problem struct {

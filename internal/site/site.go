@@ -55,6 +55,9 @@ type Site struct {
 	// broken holds VMIDs whose entry is not even an object: they exist
 	// for the rules across files, which then say nothing more about them.
 	broken map[int]bool
+	// spec is the guest a script wrote, when this is the copy of a site
+	// that CheckLXC or CheckVM checks it in.
+	spec *specGuest
 }
 
 func (s *Site) setBroken(vmids []int) {

@@ -6,36 +6,41 @@ import (
 	"net/netip"
 	"reflect"
 	"sort"
+	"strings"
 
 	"go.starlark.net/starlark"
-	"go.starlark.net/starlarkstruct"
+	"go.starlark.net/syntax"
 )
 
-// Starlark returns the site as one frozen Starlark struct, for config.site():
+// Starlark returns the site for config.site(), a frozen value whose
+// attributes are:
 //
-//	hypervisor  - struct: the hypervisor file, keys as the file spells them
-//	lxcs, vms   - lists of guest structs, sorted by VMID
+//	hypervisor  - the hypervisor file, keys as the file spells them
+//	lxcs, vms   - lists of guests, sorted by VMID
 //	guests()    - every guest (LXCs and VMs), sorted by VMID
 //	lxc(vmid)   - the LXC with that VMID; an error if there is none
 //	vm(vmid)    - the VM with that VMID; an error if there is none
 //	flows()     - the firewall flows in file order
 //	records()   - every DNS record (struct view, name, type, value, source, vmid)
 //
-// A guest struct has the keys of its file plus vmid and kind ("lxc" or
-// "vm"). Addresses, CIDRs, modes and durations are strings as written in
-// the files; defaults are filled in (a guest's gateway included). A flow's
-// source or destination is an int for a guest and a string otherwise.
-func (s *Site) Starlark() *starlarkstruct.Struct {
+// Every record (a guest, its network, a mount point, a bridge...) is a
+// Value: it wraps the typed value, so builtins that are given one read
+// it directly instead of parsing it back. A guest has the keys of its
+// file plus vmid and kind ("lxc" or "vm"). Addresses, CIDRs, modes and
+// durations are strings as written in the files; defaults are filled in
+// (a guest's gateway included). A flow's source or destination is an int
+// for a guest and a string otherwise.
+func (s *Site) Starlark() starlark.Value {
 	byVMID := map[int]starlark.Value{}
 	lxcs := make([]starlark.Value, 0, len(s.LXCs))
 	for _, l := range s.LXCs {
-		v := guestStruct(reflect.ValueOf(l).Elem(), "lxc")
+		v := s.record(reflect.ValueOf(l).Elem(), "lxc")
 		lxcs = append(lxcs, v)
 		byVMID[l.VMID] = v
 	}
 	vms := make([]starlark.Value, 0, len(s.VMs))
 	for _, m := range s.VMs {
-		v := guestStruct(reflect.ValueOf(m).Elem(), "vm")
+		v := s.record(reflect.ValueOf(m).Elem(), "vm")
 		vms = append(vms, v)
 		byVMID[m.VMID] = v
 	}
@@ -44,17 +49,16 @@ func (s *Site) Starlark() *starlarkstruct.Struct {
 		guests = append(guests, byVMID[g.VMID])
 	}
 	var flows []starlark.Value
-	for _, f := range s.Hypervisor.Firewall.Flows {
-		flows = append(flows, toStarlark(reflect.ValueOf(f)))
+	for i := range s.Hypervisor.Firewall.Flows {
+		flows = append(flows, s.record(reflect.ValueOf(&s.Hypervisor.Firewall.Flows[i]).Elem(), ""))
 	}
 	var records []starlark.Value
 	for _, r := range s.Records() {
-		records = append(records, starlarkstruct.FromStringDict(starlarkstruct.Default, starlark.StringDict{
-			"view": starlark.String(r.View), "name": starlark.String(r.Name), "type": starlark.String(r.Type),
-			"value": starlark.String(r.Value), "source": starlark.String(r.Source), "vmid": starlark.MakeInt(r.VMID),
-		}))
+		records = append(records, s.record(reflect.ValueOf(&recordView{
+			View: r.View, Name: r.Name, Type: r.Type, Value: r.Value, Source: r.Source, VMID: r.VMID,
+		}).Elem(), ""))
 	}
-	guestList, flowList, recordList := starlark.NewList(guests), starlark.NewList(flows), starlark.NewList(records)
+	guestList, flowList, recordList := frozenList(guests), frozenList(flows), frozenList(records)
 
 	lookup := func(kind, file string) *starlark.Builtin {
 		return starlark.NewBuiltin(kind, func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -77,42 +81,162 @@ func (s *Site) Starlark() *starlarkstruct.Struct {
 			return l, nil
 		})
 	}
-	st := starlarkstruct.FromStringDict(starlarkstruct.Default, starlark.StringDict{
-		"hypervisor": toStarlark(reflect.ValueOf(s.Hypervisor)),
-		"lxcs":       starlark.NewList(lxcs),
-		"vms":        starlark.NewList(vms),
+	return &siteValue{s: s, attrs: starlark.StringDict{
+		"hypervisor": s.record(reflect.ValueOf(&s.Hypervisor).Elem(), ""),
+		"lxcs":       frozenList(lxcs),
+		"vms":        frozenList(vms),
 		"guests":     list("guests", guestList),
 		"lxc":        lookup("lxc", LXCFile),
 		"vm":         lookup("vm", VMFile),
 		"flows":      list("flows", flowList),
 		"records":    list("records", recordList),
-	})
-	st.Freeze()
-	guestList.Freeze()
-	flowList.Freeze()
-	recordList.Freeze()
-	return st
+	}}
 }
 
-func guestStruct(v reflect.Value, kind string) starlark.Value {
-	d := structDict(v)
-	d["kind"] = starlark.String(kind)
-	return starlarkstruct.FromStringDict(starlarkstruct.Default, d)
+// recordView is a Record as records() shows it.
+type recordView struct {
+	View   string `json:"view"`
+	Name   string `json:"name"`
+	Type   string `json:"type"`
+	Value  string `json:"value"`
+	Source string `json:"source"`
+	VMID   int    `json:"vmid"`
 }
 
-func structDict(v reflect.Value) starlark.StringDict {
-	si := infoOf(v.Type())
-	d := make(starlark.StringDict, len(si.fields)+len(si.derived))
+func frozenList(elems []starlark.Value) *starlark.List {
+	l := starlark.NewList(elems)
+	l.Freeze()
+	return l
+}
+
+// siteValue is config.site()'s value.
+type siteValue struct {
+	s     *Site
+	attrs starlark.StringDict
+}
+
+var _ starlark.HasAttrs = (*siteValue)(nil)
+
+func (v *siteValue) String() string        { return "site(" + strings.Join(v.AttrNames(), ", ") + ")" }
+func (v *siteValue) Type() string          { return "site" }
+func (v *siteValue) Freeze()               {}
+func (v *siteValue) Truth() starlark.Bool  { return true }
+func (v *siteValue) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable: site") }
+func (v *siteValue) AttrNames() []string   { return v.attrs.Keys() }
+func (v *siteValue) Attr(name string) (starlark.Value, error) {
+	return v.attrs[name], nil
+}
+
+// SiteOf returns the site a config.site() value wraps.
+func SiteOf(v starlark.Value) (*Site, bool) {
+	sv, ok := v.(*siteValue)
+	if !ok {
+		return nil, false
+	}
+	return sv.s, true
+}
+
+// Value is a typed site record (a guest, a network, a mount point, a
+// bridge...) as Starlark sees it: read-only attributes named as the files
+// name the keys, converted when they are read.
+type Value struct {
+	site *Site         // the validated site it belongs to
+	v    reflect.Value // an addressable struct
+	kind string        // "lxc" or "vm" for a guest
+}
+
+var (
+	_ starlark.HasAttrs   = (*Value)(nil)
+	_ starlark.Comparable = (*Value)(nil)
+)
+
+func (s *Site) record(v reflect.Value, kind string) *Value {
+	return &Value{site: s, v: v, kind: kind}
+}
+
+// RecordOf returns the typed record v wraps (a *LXC, *VM, *MountPoint,
+// *PersistentData...) and the site it belongs to. The record is shared:
+// read it, copy it before changing it.
+func RecordOf(v starlark.Value) (rec any, s *Site, ok bool) {
+	r, ok := v.(*Value)
+	if !ok {
+		return nil, nil, false
+	}
+	return r.v.Addr().Interface(), r.site, true
+}
+
+func (r *Value) Type() string          { return "struct" }
+func (r *Value) Freeze()               {}
+func (r *Value) Truth() starlark.Bool  { return true }
+func (r *Value) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable: struct") }
+
+// String is what a struct with the same fields would print.
+func (r *Value) String() string {
+	var b strings.Builder
+	b.WriteString("struct(")
+	for i, name := range r.AttrNames() {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		v, _ := r.Attr(name)
+		b.WriteString(name)
+		b.WriteString(" = ")
+		b.WriteString(v.String())
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
+func (r *Value) AttrNames() []string {
+	si := infoOf(r.v.Type())
+	names := make([]string, 0, len(si.fields)+len(si.derived)+1)
 	for _, f := range si.fields {
-		d[f.name] = toStarlark(v.Field(f.index))
+		names = append(names, f.name)
 	}
 	for _, f := range si.derived {
-		d[f.name] = toStarlark(v.Field(f.index))
+		names = append(names, f.name)
 	}
-	return d
+	if r.kind != "" {
+		names = append(names, "kind")
+	}
+	sort.Strings(names)
+	return names
 }
 
-func toStarlark(v reflect.Value) starlark.Value {
+func (r *Value) Attr(name string) (starlark.Value, error) {
+	if name == "kind" && r.kind != "" {
+		return starlark.String(r.kind), nil
+	}
+	si := infoOf(r.v.Type())
+	f := si.byKey[name]
+	if f == nil {
+		for _, d := range si.derived {
+			if d.name == name {
+				f = d
+			}
+		}
+	}
+	if f == nil {
+		return nil, nil // no such attribute
+	}
+	return r.site.toStarlark(r.v.Field(f.index)), nil
+}
+
+// CompareSameType compares the typed values: two records are equal when
+// their fields are.
+func (r *Value) CompareSameType(op syntax.Token, y starlark.Value, depth int) (bool, error) {
+	o := y.(*Value)
+	eq := r.kind == o.kind && r.v.Type() == o.v.Type() && reflect.DeepEqual(r.v.Interface(), o.v.Interface())
+	switch op {
+	case syntax.EQL:
+		return eq, nil
+	case syntax.NEQ:
+		return !eq, nil
+	}
+	return false, fmt.Errorf("%s %s %s not implemented", r.Type(), op, y.Type())
+}
+
+func (s *Site) toStarlark(v reflect.Value) starlark.Value {
 	switch x := v.Interface().(type) {
 	case netip.Addr:
 		if !x.IsValid() {
@@ -144,9 +268,9 @@ func toStarlark(v reflect.Value) starlark.Value {
 	case reflect.Slice:
 		elems := make([]starlark.Value, v.Len())
 		for i := range elems {
-			elems[i] = toStarlark(v.Index(i))
+			elems[i] = s.toStarlark(v.Index(i))
 		}
-		return starlark.NewList(elems)
+		return frozenList(elems)
 	case reflect.Map:
 		keys := make([]string, 0, v.Len())
 		for _, k := range v.MapKeys() {
@@ -155,16 +279,22 @@ func toStarlark(v reflect.Value) starlark.Value {
 		sort.Strings(keys)
 		d := starlark.NewDict(len(keys))
 		for _, k := range keys {
-			_ = d.SetKey(starlark.String(k), toStarlark(v.MapIndex(reflect.ValueOf(k))))
+			_ = d.SetKey(starlark.String(k), s.toStarlark(v.MapIndex(reflect.ValueOf(k))))
 		}
+		d.Freeze()
 		return d
 	case reflect.Pointer:
 		if v.IsNil() {
 			return starlark.None
 		}
-		return toStarlark(v.Elem())
+		return s.toStarlark(v.Elem())
 	case reflect.Struct:
-		return starlarkstruct.FromStringDict(starlarkstruct.Default, structDict(v))
+		if !v.CanAddr() {
+			c := reflect.New(v.Type()).Elem()
+			c.Set(v)
+			v = c
+		}
+		return s.record(v, "")
 	}
 	panic("site: no Starlark form for " + v.Type().String())
 }
