@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
@@ -26,11 +28,25 @@ var Family = runtime.Family{Name: "config", Module: Module}
 //
 //	site(dir: str|None = None) - the validated site: struct(hypervisor, lxcs, vms, guests(), lxc(vmid), vm(vmid), flows(), records())
 //	validate(dir: str|None = None) - a list of error strings, empty when the site is valid
+//	lxc_spec(spec: struct|dict, **overrides: any) - a container written in a script, checked: a guest as site.lxc(vmid) returns it
+//	vm_spec(spec: struct|dict, **overrides: any) - the same for a VM
+//
+// The site's records (a guest, its network, a mount point...) wrap the
+// typed values the files were decoded into; builtins given one read it
+// as it is. A spec is a guest of the site, or any struct or dict with its
+// fields, at every level; overrides replace whole fields of a copy. It is
+// checked as the files are (keys, types, formats, defaults) and, unless it
+// is a guest of the site unchanged, against the site of --config with the
+// rules phoenix validate applies: a copy of another guest's address or
+// name is an error naming both. proxmox.lxc_ensure and vm_ensure take
+// their spec the same way.
 var Module = &starlarkstruct.Module{
 	Name: "config",
 	Members: starlark.StringDict{
 		"site":     starlark.NewBuiltin("config.site", siteFn),
 		"validate": starlark.NewBuiltin("config.validate", validate),
+		"lxc_spec": starlark.NewBuiltin("config.lxc_spec", lxcSpec),
+		"vm_spec":  starlark.NewBuiltin("config.vm_spec", vmSpec),
 	},
 }
 
@@ -121,4 +137,85 @@ func validate(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
 	return starlark.NewList(out), nil
+}
+
+func lxcSpec(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	return guestSpec(thread, b, args, kwargs, &site.LXC{})
+}
+
+func vmSpec(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	return guestSpec(thread, b, args, kwargs, &site.VM{})
+}
+
+func guestSpec(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple, dst any) (starlark.Value, error) {
+	if len(args) != 1 {
+		return nil, fmt.Errorf("%s: got %d positional arguments, want the spec", b.Name(), len(args))
+	}
+	s, err := decodeGuest(thread, b.Name(), args[0], kwargs, dst)
+	if err != nil {
+		return nil, err
+	}
+	return s.Wrap(dst), nil
+}
+
+// DecodeGuest reads a guest spec and its overrides into dst (a *site.LXC
+// or a *site.VM) and checks it, as config.lxc_spec does; fn names the
+// builtin in errors.
+func DecodeGuest(thread *starlark.Thread, fn string, spec starlark.Value, over []starlark.Tuple, dst any) error {
+	_, err := decodeGuest(thread, fn, spec, over, dst)
+	return err
+}
+
+// decodeGuest returns the site dst was checked against, or nil.
+func decodeGuest(thread *starlark.Thread, fn string, spec starlark.Value, over []starlark.Tuple, dst any) (*site.Site, error) {
+	known := func(v starlark.Value) error {
+		if u, ok := v.(*runtime.Unknown); ok {
+			return fmt.Errorf("not known until apply: it is the value of %s", u.Origin())
+		}
+		return nil
+	}
+	var from *site.Site
+	fromSite := false
+	switch spec.(type) {
+	case *starlark.Dict, starlark.HasAttrs:
+		_, from, fromSite = site.RecordOf(spec)
+	default:
+		return nil, fmt.Errorf("%s: spec: want a guest of config.site(), or a struct or dict with its fields, got %s", fn, spec.Type())
+	}
+	if err := site.Decode(spec, dst, "spec", known); err != nil {
+		return nil, fmt.Errorf("%s: %w", fn, err)
+	}
+	allowed := site.FieldNames(dst)
+	for _, kv := range over {
+		k := string(kv[0].(starlark.String))
+		if !slices.Contains(allowed, k) {
+			return nil, fmt.Errorf("%s: unexpected keyword argument %q (overrides use the spec's field names: %s)", fn, k, strings.Join(allowed, ", "))
+		}
+		if err := site.DecodeField(dst, k, kv[1], "spec", known); err != nil {
+			return nil, fmt.Errorf("%s: %w", fn, err)
+		}
+	}
+	if fromSite && len(over) == 0 {
+		return from, nil // checked with its site when it was loaded
+	}
+	if !fromSite || from == nil {
+		var err error
+		if from, err = RunSite(runtime.FromThread(thread)); err != nil {
+			return nil, fmt.Errorf("%s: %w", fn, err)
+		}
+	}
+	if from == nil {
+		return nil, nil // no site to check against
+	}
+	var err error
+	switch g := dst.(type) {
+	case *site.LXC:
+		err = from.CheckLXC(g, "spec")
+	case *site.VM:
+		err = from.CheckVM(g, "spec")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: the spec breaks the site's rules (as phoenix validate checks the files):\n%w", fn, err)
+	}
+	return from, nil
 }

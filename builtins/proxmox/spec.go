@@ -3,9 +3,8 @@ package proxmox
 import (
 	"fmt"
 	"net/netip"
-	"slices"
+	"phoenix/builtins/config"
 	"strconv"
-	"strings"
 
 	"go.starlark.net/starlark"
 
@@ -14,71 +13,10 @@ import (
 	"phoenix/runtime"
 )
 
-// A guest spec is a guest of config.site() (its typed record, copied), or
-// any struct or dict with the same fields, at every level. Overrides
-// replace whole fields of that copy. A spec that is not a guest of the
-// site exactly as the site declares it is checked against the site with
-// the rules phoenix validate applies, so that a copy of another guest's
-// address or name is an error, as in the files.
-
-// decodeSpec reads spec and the overrides into dst (a *site.LXC or a
-// *site.VM) and checks it.
-func decodeSpec(thread *starlark.Thread, fn string, spec starlark.Value, over []starlark.Tuple, dst any) error {
-	known := func(v starlark.Value) error {
-		if u, ok := v.(*runtime.Unknown); ok {
-			return fmt.Errorf("not known until apply: it is the value of %s", u.Origin())
-		}
-		return nil
-	}
-	from, fromSite := (*site.Site)(nil), false
-	switch spec.(type) {
-	case *starlark.Dict, starlark.HasAttrs:
-		_, from, fromSite = site.RecordOf(spec)
-	default:
-		return fmt.Errorf("%s: spec: want the guest struct of config.site(), or a struct or dict with its fields, got %s", fn, spec.Type())
-	}
-	if err := site.Decode(spec, dst, "spec", known); err != nil {
-		return fmt.Errorf("%s: %w", fn, err)
-	}
-	allowed := site.FieldNames(dst)
-	for _, kv := range over {
-		k := string(kv[0].(starlark.String))
-		if !slices.Contains(allowed, k) {
-			return fmt.Errorf("%s: unexpected keyword argument %q (overrides use the spec's field names: %s)", fn, k, strings.Join(allowed, ", "))
-		}
-		if err := site.DecodeField(dst, k, kv[1], "spec", known); err != nil {
-			return fmt.Errorf("%s: %w", fn, err)
-		}
-	}
-	if fromSite && len(over) == 0 {
-		return nil // validated with its site
-	}
-	if !fromSite {
-		var err error
-		if from, err = loadSite(runtime.FromThread(thread)); err != nil {
-			return fmt.Errorf("%s: %w", fn, err)
-		}
-	}
-	if from == nil {
-		return nil // no site to check against
-	}
-	var err error
-	switch g := dst.(type) {
-	case *site.LXC:
-		err = from.CheckLXC(g, "spec")
-	case *site.VM:
-		err = from.CheckVM(g, "spec")
-	}
-	if err != nil {
-		return fmt.Errorf("%s: the spec breaks the site's rules (as phoenix validate checks the files):\n%w", fn, err)
-	}
-	return nil
-}
-
 // lxcSpec reads a container spec with its overrides.
 func lxcSpec(thread *starlark.Thread, fn string, spec starlark.Value, over []starlark.Tuple) (*site.LXC, *pve.LXCSpec, error) {
 	l := &site.LXC{}
-	if err := decodeSpec(thread, fn, spec, over, l); err != nil {
+	if err := config.DecodeGuest(thread, fn, spec, over, l); err != nil {
 		return nil, nil, err
 	}
 	s := &pve.LXCSpec{
@@ -100,7 +38,7 @@ func lxcSpec(thread *starlark.Thread, fn string, spec starlark.Value, over []sta
 // vmSpec reads a VM spec with its overrides.
 func vmSpec(thread *starlark.Thread, fn string, spec starlark.Value, over []starlark.Tuple) (*pve.VMSpec, error) {
 	v := &site.VM{}
-	if err := decodeSpec(thread, fn, spec, over, v); err != nil {
+	if err := config.DecodeGuest(thread, fn, spec, over, v); err != nil {
 		return nil, err
 	}
 	s := &pve.VMSpec{

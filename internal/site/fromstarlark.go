@@ -420,10 +420,12 @@ func fields(v starlark.Value) (keys []string, vals []starlark.Value, bad starlar
 
 func (d *sdecoder) object(v starlark.Value, dst reflect.Value, top bool) {
 	if r, ok := v.(*Value); ok {
-		if r.v.Type() == dst.Type() {
-			dst.Set(deepCopy(r.v))
+		if r.v.Type() != dst.Type() {
+			d.errf("must be %s, not %s of the site", recordName(dst.Type()), recordName(r.v.Type()))
 			return
 		}
+		dst.Set(deepCopy(r.v))
+		return
 	}
 	keys, vals, bad, ok := fields(v)
 	if !ok || v == starlark.None {
@@ -454,7 +456,7 @@ func (d *sdecoder) object(v starlark.Value, dst reflect.Value, top bool) {
 		case key == "kind" && isGuest(dst):
 			want := dst.Addr().Interface().(guestKinder).guestKind()
 			if s, ok := d.str(val); ok && s != want {
-				d.errf("%q: this is a %s spec", s, want)
+				d.errf("is %q, but this spec is for %s", s, recordName(dst.Type()))
 			}
 		case derived(si, key) != nil:
 			// Derived (a map entry's name, a host path): recomputed, not read.
@@ -497,6 +499,15 @@ func (d *sdecoder) object(v starlark.Value, dst reflect.Value, top bool) {
 	if c, ok := dst.Addr().Interface().(checker); ok {
 		c.check(&structCtx{d: d, si: si, seen: seen})
 	}
+}
+
+// recordName names a record type in messages: "an lxc", "a mountpoint".
+func recordName(t reflect.Type) string {
+	n := strings.ToLower(t.Name())
+	if n == "lxc" {
+		return "an lxc"
+	}
+	return article(n)
 }
 
 func isGuest(v reflect.Value) bool {

@@ -118,7 +118,7 @@ type siteValue struct {
 var _ starlark.HasAttrs = (*siteValue)(nil)
 
 func (v *siteValue) String() string        { return "site(" + strings.Join(v.AttrNames(), ", ") + ")" }
-func (v *siteValue) Type() string          { return "site" }
+func (v *siteValue) Type() string          { return "struct" }
 func (v *siteValue) Freeze()               {}
 func (v *siteValue) Truth() starlark.Bool  { return true }
 func (v *siteValue) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable: site") }
@@ -152,6 +152,16 @@ var (
 
 func (s *Site) record(v reflect.Value, kind string) *Value {
 	return &Value{site: s, v: v, kind: kind}
+}
+
+// Wrap is rec (a pointer to a record, such as a *LXC that CheckLXC
+// checked against s) as Starlark sees the site's records; s may be nil.
+func (s *Site) Wrap(rec any) starlark.Value {
+	kind := ""
+	if g, ok := rec.(guestKinder); ok {
+		kind = g.guestKind()
+	}
+	return s.record(reflect.ValueOf(rec).Elem(), kind)
 }
 
 // RecordOf returns the typed record v wraps (a *LXC, *VM, *MountPoint,
