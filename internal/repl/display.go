@@ -7,7 +7,6 @@ import (
 	"text/tabwriter"
 
 	"go.starlark.net/starlark"
-	"go.starlark.net/starlarkstruct"
 )
 
 // display prints an expression statement's value for a reader: a struct
@@ -19,8 +18,18 @@ func display(w io.Writer, v starlark.Value) {
 	case starlark.NoneType:
 	case helpText:
 		fmt.Fprintln(w, strings.TrimRight(string(v), "\n"))
-	case *starlarkstruct.Struct:
-		writeStruct(w, v)
+	case starlark.HasAttrs:
+		if isStruct(v) {
+			writeStruct(w, v)
+			return
+		}
+		if l, ok := v.(starlark.Indexable); ok {
+			if rows, ok := structRows(l); ok {
+				writeTable(w, rows)
+				return
+			}
+		}
+		fmt.Fprintln(w, v.String())
 	case starlark.Indexable:
 		if rows, ok := structRows(v); ok {
 			writeTable(w, rows)
@@ -32,7 +41,13 @@ func display(w io.Writer, v starlark.Value) {
 	}
 }
 
-func writeStruct(w io.Writer, s *starlarkstruct.Struct) {
+// isStruct: a struct, or a record of the site (which prints as one).
+func isStruct(v starlark.Value) bool {
+	_, ok := v.(starlark.HasAttrs)
+	return ok && v.Type() == "struct"
+}
+
+func writeStruct(w io.Writer, s starlark.HasAttrs) {
 	names := s.AttrNames()
 	if len(names) == 0 {
 		fmt.Fprintln(w, "struct()")
@@ -50,17 +65,17 @@ func writeStruct(w io.Writer, s *starlarkstruct.Struct) {
 
 // structRows returns the elements of a non-empty list or tuple whose
 // elements are all structs.
-func structRows(v starlark.Indexable) ([]*starlarkstruct.Struct, bool) {
+func structRows(v starlark.Indexable) ([]starlark.HasAttrs, bool) {
 	if _, ok := v.(starlark.String); ok || v.Len() == 0 {
 		return nil, false
 	}
 	if _, ok := v.(starlark.Bytes); ok {
 		return nil, false
 	}
-	rows := make([]*starlarkstruct.Struct, v.Len())
+	rows := make([]starlark.HasAttrs, v.Len())
 	for i := range rows {
-		s, ok := v.Index(i).(*starlarkstruct.Struct)
-		if !ok {
+		s, ok := v.Index(i).(starlark.HasAttrs)
+		if !ok || !isStruct(s) {
 			return nil, false
 		}
 		rows[i] = s
@@ -70,7 +85,7 @@ func structRows(v starlark.Indexable) ([]*starlarkstruct.Struct, bool) {
 
 // writeTable prints structs as rows; the columns are their fields in
 // order of first appearance.
-func writeTable(w io.Writer, rows []*starlarkstruct.Struct) {
+func writeTable(w io.Writer, rows []starlark.HasAttrs) {
 	var cols []string
 	seen := map[string]bool{}
 	for _, r := range rows {

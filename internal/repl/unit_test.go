@@ -18,6 +18,7 @@ import (
 	"phoenix/builtins"
 	"phoenix/builtins/fs"
 	"phoenix/builtins/secret"
+	"phoenix/internal/site"
 	"phoenix/runtime"
 )
 
@@ -50,6 +51,11 @@ func TestDisplay(t *testing.T) {
 		{"empty list", starlark.NewList(nil), "[]\n"},
 		{"secret", secret, "<secret>\n"},
 		{"help text is raw", helpText("a\n\tb\n"), "a\n\tb\n"},
+		{"site record", (*site.Site)(nil).Wrap(&site.RootFS{Storage: "local-zfs", SizeGB: 8}),
+			"size_gb = 8\nstorage = \"local-zfs\"\n"},
+		{"site records", starlark.NewList([]starlark.Value{
+			(*site.Site)(nil).Wrap(&site.RootFS{Storage: "local-zfs", SizeGB: 8}),
+		}), "SIZE_GB  STORAGE\n8        local-zfs\n"},
 	} {
 		var b bytes.Buffer
 		display(&b, c.v)
