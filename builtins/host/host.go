@@ -24,10 +24,11 @@ var Family = runtime.Family{Name: "host", Module: Module}
 //	prepare_mount(guest: struct|dict, mount: struct|dict, data: struct|dict|None = None) - struct(changed, dataset, path, uid, gid, mode)
 //
 // prepare_mount converges the host side of a container's bind mount, and
-// proxmox.lxc_ensure calls it before it sets mpN. guest needs
-// unprivileged; mount needs host_path and may give owner_uid (default 0),
-// owner_gid (default owner_uid) and mode (an octal string such as "0750"
-// or an int; default 0750). In order, each its own change:
+// proxmox.lxc_ensure calls it before it sets mpN. guest, mount and data
+// are the site's records (read as they are) or structs or dicts: guest
+// needs unprivileged; mount needs host_path and may give owner_uid
+// (default 0), owner_gid (default owner_uid) and mode (an octal string
+// such as "0750" or an int; default 0750). In order, each its own change:
 //
 //   - the guest's dataset exists: DATASET/VMID, where VMID is the first
 //     directory of host_path below the mountpoint. With data (the site's

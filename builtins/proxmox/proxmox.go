@@ -21,8 +21,10 @@ var Family = runtime.Family{
 }
 
 // Module is the proxmox module. Guests are converged from the site
-// config's guest structs (config.site()); keyword overrides use the same
-// field names and replace whole fields.
+// config's guests (config.site()), or any struct or dict with the same
+// fields; keyword overrides use the same field names and replace whole
+// fields of a copy. A spec is checked as config.lxc_spec and vm_spec
+// check it: as the files are, and against the other guests of the site.
 //
 //	lxc_ensure(spec: struct|dict, restart_if_needed: bool = False, data: struct|dict|None = None, **overrides: any) - struct(vmid, node, resource, changed, action, diff, pending_restart, pending, restarted, hwaddr)
 //	vm_ensure(spec: struct|dict, restart_if_needed: bool = False, **overrides: any) - struct(vmid, node, resource, changed, action, diff, pending_restart, pending, restarted, mac)

@@ -15,6 +15,7 @@ import (
 	"go.starlark.net/starlarkstruct"
 
 	"phoenix/internal/ca"
+	"phoenix/internal/site"
 	"phoenix/runtime"
 )
 
@@ -330,6 +331,11 @@ func durations(fn string, v starlark.Value) (ca.Durations, error) {
 	var d ca.Durations
 	if v == nil || v == starlark.None {
 		return d, nil
+	}
+	if rec, _, ok := site.RecordOf(v); ok {
+		if sd, ok := rec.(*site.CADurations); ok { // the site's ca.durations, as they are
+			return ca.Durations{Default: sd.Default.Duration, Max: sd.Max.Duration}, nil
+		}
 	}
 	get := func(k string) (starlark.Value, error) {
 		switch x := v.(type) {
