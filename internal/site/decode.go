@@ -637,17 +637,24 @@ func applyDefaults(v reflect.Value, si *structInfo) {
 		if !f.hasDef {
 			continue
 		}
-		fv := v.Field(f.index)
-		switch fv.Kind() {
-		case reflect.Bool:
-			fv.SetBool(f.def == "true")
-		case reflect.Int:
-			fv.SetInt(mustInt(f.def))
-		case reflect.String:
-			fv.SetString(f.def)
-		default:
-			panic("site: default on unsupported field " + f.name)
-		}
+		setDefault(v.Field(f.index), f)
+	}
+}
+
+// setDefault sets a field to its default tag, if it has one.
+func setDefault(fv reflect.Value, f *fieldInfo) {
+	if !f.hasDef {
+		return
+	}
+	switch fv.Kind() {
+	case reflect.Bool:
+		fv.SetBool(f.def == "true")
+	case reflect.Int:
+		fv.SetInt(mustInt(f.def))
+	case reflect.String:
+		fv.SetString(f.def)
+	default:
+		panic("site: default on unsupported field " + f.name)
 	}
 }
 

@@ -43,8 +43,13 @@ func DecodeField(dst any, key string, v starlark.Value, root string, known Known
 	case f != nil:
 		fv := rv.Field(f.index)
 		fv.Set(reflect.Zero(fv.Type()))
-		if v != starlark.None {
+		switch {
+		case v != starlark.None:
 			d.value(v, fv, f)
+		case f.required:
+			d.errf("must not be None: the key is required")
+		default:
+			setDefault(fv, f) // None is an absent key
 		}
 	case key == "vmid" && derived(si, key) != nil:
 		d.vmid(v, rv.Field(derived(si, key).index))
