@@ -9,13 +9,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"phoenix/builtins/config"
 	"strings"
 	"sync"
 
 	"go.starlark.net/starlark"
 	"golang.org/x/sys/unix"
 
+	"phoenix/builtins/config"
 	"phoenix/internal/pve"
 	"phoenix/internal/pvesim"
 	"phoenix/internal/site"

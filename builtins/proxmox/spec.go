@@ -3,11 +3,11 @@ package proxmox
 import (
 	"fmt"
 	"net/netip"
-	"phoenix/builtins/config"
 	"strconv"
 
 	"go.starlark.net/starlark"
 
+	"phoenix/builtins/config"
 	"phoenix/internal/pve"
 	"phoenix/internal/site"
 	"phoenix/runtime"
@@ -68,7 +68,8 @@ func digit(b bool) string {
 	return "0"
 }
 
-// vmidArg reads a VMID argument: an int, or a guest struct with vmid.
+// vmidArg reads a VMID argument: an int, or a guest (a struct or dict)
+// with vmid.
 func vmidArg(fn string, v starlark.Value) (int, error) {
 	if err := runtime.Known(v, fn+": vmid"); err != nil {
 		return 0, err
@@ -86,8 +87,8 @@ func vmidArg(fn string, v starlark.Value) (int, error) {
 	return n, nil
 }
 
-// siteGuests collects the VMIDs a site (config.site()), a list of guest
-// structs or a list of VMIDs declares, with the templates VMs clone from.
+// siteGuests collects the VMIDs a site (config.site(), or a struct or
+// dict with lxcs and vms), a list of guests or a list of VMIDs declares, with the templates VMs clone from.
 func siteGuests(fn string, v starlark.Value) (guests, templates map[int]bool, err error) {
 	guests, templates = map[int]bool{}, map[int]bool{}
 	var add func(v starlark.Value, depth int) error
