@@ -191,7 +191,12 @@ func decodeGuest(thread *starlark.Thread, fn string, spec starlark.Value, over [
 		if !slices.Contains(allowed, k) {
 			return nil, fmt.Errorf("%s: unexpected keyword argument %q (overrides use the spec's field names: %s)", fn, k, strings.Join(allowed, ", "))
 		}
-		if err := site.DecodeField(dst, k, kv[1], "spec", known); err != nil {
+		if err := site.DecodeField(dst, k, kv[1], known); err != nil {
+			return nil, fmt.Errorf("%s: %w", fn, err)
+		}
+	}
+	if len(over) > 0 {
+		if err := site.Check(dst, "spec"); err != nil {
 			return nil, fmt.Errorf("%s: %w", fn, err)
 		}
 	}

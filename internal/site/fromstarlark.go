@@ -31,9 +31,9 @@ func Decode(v starlark.Value, dst any, root string, known Known) error {
 }
 
 // DecodeField reads v into the field of dst (a pointer to a record) that
-// the files call key, replacing it whole: an override. Errors name key;
-// root names dst in errors of the rules that span its fields.
-func DecodeField(dst any, key string, v starlark.Value, root string, known Known) error {
+// the files call key, replacing it whole: an override. Errors name key.
+// Check the whole record once the overrides are in.
+func DecodeField(dst any, key string, v starlark.Value, known Known) error {
 	rv := reflect.ValueOf(dst).Elem()
 	si := infoOf(rv.Type())
 	d := &sdecoder{ps: &problems{}, known: known}
@@ -54,20 +54,30 @@ func DecodeField(dst any, key string, v starlark.Value, root string, known Known
 	case key == "vmid" && derived(si, key) != nil:
 		d.vmid(v, rv.Field(derived(si, key).index))
 	default:
-		return fmt.Errorf("%s: no such field", root)
+		return fmt.Errorf("%s: no such field", key)
 	}
-	// The record's own rules span fields: run them again on the whole.
-	if c, ok := rv.Addr().Interface().(checker); ok {
-		var seen uint64
-		for _, f := range si.fields {
-			if !rv.Field(f.index).IsZero() {
-				seen |= 1 << uint(f.pos)
-			}
+	return d.result()
+}
+
+// Check runs the rules of dst's record type that span its fields (such as
+// keyctl only for unprivileged containers) on the whole record, after
+// overrides; root names dst in errors.
+func Check(dst any, root string) error {
+	rv := reflect.ValueOf(dst).Elem()
+	c, ok := rv.Addr().Interface().(checker)
+	if !ok {
+		return nil
+	}
+	si := infoOf(rv.Type())
+	var seen uint64
+	for _, f := range si.fields {
+		if !rv.Field(f.index).IsZero() {
+			seen |= 1 << uint(f.pos)
 		}
-		d.stack = d.stack[:0]
-		d.push(root)
-		c.check(&structCtx{d: d, si: si, seen: seen})
 	}
+	d := &sdecoder{ps: &problems{}}
+	d.push(root)
+	c.check(&structCtx{d: d, si: si, seen: seen})
 	return d.result()
 }
 

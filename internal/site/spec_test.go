@@ -147,7 +147,7 @@ func TestDecodeKnown(t *testing.T) {
 		}
 		return nil
 	}
-	err := DecodeField(&LXC{}, "memory_mb", starlark.Float(1.5), "spec", known)
+	err := DecodeField(&LXC{}, "memory_mb", starlark.Float(1.5), known)
 	if err == nil || err.Error() != "memory_mb: not known until apply" {
 		t.Errorf("err = %v", err)
 	}
