@@ -130,12 +130,16 @@ func (rt *Runtime) EnsureFile(thread *starlark.Thread, f FileSpec) (changed bool
 		detail = join(diffs)
 	}
 	action := "create"
+	uid, gid := f.UID, f.GID
 	if have {
 		action = "update"
+		// The rename replaces the inode: an owner left as is must be
+		// carried over, or the file would become the writer's.
+		uid, gid = pick(uid, cur.UID), pick(gid, cur.GID)
 	}
-	leaves := PlannedFile{Data: f.Data, Mode: f.Mode, UID: pick(f.UID, cur.UID), GID: pick(f.GID, cur.GID)}
+	leaves := PlannedFile{Data: f.Data, Mode: f.Mode, UID: pick(uid, 0), GID: pick(gid, 0)}
 	_, err = Do(thread, Change{Resource: resource, Action: action, Detail: detail, Leaves: map[string]any{resource: leaves}}, func() error {
-		return machine.WriteFileAtomic(host, f.Data, f.Mode, f.UID, f.GID)
+		return machine.WriteFileAtomic(host, f.Data, f.Mode, uid, gid)
 	})
 	if err != nil {
 		return false, err

@@ -29,6 +29,15 @@ func Need(t testing.TB, why string) {
 	t.Skipf("skipped: %s", why)
 }
 
+// NeedRoot Needs root for a test that does what only root may (chown to
+// another user, mount): why says what that is.
+func NeedRoot(t testing.TB, why string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		Need(t, "not root, and "+why)
+	}
+}
+
 // Tool returns the path of the command name, or Needs it.
 func Tool(t testing.TB, name string) string {
 	t.Helper()

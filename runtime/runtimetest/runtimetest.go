@@ -7,12 +7,14 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"go.starlark.net/starlark"
 
+	"phoenix/internal/testkit"
 	"phoenix/runtime"
 )
 
@@ -47,7 +49,9 @@ func New(t *testing.T, o Options) *runtime.Runtime {
 	return rt
 }
 
-// Run executes every file matching pattern as a subtest.
+// Run executes every file matching pattern as a subtest. A file whose
+// leading comments hold a line "# needs root: WHY" is skipped, saying
+// why, when the test does not run as root.
 func Run(t *testing.T, pattern string, o Options) {
 	files, err := filepath.Glob(pattern)
 	if err != nil {
@@ -58,6 +62,9 @@ func Run(t *testing.T, pattern string, o Options) {
 	}
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".star"), func(t *testing.T) {
+			if why := needsRoot(t, f); why != "" {
+				testkit.NeedRoot(t, why)
+			}
 			rt := New(t, o)
 			if o.Setup != nil {
 				o.Setup(t, rt)
@@ -71,6 +78,23 @@ func Run(t *testing.T, pattern string, o Options) {
 			}
 		})
 	}
+}
+
+// needsRoot returns the reason in a file's "# needs root:" line.
+func needsRoot(t *testing.T, file string) string {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, "#") {
+			break
+		}
+		if why, ok := strings.CutPrefix(line, "# needs root:"); ok {
+			return strings.TrimSpace(why)
+		}
+	}
+	return ""
 }
 
 type testWriter struct{ t *testing.T }
