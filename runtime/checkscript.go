@@ -71,7 +71,7 @@ func (c *checker) check(key, display string, chain []string) map[string]bool {
 		module := ld.ModuleName()
 		k, disp, err := resolveModule(display, module)
 		if err != nil {
-			c.errs = append(c.errs, fmt.Errorf("%s: %v", ld.Load, err))
+			c.errs = append(c.errs, fmt.Errorf("%s: %w", ld.Load, err))
 			continue
 		}
 		if !strings.HasPrefix(k, stdlibPrefix) {

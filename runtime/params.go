@@ -62,7 +62,7 @@ func paramBuiltin(typ string) *starlark.Builtin {
 		}
 		if def != starlark.None {
 			if _, err := convertParam(typ, def); err != nil {
-				return nil, fmt.Errorf("%s: default: %v", b.Name(), err)
+				return nil, fmt.Errorf("%s: default: %w", b.Name(), err)
 			}
 		} else if typ == "bool" {
 			def = starlark.False
@@ -167,7 +167,7 @@ func DeclaredParams(path string) ([]Param, error) {
 	th := &starlark.Thread{Name: "params"}
 	th.SetMaxExecutionSteps(100000)
 	if _, err := starlark.EvalExprOptions(FileOptions, th, call, env); err != nil {
-		return nil, fmt.Errorf("%s: params must be literal declarations: %v", call.Lparen, err)
+		return nil, fmt.Errorf("%s: params must be literal declarations: %w", call.Lparen, err)
 	}
 	return decls, nil
 }

@@ -264,7 +264,7 @@ func backupCA(thread *starlark.Thread, fn string, be Backend, a *initArgs, st *c
 	snap := "phoenix-" + filepath.Base(bakHost)
 	ds, _, err := zfs.Containing(thread, a.dir)
 	if err != nil {
-		return fmt.Errorf("%s: %s: the CA is snapshotted before it is moved aside, but %v", fn, a.dir, err)
+		return fmt.Errorf("%s: %s: the CA is snapshotted before it is moved aside, but %w", fn, a.dir, err)
 	}
 	if _, err := zfs.Snapshot(thread, ds, snap); err != nil {
 		return siteErr(rt, fn, fmt.Errorf("snapshot before the backup: %w", err))

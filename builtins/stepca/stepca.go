@@ -317,7 +317,7 @@ func duration(fn, arg string, v starlark.Value) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %s: %v", fn, arg, err)
+		return 0, fmt.Errorf("%s: %s: %w", fn, arg, err)
 	}
 	if d < 0 {
 		return 0, fmt.Errorf("%s: %s: negative duration %s", fn, arg, s)
@@ -413,9 +413,18 @@ func siteText(rt *runtime.Runtime, s string) string {
 }
 
 // siteErr is siteText for an error, prefixed with the builtin's name.
+// The cause stays reachable through errors.Is and errors.As.
 func siteErr(rt *runtime.Runtime, fn string, err error) error {
-	return errors.New(fn + ": " + siteText(rt, err.Error()))
+	return &siteError{msg: fn + ": " + siteText(rt, err.Error()), err: err}
 }
+
+type siteError struct {
+	msg string
+	err error
+}
+
+func (e *siteError) Error() string { return e.msg }
+func (e *siteError) Unwrap() error { return e.err }
 
 // fmtDur prints a duration as a site config writes it: 168h, not 168h0m0s.
 func fmtDur(d time.Duration) string {

@@ -37,7 +37,7 @@ func InspectSource(from string, password []byte) (*Source, error) {
 
 func inspectSource(from string, password []byte, now time.Time) (*Source, error) {
 	fail := func(f string, a ...any) (*Source, error) {
-		return nil, fmt.Errorf("ca.Adopt: %s: %s", from, fmt.Sprintf(f, a...))
+		return nil, fmt.Errorf("ca.Adopt: %s: "+f, append([]any{from}, a...)...)
 	}
 	if len(password) == 0 {
 		return fail("empty CA password")
@@ -45,21 +45,21 @@ func inspectSource(from string, password []byte, now time.Time) (*Source, error)
 	cfgPath := hostPath(from, ConfigFile)
 	data, err := os.ReadFile(cfgPath)
 	if err != nil {
-		return fail("%v", err)
+		return fail("%w", err)
 	}
 	var cfg config.Config
 	if err := jsonUnmarshal(data, &cfg); err != nil {
-		return fail("%s: %s", ConfigFile, jsonError(data, err))
+		return fail("%s: %w", ConfigFile, jsonError(data, err))
 	}
 	cfg.Init()
 	if err := cfg.Validate(); err != nil {
-		return fail("%s: %v", ConfigFile, err)
+		return fail("%s: %w", ConfigFile, err)
 	}
 	raw := map[string]any{}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber() // keep numbers as written
 	if err := dec.Decode(&raw); err != nil {
-		return fail("%s: %v", ConfigFile, err)
+		return fail("%s: %w", ConfigFile, err)
 	}
 	if len(cfg.FederatedRoots) > 0 {
 		return fail("%s: federatedRoots are not supported for adoption", ConfigFile)
@@ -74,13 +74,13 @@ func inspectSource(from string, password []byte, now time.Time) (*Source, error)
 	src := &Source{Dir: from, raw: raw}
 	src.Files.Config = cfgPath
 	if src.Files.RootCert, err = locate(from, "root", cfg.Root[0], RootCertFile); err != nil {
-		return fail("%v", err)
+		return fail("%w", err)
 	}
 	if src.Files.IntermediateCert, err = locate(from, "crt", cfg.IntermediateCert, IntermediateCertFile); err != nil {
-		return fail("%v", err)
+		return fail("%w", err)
 	}
 	if src.Files.IntermediateKey, err = locate(from, "key", cfg.IntermediateKey, IntermediateKeyFile); err != nil {
-		return fail("%v", err)
+		return fail("%w", err)
 	}
 	// ca.json does not name the root key: step keeps it in secrets/.
 	src.Files.RootKey = hostPath(from, RootKeyFile)
@@ -99,7 +99,7 @@ func inspectSource(from string, password []byte, now time.Time) (*Source, error)
 
 	root, err := readCert(src.Files.RootCert, src.Files.RootCert)
 	if err != nil {
-		return fail("%v", err)
+		return fail("%w", err)
 	}
 	src.Fingerprint = Fingerprint(root)
 	src.RootSubject = root.Subject.String()

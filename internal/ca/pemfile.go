@@ -169,15 +169,16 @@ func keyMatches(c *x509.Certificate, key crypto.Signer) bool {
 	return ok && pub.Equal(key.Public())
 }
 
-// jsonError describes a JSON decoding error with its line and column.
-func jsonError(data []byte, err error) string {
+// jsonError describes a JSON decoding error with its line and column,
+// keeping the decoder's error as its cause.
+func jsonError(data []byte, err error) error {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &se):
 		// Offset counts the offending byte: point at it.
 		line, col := position(data, se.Offset-1)
-		return fmt.Sprintf("line %d, column %d: %v", line, col, se)
+		return &posError{fmt.Sprintf("line %d, column %d: %v", line, col, se), err}
 	case errors.As(err, &te):
 		// Offset is the end of the value: its line is what is certain.
 		line, _ := position(data, te.Offset)
@@ -185,11 +186,19 @@ func jsonError(data []byte, err error) string {
 		if field == "" {
 			field = "(top level)"
 		}
-		return fmt.Sprintf("line %d: field %q: cannot use JSON %s as %s", line, field, te.Value, te.Type)
+		return &posError{fmt.Sprintf("line %d: field %q: cannot use JSON %s as %s", line, field, te.Value, te.Type), err}
 	default:
-		return err.Error()
+		return err
 	}
 }
+
+type posError struct {
+	msg string
+	err error
+}
+
+func (e *posError) Error() string { return e.msg }
+func (e *posError) Unwrap() error { return e.err }
 
 // position turns a byte offset into a 1-based line and column.
 func position(data []byte, off int64) (line, col int) {

@@ -100,7 +100,7 @@ func LoadConfig(configPath string, pathMap map[string]string) (*config.Config, e
 	}
 	var cfg config.Config
 	if err := jsonUnmarshal(data, &cfg); err != nil {
-		return nil, fmt.Errorf("%s: %s", configPath, jsonError(data, err))
+		return nil, fmt.Errorf("%s: %w", configPath, jsonError(data, err))
 	}
 	cfg.Init()
 	mp := newPathMapper(pathMap)
