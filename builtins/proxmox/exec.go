@@ -215,19 +215,26 @@ func lxcPush(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 }
 
 // remoteHash reads the SHA-256 of a file in a container, read-only; ""
-// when the file does not exist.
+// when the file does not exist. Any other failure (a stopped container,
+// a missing sha256sum) is an error: reading it as "absent" would plan a
+// push that cannot happen.
 func remoteHash(ctx context.Context, r machine.Runner, vmid int, p string) (string, error) {
 	cmd := machine.Cmd{Argv: []string{"pct", "exec", itoa(vmid), "--", "sha256sum", p}}
 	res, err := r.Run(ctx, cmd)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("lxc:%d: reading %s: %w", vmid, p, err)
 	}
 	if res.ExitCode != 0 {
-		return "", nil
+		// GNU and busybox sha256sum both say so, with exit status 1.
+		if res.ExitCode == 1 && strings.Contains(string(res.Stderr), "No such file or directory") {
+			return "", nil
+		}
+		_, err := machine.Check(cmd, res, nil)
+		return "", fmt.Errorf("lxc:%d: reading %s: %w", vmid, p, err)
 	}
 	f := strings.Fields(string(res.Stdout))
 	if len(f) == 0 || len(f[0]) != 64 {
-		return "", fmt.Errorf("%s: unexpected output %q", cmd, strings.TrimSpace(string(res.Stdout)))
+		return "", fmt.Errorf("lxc:%d: %s: unexpected output %q", vmid, cmd, strings.TrimSpace(string(res.Stdout)))
 	}
 	return strings.ToLower(f[0]), nil
 }
