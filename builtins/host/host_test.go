@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"phoenix/internal/testkit"
 	"strings"
 	"syscall"
 	"testing"
@@ -56,6 +57,7 @@ func resources(cs []runtime.Change) string {
 // lists exactly what the first run does, which creates the CA's dataset
 // and directories with mapped owners; the second run changes nothing.
 func TestMountsScript(t *testing.T) {
+	testkit.NeedRoot(t, "bind-mount directories are chowned to the container's mapped root")
 	root := filepath.Join(t.TempDir(), "root")
 	plan := runMounts(t, root, true)
 	first := runMounts(t, root, false)

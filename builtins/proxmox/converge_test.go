@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"phoenix/internal/testkit"
 	"reflect"
 	"slices"
 	"sort"
@@ -83,6 +84,7 @@ def mount(vmid, name):
 // running container counts the change, marked pending restart; later
 // runs list the pending restart and count nothing.
 func TestPendingRestartAcrossRuns(t *testing.T) {
+	testkit.NeedRoot(t, "bind-mount directories are chowned to the container's mapped root")
 	h := startSim(t, pvesim.Options{}, pve.Auth{}, pvesimtest.Fast)
 	root := filepath.Join(t.TempDir(), "root")
 	rep := run(t, newRun(t, root, "", false, h, nil), ctSpec+`
@@ -273,6 +275,7 @@ func simConfig(dir string) error {
 // run creates the five guests with their mounts, the second changes
 // nothing.
 func TestExampleSite(t *testing.T) {
+	testkit.NeedRoot(t, "bind-mount directories are chowned to the container's mapped root")
 	h := startSim(t, pvesim.Options{}, pve.Auth{}, pvesimtest.Fast)
 	c := h.c
 	cfg := filepath.Join(t.TempDir(), "config")

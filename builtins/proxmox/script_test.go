@@ -30,7 +30,8 @@ func TestScripts(t *testing.T) {
 			}
 			return simConfig(filepath.Join(env.WorkDir, "config"))
 		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){"simserve": simServe},
+		Cmds:      map[string]func(ts *testscript.TestScript, neg bool, args []string){"simserve": simServe},
+		Condition: clitest.Condition,
 	})
 }
 

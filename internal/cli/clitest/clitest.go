@@ -52,6 +52,15 @@ func Setup(env *testscript.Env) error {
 	return nil
 }
 
+// Condition adds [root] to scripts: true when the tests run as root, for
+// scripts that chown to other users to skip otherwise, saying why.
+func Condition(cond string) (bool, error) {
+	if cond == "root" {
+		return os.Geteuid() == 0, nil
+	}
+	return false, fmt.Errorf("unknown condition %q", cond)
+}
+
 // Command is the phoenix on the script's PATH, to run in $WORK with the
 // script's PATH, HOME and TMPDIR: for a daemon that the script starts and
 // stops itself, which exec would wait for.
