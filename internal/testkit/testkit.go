@@ -29,6 +29,22 @@ func Need(t testing.TB, why string) {
 	t.Skipf("skipped: %s", why)
 }
 
+// TimingEnv, set to 1, turns on the wall-clock ratio checks. They fail
+// under -race or on a loaded machine, so `go test ./...` does not make
+// them: it runs what they count, and logs the times.
+const TimingEnv = "PHOENIX_TIMING"
+
+// Timing reports whether wall-clock ratios are measured and checked.
+func Timing() bool { return os.Getenv(TimingEnv) == "1" }
+
+// NeedTiming skips a test that only measures time unless Timing.
+func NeedTiming(t testing.TB) {
+	t.Helper()
+	if !Timing() {
+		t.Skipf("skipped: a wall-clock measurement; run with %s=1", TimingEnv)
+	}
+}
+
 // NeedRoot Needs root for a test that does what only root may (chown to
 // another user, mount): why says what that is.
 func NeedRoot(t testing.TB, why string) {

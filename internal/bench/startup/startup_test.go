@@ -1,7 +1,7 @@
 // Package startup measures phoenix's start-up against a bare interpreter
 // that links the same packages. Run:
 //
-//	go test ./internal/bench/startup -run TestStartup -v -count=1
+//	PHOENIX_TIMING=1 go test ./internal/bench/startup -run TestStartup -v -count=1
 package startup
 
 import (
@@ -23,9 +23,7 @@ func median(d []time.Duration) time.Duration {
 }
 
 func TestStartup(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipped in -short mode: builds two binaries")
-	}
+	testkit.NeedTiming(t)
 	dir := t.TempDir()
 	phoenix := testkit.Phoenix(t)
 	bare := testkit.Build(t, "./internal/bench/bareinterp", "bare")
