@@ -9,6 +9,7 @@ import (
 	"path"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -83,6 +84,8 @@ func simOf(rt *runtime.Runtime) (*zfscli.Sim, error) {
 type Backend interface {
 	List(ctx context.Context, name string, recursive bool) ([]zfscli.Dataset, error)
 	Lookup(ctx context.Context, name string) (zfscli.Dataset, bool, error)
+	Mounts(ctx context.Context, name string, recursive bool) ([]zfscli.Mount, error)
+	LookupMount(ctx context.Context, name string) (zfscli.Mount, bool, error)
 	Get(ctx context.Context, name string, props ...string) ([]zfscli.Property, error)
 	Snapshots(ctx context.Context, name string) ([]zfscli.Snapshot, error)
 	Create(ctx context.Context, name string, props map[string]string, parents bool) error
@@ -158,13 +161,14 @@ func backendOf(thread *starlark.Thread) (*backend, error) {
 type view struct {
 	exists     bool
 	planned    bool // exists only through this run's declared changes
-	ds         zfscli.Dataset
 	mountpoint string
 }
 
 // lookup reads a filesystem from zfs, then as the plan leaves it.
 func (b *backend) lookup(ctx context.Context, name string) (view, error) {
-	d, ok, err := b.c.Lookup(ctx, name)
+	// Name and mountpoint only: used, avail and refer make zfs account
+	// for the space of the whole pool.
+	d, ok, err := b.c.LookupMount(ctx, name)
 	if err != nil {
 		return view{}, err
 	}
@@ -173,11 +177,11 @@ func (b *backend) lookup(ctx context.Context, name string) (view, error) {
 	case isPlanned && (p.created || !ok):
 		return view{exists: true, planned: true, mountpoint: p.mountpoint}, nil
 	case isPlanned:
-		return view{exists: true, ds: d, mountpoint: p.mountpoint}, nil
+		return view{exists: true, mountpoint: p.mountpoint}, nil
 	case gone || !ok:
 		return view{}, nil
 	}
-	return view{exists: true, ds: d, mountpoint: d.Mountpoint}, nil
+	return view{exists: true, mountpoint: d.Mountpoint}, nil
 }
 
 // plannedOf is what the plan declared for an existing or planned
@@ -639,8 +643,17 @@ func get(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwar
 		return nil, wrap(b, err)
 	}
 	declared := be.plannedOf(name, v).props
+	space := map[string]uint64{}
 	for _, p := range ps {
 		val, src := p.Value, p.Source.String()
+		switch p.Name {
+		case "used", "available", "referenced":
+			n, err := strconv.ParseUint(p.Value, 10, 64)
+			if err != nil {
+				return nil, wrap(b, fmt.Errorf("zfs get %s: %s: %w", name, p.Name, err))
+			}
+			space[p.Name] = n
+		}
 		if x, ok := declared[p.Name]; ok {
 			val, src = x, "local"
 		}
@@ -649,9 +662,9 @@ func get(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwar
 	}
 	return runtime.Struct(starlark.StringDict{
 		"name":       starlark.String(name),
-		"used":       starlark.MakeUint64(v.ds.Used),
-		"available":  starlark.MakeUint64(v.ds.Avail),
-		"referenced": starlark.MakeUint64(v.ds.Refer),
+		"used":       starlark.MakeUint64(space["used"]),
+		"available":  starlark.MakeUint64(space["available"]),
+		"referenced": starlark.MakeUint64(space["referenced"]),
 		"mountpoint": starlark.String(v.mountpoint),
 		"properties": props,
 		"sources":    sources,
@@ -1041,7 +1054,7 @@ func destroy(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 // and every snapshot of name or of them, children first.
 func (b *backend) dependents(ctx context.Context, name string) ([]string, error) {
 	var fss []string
-	ds, err := b.c.List(ctx, name, true)
+	ds, err := b.c.Mounts(ctx, name, true)
 	if err != nil && !errors.Is(err, zfscli.ErrNotExist) {
 		return nil, err
 	}
@@ -1086,7 +1099,7 @@ func Containing(thread *starlark.Thread, p string) (name, mountpoint string, err
 	if err != nil {
 		return "", "", err
 	}
-	ds, err := be.c.List(runtime.FromThread(thread).Context(), "", false)
+	ds, err := be.c.Mounts(runtime.FromThread(thread).Context(), "", false)
 	if err != nil {
 		return "", "", err
 	}

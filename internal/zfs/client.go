@@ -77,6 +77,39 @@ func (c *Client) Lookup(ctx context.Context, name string) (d Dataset, ok bool, e
 	return ds[0], true, nil
 }
 
+// Mounts is List without the space columns: names and mountpoints only.
+func (c *Client) Mounts(ctx context.Context, name string, recursive bool) ([]Mount, error) {
+	args := []string{"list", "-H", "-o", MountColumns, "-t", "filesystem"}
+	if recursive {
+		args = append(args, "-r")
+	}
+	if name != "" {
+		if err := CheckName(name, false); err != nil {
+			return nil, err
+		}
+		args = append(args, name)
+	}
+	out, err := c.run(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMounts(out)
+}
+
+// LookupMount is Lookup without the space columns.
+func (c *Client) LookupMount(ctx context.Context, name string) (m Mount, ok bool, err error) {
+	ms, err := c.Mounts(ctx, name, false)
+	switch {
+	case errors.Is(err, ErrNotExist):
+		return Mount{}, false, nil
+	case err != nil:
+		return Mount{}, false, err
+	case len(ms) != 1:
+		return Mount{}, false, fmt.Errorf("zfs list %s: want 1 row, got %d", name, len(ms))
+	}
+	return ms[0], true, nil
+}
+
 // Get reads properties of a filesystem or snapshot: the named ones, or
 // all of them when props is empty.
 func (c *Client) Get(ctx context.Context, name string, props ...string) ([]Property, error) {

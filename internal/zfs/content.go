@@ -31,8 +31,8 @@ type entry struct {
 }
 
 // walkOwn visits dir's tree in lexical order, not descending into the
-// paths in skip (other datasets' mountpoints).
-func walkOwn(dir string, skip map[string]bool, fn func(path string, d fs.DirEntry) error) error {
+// paths skip reports (other datasets' mountpoints).
+func walkOwn(dir string, skip func(string) bool, fn func(path string, d fs.DirEntry) error) error {
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if path == dir && errors.Is(err, fs.ErrNotExist) {
@@ -40,7 +40,7 @@ func walkOwn(dir string, skip map[string]bool, fn func(path string, d fs.DirEntr
 			}
 			return err
 		}
-		if path != dir && skip[path] {
+		if path != dir && skip(path) {
 			if d.IsDir() {
 				return fs.SkipDir
 			}
@@ -52,7 +52,7 @@ func walkOwn(dir string, skip map[string]bool, fn func(path string, d fs.DirEntr
 }
 
 // treeSize sums the sizes of regular files in dir's own tree.
-func treeSize(dir string, skip map[string]bool) uint64 {
+func treeSize(dir string, skip func(string) bool) uint64 {
 	var n uint64
 	walkOwn(dir, skip, func(path string, d fs.DirEntry) error {
 		if d.Type().IsRegular() {
@@ -70,7 +70,7 @@ func treeSize(dir string, skip map[string]bool) uint64 {
 func capture(dir string, skip map[string]bool) ([]entry, error) {
 	var es []entry
 	var total int64
-	err := walkOwn(dir, skip, func(path string, d fs.DirEntry) error {
+	err := walkOwn(dir, func(p string) bool { return skip[p] }, func(path string, d fs.DirEntry) error {
 		info, err := d.Info()
 		if err != nil {
 			return err

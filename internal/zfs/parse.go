@@ -40,6 +40,30 @@ func ParseList(out []byte) ([]Dataset, error) {
 	return ds, nil
 }
 
+// Mount is one row of `zfs list -H -o name,mountpoint -t filesystem`:
+// what finding a filesystem and where it is mounted needs, without the
+// space columns that zfs accounts for on every row it lists.
+type Mount struct {
+	Name       string
+	Mountpoint string // a path, "none" or "legacy"; "" where zfs printed "-"
+}
+
+// MountColumns are the -o columns ParseMounts expects, in order.
+const MountColumns = "name,mountpoint"
+
+// ParseMounts parses the output of `zfs list -H -o name,mountpoint`.
+func ParseMounts(out []byte) ([]Mount, error) {
+	var ms []Mount
+	for n, line := range lines(out) {
+		name, mp, ok := strings.Cut(line, "\t")
+		if !ok || strings.Contains(mp, "\t") {
+			return nil, fmt.Errorf("zfs list output line %d: want 2 tab-separated fields: %q", n+1, line)
+		}
+		ms = append(ms, Mount{Name: name, Mountpoint: dash(mp)})
+	}
+	return ms, nil
+}
+
 // SourceKind is where a property's value comes from.
 type SourceKind string
 

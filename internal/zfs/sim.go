@@ -182,8 +182,9 @@ type proc struct {
 	s         *Sim
 	out, errb bytes.Buffer
 	dirty     bool
-	used      map[string]uint64 // memo, cleared on change
-	mounts    map[string]string // host dir -> mounted dataset, cleared on change
+	used      map[string]uint64   // memo, cleared on change
+	mounts    map[string]string   // host dir -> mounted dataset, cleared on change
+	kids      map[string][]string // filesystem -> child filesystems, cleared on change
 }
 
 func (p *proc) errf(format string, a ...any) { fmt.Fprintf(&p.errb, format+"\n", a...) }
@@ -192,6 +193,7 @@ func (p *proc) changed() {
 	p.dirty = true
 	p.used = nil
 	p.mounts = nil
+	p.kids = nil
 }
 
 const (
@@ -245,14 +247,20 @@ func (p *proc) compare(a, b string) int {
 
 // children are the direct child filesystems, by name.
 func (p *proc) children(name string) []string {
-	var out []string
-	for n := range p.s.st.Datasets {
-		if typeOf(n) == typeFS && parentName(n) == name {
-			out = append(out, n)
+	if p.kids == nil {
+		// Indexed once per command: space accounting asks for every
+		// dataset's children.
+		p.kids = map[string][]string{}
+		for n := range p.s.st.Datasets {
+			if typeOf(n) == typeFS && parentName(n) != "" {
+				p.kids[parentName(n)] = append(p.kids[parentName(n)], n)
+			}
+		}
+		for _, c := range p.kids {
+			sort.Strings(c)
 		}
 	}
-	sort.Strings(out)
-	return out
+	return p.kids[name]
 }
 
 // snapshots are a filesystem's snapshots, oldest first.
@@ -497,12 +505,22 @@ func (p *proc) others(name string) map[string]bool {
 	return m
 }
 
+// isOther reports whether a host directory is another dataset's mount,
+// without building others' set: refer runs for every dataset.
+func (p *proc) isOther(name string) func(string) bool {
+	dirs := p.mountDirs()
+	return func(h string) bool {
+		n, ok := dirs[h]
+		return ok && n != name
+	}
+}
+
 func (p *proc) refer(name string) uint64 {
 	h, ok := p.mountHost(name)
 	if !ok {
 		return baseRefer
 	}
-	return baseRefer + treeSize(h, p.others(name))
+	return baseRefer + treeSize(h, p.isOther(name))
 }
 
 func (p *proc) usedOf(name string) uint64 {
