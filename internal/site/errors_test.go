@@ -41,7 +41,7 @@ var defects = []defect{
 		edit: func(e *siteEdit) { e.replace(lxc, `"cores": 1,`, `"cores": 1,,`) },
 		wantAt: func(f map[string][]byte) []string {
 			l, c := textPos(f[lxc], `"cores": 1,,`, 11)
-			return []string{fmt.Sprintf("phoenix_lxc_configs.json:%d:%d: invalid character ',' looking for beginning of object key string", l, c)}
+			return []string{fmt.Sprintf("phoenix_lxc_configs.json:%d:%d: invalid character ',' at start of value", l, c)}
 		}},
 	{name: "syntax/truncated", schema: schemaSyntax,
 		edit: func(e *siteEdit) { e.raw[vm] = e.raw[vm][:40] },

@@ -1,17 +1,22 @@
 package site
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
-	"unicode/utf16"
+	"strings"
 	"unicode/utf8"
-	"unsafe"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
-// A small JSON parser that keeps byte offsets, so that every later error
-// can name its line and column, and that reports duplicate keys, which
-// encoding/json silently merges.
+// A syntax tree of a configuration file, read with jsontext (json/v2's
+// tokenizer), that keeps byte offsets, so that every later error can name
+// its line and column, and that reports duplicate keys with where the
+// first one was (encoding/json and jq silently keep the last).
 
 type kind uint8
 
@@ -28,12 +33,11 @@ func (k kind) String() string {
 	return [...]string{"null", "boolean", "number", "string", "array", "object"}[k]
 }
 
-// node is kept small: a big site has hundreds of thousands of them.
 // The tree holds no pointers, so the garbage collector never scans it:
 // nodes and members refer to each other, and to the text, by index. A big
 // site has hundreds of thousands of nodes.
 type tree struct {
-	src     string   // the file; strings without escapes are slices of it
+	src     string   // the file
 	nodes   []node   // nodes[0] is the top-level value
 	members []member // each object's (array's) members are contiguous
 	escaped []string // strings that differ from their source text
@@ -77,8 +81,7 @@ func (t *tree) key(m *member) string { return t.ref(m.ka, m.kn) }
 
 func (t *tree) val(m *member) *node { return &t.nodes[m.val] }
 
-// maxDepth bounds nesting so that hostile input cannot exhaust the stack;
-// the deepest real path is about six levels.
+// maxDepth bounds nesting; the deepest real path is about six levels.
 const maxDepth = 64
 
 type syntaxError struct {
@@ -88,54 +91,192 @@ type syntaxError struct {
 
 func (e *syntaxError) Error() string { return e.msg }
 
-type parser struct {
-	t     *tree
-	data  []byte
-	pos   int
-	depth int
-	// Scratch stack: an object's members (an array's elements) collect
-	// here and are copied into t.members once complete.
-	mstack []member
+// open is an object or array being read.
+type open struct {
+	n      int32 // its node
+	base   int   // where its members start on the scratch stack
+	obj    bool
+	key    member // an object's key read, its value not yet
+	hasKey bool
+	first  map[string]int32 // an object's keys, once it has many
 }
 
-// parseJSON parses data, which must not change afterwards: the tree's
-// strings share its memory.
-func parseJSON(data []byte) (t *tree, err error) {
-	t = &tree{
-		src: unsafe.String(unsafe.SliceData(data), len(data)),
+// parseJSON parses one JSON value (a UTF-8 byte order mark before it is
+// tolerated: some editors write one).
+func parseJSON(data []byte) (*tree, error) {
+	start := 0
+	if bytes.HasPrefix(data, []byte("\xef\xbb\xbf")) {
+		start = 3
+	}
+	t := &tree{
+		src: string(data),
 		// Typical files have a node per 12-20 bytes.
 		nodes:   make([]node, 0, len(data)/16+16),
 		members: make([]member, 0, len(data)/16+16),
 	}
-	p := &parser{t: t, data: data}
-	// A UTF-8 byte order mark is tolerated: some editors write one.
-	if len(data) >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF {
-		p.pos = 3
+	// Duplicate names are found here, to say where the first one was.
+	dec := jsontext.NewDecoder(bytes.NewReader(data[start:]), jsontext.AllowDuplicateNames(true))
+	fail := func(off int, format string, args ...any) (*tree, error) {
+		return nil, &syntaxError{off: off, msg: fmt.Sprintf(format, args...)}
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			se, ok := r.(*syntaxError)
-			if !ok {
-				panic(r)
+	var stack []open
+	var scratch []member // members of the open objects and arrays
+	done := false
+	for {
+		off := start + int(dec.InputOffset())
+		k := dec.PeekKind()
+		if k == 0 {
+			_, err := dec.ReadToken()
+			if err == io.EOF && done {
+				return t, nil
 			}
-			t, err = nil, se
+			return nil, syntaxErr(data, start, err)
 		}
-	}()
-	p.skipSpace()
-	p.value()
-	p.skipSpace()
-	if p.pos < len(p.data) {
-		p.fail("invalid character %s after top-level value", p.quoteChar())
+		if done {
+			return fail(nextChar(data, off), "invalid character %s after top-level value", quoteChar(data, nextChar(data, off)))
+		}
+		var top *open
+		if len(stack) > 0 {
+			top = &stack[len(stack)-1]
+		}
+		switch k {
+		case '{', '[':
+			if len(stack) == maxDepth {
+				return fail(nextChar(data, off), "nesting deeper than %d levels", maxDepth)
+			}
+			if _, err := dec.ReadToken(); err != nil {
+				return nil, syntaxErr(data, start, err)
+			}
+			off := start + int(dec.InputOffset()) - 1
+			kd := kindArray
+			if k == '{' {
+				kd = kindObject
+			}
+			t.nodes = append(t.nodes, node{kind: kd, off: int32(off)})
+			i := int32(len(t.nodes) - 1)
+			if top != nil {
+				scratch = top.add(scratch, i)
+			}
+			stack = append(stack, open{n: i, base: len(scratch), obj: k == '{'})
+		case '}', ']':
+			if _, err := dec.ReadToken(); err != nil {
+				return nil, syntaxErr(data, start, err)
+			}
+			a := int32(len(t.members))
+			t.members = append(t.members, scratch[top.base:]...)
+			scratch = scratch[:top.base]
+			t.nodes[top.n].a, t.nodes[top.n].n = a, int32(len(t.members))-a
+			stack = stack[:len(stack)-1]
+			done = len(stack) == 0
+		default:
+			raw, err := dec.ReadValue()
+			if err != nil {
+				return nil, syntaxErr(data, start, err)
+			}
+			end := start + int(dec.InputOffset())
+			off := end - len(raw)
+			if top != nil && top.obj && !top.hasKey {
+				ka, kn := t.str(raw, off)
+				key := t.ref(ka, kn)
+				if prev, dup := top.seen(t, scratch, key, int32(off)); dup {
+					line, col := lineCol(data, nil, int(prev))
+					return fail(off, "duplicate key %q (first at %d:%d)", key, line, col)
+				}
+				top.key, top.hasKey = member{ka: ka, kn: kn, off: int32(off)}, true
+				continue
+			}
+			n := node{off: int32(off)}
+			switch k {
+			case 'n':
+				n.kind = kindNull
+			case 't', 'f':
+				n.kind, n.b = kindBool, k == 't'
+			case '0':
+				n.kind, n.a, n.n = kindNumber, int32(off), int32(len(raw))
+			case '"':
+				n.kind = kindString
+				n.a, n.n = t.str(raw, off)
+			}
+			t.nodes = append(t.nodes, n)
+			if top != nil {
+				scratch = top.add(scratch, int32(len(t.nodes)-1))
+			}
+			done = len(stack) == 0
+		}
 	}
-	return t, nil
 }
 
-func (p *parser) fail(format string, args ...any) {
-	panic(&syntaxError{off: p.pos, msg: fmt.Sprintf(format, args...)})
+// add puts a value on the scratch stack as o's next member.
+func (o *open) add(scratch []member, val int32) []member {
+	m := member{val: val}
+	if o.obj {
+		m.ka, m.kn, m.off = o.key.ka, o.key.kn, o.key.off
+		o.hasKey = false
+	}
+	return append(scratch, m)
 }
 
-func (p *parser) quoteChar() string {
-	r, _ := utf8.DecodeRune(p.data[p.pos:])
+// seen reports where key was first in o. A scan is cheaper than a map
+// for the usual dozen keys.
+func (o *open) seen(t *tree, scratch []member, key string, off int32) (int32, bool) {
+	cur := scratch[o.base:]
+	if len(cur) < 32 {
+		for i := range cur {
+			if t.key(&cur[i]) == key {
+				return cur[i].off, true
+			}
+		}
+		return 0, false
+	}
+	if o.first == nil {
+		o.first = make(map[string]int32, 2*len(cur))
+		for i := range cur {
+			o.first[t.key(&cur[i])] = cur[i].off
+		}
+	}
+	if prev, dup := o.first[key]; dup {
+		return prev, true
+	}
+	o.first[key] = off
+	return 0, false
+}
+
+// str refers to a string token's text: a slice of the source, or its
+// unescaped form when it has escapes.
+func (t *tree) str(raw []byte, off int) (a, n int32) {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return int32(off + 1), int32(len(raw) - 2)
+	}
+	u, _ := jsontext.AppendUnquote(nil, raw) // already validated
+	t.escaped = append(t.escaped, string(u))
+	return int32(len(t.escaped) - 1), -1
+}
+
+// syntaxErr turns what the decoder reported into a syntaxError at the
+// offending byte.
+func syntaxErr(data []byte, start int, err error) error {
+	off := len(data)
+	var se *jsontext.SyntacticError
+	if errors.As(err, &se) {
+		off = start + int(se.ByteOffset)
+		err = se.Err
+	}
+	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
+		return &syntaxError{off: len(data), msg: "unexpected end of JSON input"}
+	}
+	return &syntaxError{off: off, msg: strings.TrimPrefix(err.Error(), "jsontext: ")}
+}
+
+// nextChar skips white space from off.
+func nextChar(data []byte, off int) int {
+	for off < len(data) && (data[off] == ' ' || data[off] == '\t' || data[off] == '\n' || data[off] == '\r') {
+		off++
+	}
+	return off
+}
+
+func quoteChar(data []byte, off int) string {
+	r, _ := utf8.DecodeRune(data[off:])
 	if r == '\'' {
 		return `'\''`
 	}
@@ -143,372 +284,6 @@ func (p *parser) quoteChar() string {
 		return `'"'`
 	}
 	return strconv.QuoteRune(r)
-}
-
-// newNode appends a node and returns its index; pointers into t.nodes are
-// not stable while parsing.
-func (p *parser) newNode(k kind) int32 {
-	p.t.nodes = append(p.t.nodes, node{kind: k, off: int32(p.pos)})
-	return int32(len(p.t.nodes) - 1)
-}
-
-func (p *parser) skipSpace() {
-	for p.pos < len(p.data) {
-		switch p.data[p.pos] {
-		case ' ', '\t', '\n', '\r':
-			p.pos++
-		default:
-			return
-		}
-	}
-}
-
-func (p *parser) value() int32 {
-	if p.pos >= len(p.data) {
-		p.fail("unexpected end of JSON input")
-	}
-	switch c := p.data[p.pos]; {
-	case c == '{':
-		return p.object()
-	case c == '[':
-		return p.array()
-	case c == '"':
-		i := p.newNode(kindString)
-		a, n := p.str()
-		p.t.nodes[i].a, p.t.nodes[i].n = a, n
-		return i
-	case c == '-' || (c >= '0' && c <= '9'):
-		return p.number()
-	case c == 't':
-		return p.literal("true", kindBool, true)
-	case c == 'f':
-		return p.literal("false", kindBool, false)
-	case c == 'n':
-		return p.literal("null", kindNull, false)
-	default:
-		p.fail("invalid character %s looking for beginning of value", p.quoteChar())
-		return 0
-	}
-}
-
-func (p *parser) literal(word string, k kind, b bool) int32 {
-	n := p.newNode(k)
-	p.t.nodes[n].b = b
-	for i := 0; i < len(word); i++ {
-		if p.pos >= len(p.data) {
-			p.fail("unexpected end of JSON input")
-		}
-		if p.data[p.pos] != word[i] {
-			p.fail("invalid character %s in literal %s (expecting %q)", p.quoteChar(), word, word[i])
-		}
-		p.pos++
-	}
-	return n
-}
-
-func (p *parser) enter() {
-	p.depth++
-	if p.depth > maxDepth {
-		p.fail("nesting deeper than %d levels", maxDepth)
-	}
-}
-
-// peek skips white space and returns the next byte, which must exist.
-func (p *parser) peek() byte {
-	p.skipSpace()
-	if p.pos >= len(p.data) {
-		p.fail("unexpected end of JSON input")
-	}
-	return p.data[p.pos]
-}
-
-// open enters an object or array at its opening bracket; empty reports
-// that close follows at once.
-func (p *parser) open(k kind, close byte) (n int32, empty bool) {
-	p.enter()
-	n = p.newNode(k)
-	p.pos++
-	p.skipSpace()
-	if p.pos < len(p.data) && p.data[p.pos] == close {
-		p.pos++
-		p.depth--
-		return n, true
-	}
-	return n, false
-}
-
-// more reads what follows an object's or array's member: a comma (true)
-// or close (false); after names the member in the error.
-func (p *parser) more(close byte, after string) bool {
-	switch p.peek() {
-	case ',':
-		p.pos++
-		return true
-	case close:
-		p.pos++
-		p.depth--
-		return false
-	}
-	p.fail("invalid character %s after %s", p.quoteChar(), after)
-	return false
-}
-
-func (p *parser) object() int32 {
-	n, empty := p.open(kindObject, '}')
-	if empty {
-		return n
-	}
-	var firstAt map[string]int
-	base := len(p.mstack)
-	for {
-		if p.peek() != '"' {
-			p.fail("invalid character %s looking for beginning of object key string", p.quoteChar())
-		}
-		koff := p.pos
-		ka, kn := p.str()
-		key := p.t.ref(ka, kn)
-		// Duplicate keys are malformed for our purposes: encoding/json and
-		// jq keep the last one silently, which hides typos in big files.
-		// A scan is cheaper than a map for the usual dozen keys.
-		if cur := p.mstack[base:]; len(cur) < 32 {
-			for _, m := range cur {
-				if p.t.key(&m) == key {
-					p.pos = koff
-					p.fail("duplicate key %q (first at %s)", key, p.position(int(m.off)))
-				}
-			}
-		} else {
-			if firstAt == nil {
-				firstAt = make(map[string]int, 16)
-				for _, m := range p.mstack[base:] {
-					firstAt[p.t.key(&m)] = int(m.off)
-				}
-			}
-			if prev, dup := firstAt[key]; dup {
-				p.pos = koff
-				p.fail("duplicate key %q (first at %s)", key, p.position(prev))
-			}
-			firstAt[key] = koff
-		}
-		if p.peek() != ':' {
-			p.fail("invalid character %s after object key", p.quoteChar())
-		}
-		p.pos++
-		p.skipSpace()
-		v := p.value()
-		p.mstack = append(p.mstack, member{ka: ka, kn: kn, off: int32(koff), val: v})
-		if !p.more('}', "object key:value pair") {
-			p.t.nodes[n].a, p.t.nodes[n].n = p.members(base)
-			return n
-		}
-	}
-}
-
-// members moves the scratch entries above base into t.members and
-// returns where they went.
-func (p *parser) members(base int) (int32, int32) {
-	i := len(p.t.members)
-	p.t.members = append(p.t.members, p.mstack[base:]...)
-	k := len(p.mstack) - base
-	p.mstack = p.mstack[:base]
-	return int32(i), int32(k)
-}
-
-func (p *parser) array() int32 {
-	n, empty := p.open(kindArray, ']')
-	if empty {
-		return n
-	}
-	base := len(p.mstack)
-	for {
-		p.skipSpace()
-		v := p.value()
-		p.mstack = append(p.mstack, member{val: v})
-		if !p.more(']', "array element") {
-			p.t.nodes[n].a, p.t.nodes[n].n = p.members(base)
-			return n
-		}
-	}
-}
-
-func (p *parser) number() int32 {
-	n := p.newNode(kindNumber)
-	start := p.pos
-	d := p.data
-	if p.pos < len(d) && d[p.pos] == '-' {
-		p.pos++
-	}
-	digits := func() int {
-		s := p.pos
-		for p.pos < len(d) && d[p.pos] >= '0' && d[p.pos] <= '9' {
-			p.pos++
-		}
-		return p.pos - s
-	}
-	if p.pos >= len(d) {
-		p.fail("unexpected end of JSON input")
-	}
-	if d[p.pos] == '0' {
-		p.pos++
-	} else if digits() == 0 {
-		p.fail("invalid character %s in numeric literal", p.quoteChar())
-	}
-	if p.pos < len(d) && d[p.pos] == '.' {
-		p.pos++
-		if digits() == 0 {
-			if p.pos >= len(d) {
-				p.fail("unexpected end of JSON input")
-			}
-			p.fail("invalid character %s after decimal point in numeric literal", p.quoteChar())
-		}
-	}
-	if p.pos < len(d) && (d[p.pos] == 'e' || d[p.pos] == 'E') {
-		p.pos++
-		if p.pos < len(d) && (d[p.pos] == '+' || d[p.pos] == '-') {
-			p.pos++
-		}
-		if digits() == 0 {
-			if p.pos >= len(d) {
-				p.fail("unexpected end of JSON input")
-			}
-			p.fail("invalid character %s in exponent of numeric literal", p.quoteChar())
-		}
-	}
-	p.t.nodes[n].a, p.t.nodes[n].n = int32(start), int32(p.pos-start)
-	return n
-}
-
-// plainString scans a string without escapes; ok is false when it has
-// escapes (the position is then unchanged).
-func (p *parser) plainString() (a, n int32, ok bool) {
-	d := p.data
-	i := p.pos + 1
-	ascii := true
-	for i < len(d) {
-		c := d[i]
-		switch {
-		case c == '"':
-			if !ascii && !utf8.Valid(d[p.pos+1:i]) {
-				return 0, 0, false
-			}
-			a, n = int32(p.pos+1), int32(i-p.pos-1)
-			p.pos = i + 1
-			return a, n, true
-		case c == '\\' || c < 0x20 || c == 0x7f:
-			// DEL is legal JSON but takes the slow path, which marks the
-			// string for the decoder's control character check.
-			return 0, 0, false
-		case c >= 0x80:
-			ascii = false
-		}
-		i++
-	}
-	return 0, 0, false
-}
-
-// str reads a string and returns it as node.a and node.n.
-func (p *parser) str() (int32, int32) {
-	if a, n, ok := p.plainString(); ok {
-		return a, n
-	}
-	d := p.data
-	p.pos++ // opening quote
-	var b []byte
-	for {
-		if p.pos >= len(d) {
-			p.fail("unexpected end of JSON input")
-		}
-		c := d[p.pos]
-		switch {
-		case c == '"':
-			p.pos++
-			p.t.escaped = append(p.t.escaped, string(b))
-			return int32(len(p.t.escaped) - 1), -1
-		case c < 0x20:
-			p.fail("invalid character %s in string literal", p.quoteChar())
-		case c == '\\':
-			p.pos++
-			if p.pos >= len(d) {
-				p.fail("unexpected end of JSON input")
-			}
-			e := d[p.pos]
-			switch e {
-			case '"', '\\', '/':
-				b = append(b, e)
-			case 'b':
-				b = append(b, '\b')
-			case 'f':
-				b = append(b, '\f')
-			case 'n':
-				b = append(b, '\n')
-			case 'r':
-				b = append(b, '\r')
-			case 't':
-				b = append(b, '\t')
-			case 'u':
-				r := p.hex4()
-				if utf16.IsSurrogate(r) {
-					r2 := rune(-1)
-					if p.pos+2 < len(d) && d[p.pos+1] == '\\' && d[p.pos+2] == 'u' {
-						save := p.pos
-						p.pos += 2
-						r2 = p.hex4()
-						if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
-							r = d
-						} else {
-							p.pos = save
-							r = utf8.RuneError
-						}
-					} else {
-						r = utf8.RuneError
-					}
-				}
-				b = utf8.AppendRune(b, r)
-			default:
-				p.fail("invalid character %s in string escape code", p.quoteChar())
-			}
-			p.pos++
-		case c < 0x80:
-			b = append(b, c)
-			p.pos++
-		default:
-			r, size := utf8.DecodeRune(d[p.pos:])
-			if r == utf8.RuneError && size == 1 {
-				p.fail("invalid UTF-8 in string")
-			}
-			b = append(b, d[p.pos:p.pos+size]...)
-			p.pos += size
-		}
-	}
-}
-
-// hex4 reads the four hex digits after "\u", leaving pos on the last one.
-func (p *parser) hex4() rune {
-	var r rune
-	for i := 0; i < 4; i++ {
-		p.pos++
-		if p.pos >= len(p.data) {
-			p.fail("unexpected end of JSON input")
-		}
-		c := p.data[p.pos]
-		switch {
-		case c >= '0' && c <= '9':
-			r = r<<4 | rune(c-'0')
-		case c >= 'a' && c <= 'f':
-			r = r<<4 | rune(c-'a'+10)
-		case c >= 'A' && c <= 'F':
-			r = r<<4 | rune(c-'A'+10)
-		default:
-			p.fail("invalid character %s in \\u hexadecimal character escape", p.quoteChar())
-		}
-	}
-	return r
-}
-
-// position renders an offset as line:col for messages inside the parser.
-func (p *parser) position(off int) string {
-	line, col := lineCol(p.data, nil, off)
-	return fmt.Sprintf("%d:%d", line, col)
 }
 
 // lineCol converts a byte offset into a 1-based line and a 1-based column
