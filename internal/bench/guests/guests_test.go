@@ -31,6 +31,7 @@ const noops = 3
 
 type run struct {
 	wall    time.Duration
+	cpu     time.Duration // user and system, all threads: what load does not inflate
 	peakKB  int64
 	changed string
 }
@@ -52,7 +53,8 @@ func phoenix(t *testing.T, bin string, args ...string) run {
 		t.Fatalf("phoenix %v: no summary line:\n%s", args, tail(out.String()))
 	}
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return run{wall: wall, peakKB: ru.Maxrss, changed: m[1]}
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return run{wall: wall, cpu: cpu, peakKB: ru.Maxrss, changed: m[1]}
 }
 
 func tail(s string) string {
@@ -88,21 +90,21 @@ func TestCurve(t *testing.T) {
 		root := filepath.Join(t.TempDir(), "root")
 		args := []string{"exec", "--sim", "--root", root, "--config", config, script}
 		fresh := phoenix(t, bin, args...)
-		var walls []time.Duration
+		var walls, cpus []time.Duration
 		var peak int64
 		for i := 0; i < noops; i++ {
 			r := phoenix(t, bin, args...)
 			if r.changed != "0" {
 				t.Fatalf("%d guests: no-op run %d reported %s changed", n, i+1, r.changed)
 			}
-			walls = append(walls, r.wall)
+			walls, cpus = append(walls, r.wall), append(cpus, r.cpu)
 			peak = max(peak, r.peakKB)
 		}
 		noop := median(walls)
 		perGuest[n] = noop / time.Duration(n)
-		t.Logf("%5d guests: fresh %8v (%s changed, peak %3d MB); no-op median of %d %8v (peak %3d MB), %v per guest",
-			n, fresh.wall.Round(time.Millisecond), fresh.changed, fresh.peakKB/1024, noops,
-			noop.Round(time.Millisecond), peak/1024, perGuest[n].Round(10*time.Microsecond))
+		t.Logf("%5d guests: fresh %8v (cpu %8v, %s changed, peak %3d MB); no-op median of %d %8v (cpu %8v, peak %3d MB), %v per guest",
+			n, fresh.wall.Round(time.Millisecond), fresh.cpu.Round(time.Millisecond), fresh.changed, fresh.peakKB/1024, noops,
+			noop.Round(time.Millisecond), median(cpus).Round(time.Millisecond), peak/1024, perGuest[n].Round(10*time.Microsecond))
 	}
 	ratio := float64(perGuest[1000]) / float64(perGuest[100])
 	t.Logf("no-op per guest, 1,000 against 100: %.2fx (target at most 1.5x)", ratio)
