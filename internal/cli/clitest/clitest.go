@@ -52,15 +52,6 @@ func Setup(env *testscript.Env) error {
 	return nil
 }
 
-// Condition adds [root] to scripts: true when the tests run as root, for
-// scripts that chown to other users to skip otherwise, saying why.
-func Condition(cond string) (bool, error) {
-	if cond == "root" {
-		return os.Geteuid() == 0, nil
-	}
-	return false, fmt.Errorf("unknown condition %q", cond)
-}
-
 // Command is the phoenix on the script's PATH, to run in $WORK with the
 // script's PATH, HOME and TMPDIR: for a daemon that the script starts and
 // stops itself, which exec would wait for.
@@ -86,10 +77,15 @@ func Command(ts *testscript.TestScript, args ...string) *exec.Cmd {
 }
 
 // Condition adds [ci] to scripts: true under CI=true, where a tool a
-// script needs must be installed rather than skipped.
+// script needs must be installed rather than skipped; and [root]: true
+// when the tests run as root, for scripts that chown to other users to
+// skip otherwise, saying why.
 func Condition(cond string) (bool, error) {
-	if cond == "ci" {
+	switch cond {
+	case "ci":
 		return os.Getenv("CI") == "true", nil
+	case "root":
+		return os.Geteuid() == 0, nil
 	}
 	return false, fmt.Errorf("unknown condition %q", cond)
 }
