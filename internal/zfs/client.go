@@ -46,40 +46,27 @@ func (c *Client) run(ctx context.Context, args ...string) ([]byte, error) {
 // List lists name (all filesystems when name is ""), and with recursive
 // its descendants, in zfs's order (sorted by name).
 func (c *Client) List(ctx context.Context, name string, recursive bool) ([]Dataset, error) {
-	args := []string{"list", "-H", "-p", "-o", ListColumns, "-t", "filesystem"}
-	if recursive {
-		args = append(args, "-r")
-	}
-	if name != "" {
-		if err := CheckName(name, false); err != nil {
-			return nil, err
-		}
-		args = append(args, name)
-	}
-	out, err := c.run(ctx, args...)
-	if err != nil {
-		return nil, err
-	}
-	return ParseList(out)
+	return list(ctx, c, name, recursive, ListColumns, ParseList)
 }
 
 // Lookup returns one filesystem; ok is false when it does not exist.
 func (c *Client) Lookup(ctx context.Context, name string) (d Dataset, ok bool, err error) {
-	ds, err := c.List(ctx, name, false)
-	switch {
-	case errors.Is(err, ErrNotExist):
-		return Dataset{}, false, nil
-	case err != nil:
-		return Dataset{}, false, err
-	case len(ds) != 1:
-		return Dataset{}, false, fmt.Errorf("zfs list %s: want 1 row, got %d", name, len(ds))
-	}
-	return ds[0], true, nil
+	return lookup(ctx, c, name, ListColumns, ParseList)
 }
 
 // Mounts is List without the space columns: names and mountpoints only.
 func (c *Client) Mounts(ctx context.Context, name string, recursive bool) ([]Mount, error) {
-	args := []string{"list", "-H", "-o", MountColumns, "-t", "filesystem"}
+	return list(ctx, c, name, recursive, MountColumns, ParseMounts)
+}
+
+// LookupMount is Lookup without the space columns.
+func (c *Client) LookupMount(ctx context.Context, name string) (m Mount, ok bool, err error) {
+	return lookup(ctx, c, name, MountColumns, ParseMounts)
+}
+
+// list runs zfs list -H -p with columns, parsed by parse.
+func list[T any](ctx context.Context, c *Client, name string, recursive bool, columns string, parse func([]byte) ([]T, error)) ([]T, error) {
+	args := []string{"list", "-H", "-p", "-o", columns, "-t", "filesystem"}
 	if recursive {
 		args = append(args, "-r")
 	}
@@ -93,21 +80,21 @@ func (c *Client) Mounts(ctx context.Context, name string, recursive bool) ([]Mou
 	if err != nil {
 		return nil, err
 	}
-	return ParseMounts(out)
+	return parse(out)
 }
 
-// LookupMount is Lookup without the space columns.
-func (c *Client) LookupMount(ctx context.Context, name string) (m Mount, ok bool, err error) {
-	ms, err := c.Mounts(ctx, name, false)
+// lookup lists one filesystem; ok is false when it does not exist.
+func lookup[T any](ctx context.Context, c *Client, name, columns string, parse func([]byte) ([]T, error)) (row T, ok bool, err error) {
+	rows, err := list(ctx, c, name, false, columns, parse)
 	switch {
 	case errors.Is(err, ErrNotExist):
-		return Mount{}, false, nil
+		return row, false, nil
 	case err != nil:
-		return Mount{}, false, err
-	case len(ms) != 1:
-		return Mount{}, false, fmt.Errorf("zfs list %s: want 1 row, got %d", name, len(ms))
+		return row, false, err
+	case len(rows) != 1:
+		return row, false, fmt.Errorf("zfs list %s: want 1 row, got %d", name, len(rows))
 	}
-	return ms[0], true, nil
+	return rows[0], true, nil
 }
 
 // Get reads properties of a filesystem or snapshot: the named ones, or

@@ -57,6 +57,15 @@ func TestClientAgainstSim(t *testing.T) {
 	if _, ok, err := c.Lookup(ctx, "quickOS/nope"); ok || err != nil {
 		t.Errorf("lookup of a missing dataset: %v %v", ok, err)
 	}
+	if m, ok, err := c.LookupMount(ctx, ds); err != nil || !ok || m != (Mount{ds, "/mnt/pve/quickOS/lxc-persistent-data/103"}) {
+		t.Errorf("lookup of the mount: %+v %v %v", m, ok, err)
+	}
+	if _, ok, err := c.LookupMount(ctx, "quickOS/nope"); ok || err != nil {
+		t.Errorf("lookup of a missing mount: %v %v", ok, err)
+	}
+	if ms, err := c.Mounts(ctx, "quickOS/lxc-persistent-data", true); err != nil || len(ms) != 2 || ms[1].Name != ds {
+		t.Errorf("mounts -r: %+v %v", ms, err)
+	}
 
 	all, err := c.List(ctx, "quickOS", true)
 	if err != nil {

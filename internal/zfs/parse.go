@@ -40,7 +40,7 @@ func ParseList(out []byte) ([]Dataset, error) {
 	return ds, nil
 }
 
-// Mount is one row of `zfs list -H -o name,mountpoint -t filesystem`:
+// Mount is one row of `zfs list -H -p -o name,mountpoint -t filesystem`:
 // what finding a filesystem and where it is mounted needs, without the
 // space columns that zfs accounts for on every row it lists.
 type Mount struct {
@@ -51,7 +51,7 @@ type Mount struct {
 // MountColumns are the -o columns ParseMounts expects, in order.
 const MountColumns = "name,mountpoint"
 
-// ParseMounts parses the output of `zfs list -H -o name,mountpoint`.
+// ParseMounts parses the output of `zfs list -H -p -o name,mountpoint`.
 func ParseMounts(out []byte) ([]Mount, error) {
 	var ms []Mount
 	for n, line := range lines(out) {
