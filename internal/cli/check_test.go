@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bytes"
+	"phoenix/internal/testkit"
 	"testing"
 
 	"phoenix/internal/cli"
@@ -24,6 +25,7 @@ func TestShippedScriptsPassCheck(t *testing.T) {
 // make test runs the tests scripts/ ships for its own scripts, and the
 // README's example test.
 func TestShippedScriptTests(t *testing.T) {
+	testkit.NeedRoot(t, "the shipped scripts chown bind-mount directories to the containers' mapped root")
 	var out, errb bytes.Buffer
 	code := cli.Run([]string{"test", "--config", "../../config", "../../scripts", "../../docs/examples"}, nil, &out, &errb)
 	if code != cli.ExitOK {
