@@ -1,6 +1,7 @@
 package machine
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -63,3 +64,140 @@ func filepathHasPrefix(p, prefix string) bool {
 }
 
 func filepathIsUp(rel string) bool { return len(rel) >= 3 && rel[:3] == "../" }
+
+// eachWalk runs f with openat2 and with the fallback walk.
+func eachWalk(t *testing.T, f func(t *testing.T)) {
+	for _, fast := range []bool{true, false} {
+		name := "openat2"
+		if !fast {
+			name = "walk"
+		}
+		t.Run(name, func(t *testing.T) {
+			old := useOpenat2
+			useOpenat2 = fast
+			t.Cleanup(func() { useOpenat2 = old })
+			f(t)
+		})
+	}
+}
+
+func TestRootHandlesStayInside(t *testing.T) {
+	eachWalk(t, func(t *testing.T) {
+		dir, outside := t.TempDir(), t.TempDir()
+		must := func(err error) {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		must(os.MkdirAll(filepath.Join(dir, "run/lock"), 0o755))
+		must(os.MkdirAll(filepath.Join(dir, "var"), 0o755))
+		must(os.Symlink("/run/lock", filepath.Join(dir, "var/lock")))
+		must(os.Symlink(outside, filepath.Join(dir, "escape")))
+		must(os.Symlink("../../../../..", filepath.Join(dir, "var/updots")))
+		r, err := NewRoot(dir)
+		must(err)
+		defer r.Close()
+		writes := map[string]string{
+			"/var/lock/a":         "run/lock/a",
+			"/../../b":            "b",
+			"/escape/c":           filepath.Join(outside[1:], "c"),
+			"/var/updots/d":       "d",
+			"/var/lock/../lock/e": "run/lock/e",
+		}
+		for in, want := range writes {
+			must(r.MkdirAll(filepath.Dir(want), 0o755))
+			if err := r.WriteFile(in, []byte(in), 0o640, -1, -1); err != nil {
+				t.Errorf("WriteFile(%q): %v", in, err)
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(r.Dir(), want))
+			if err != nil || string(b) != in {
+				t.Errorf("WriteFile(%q) did not land at %s: %q %v", in, want, b, err)
+			}
+			st, _ := os.Stat(filepath.Join(r.Dir(), want))
+			if st != nil && st.Mode().Perm() != 0o640 {
+				t.Errorf("WriteFile(%q) mode %v", in, st.Mode())
+			}
+			got, err := r.ReadFile(in)
+			if err != nil || string(got) != in {
+				t.Errorf("ReadFile(%q) = %q, %v", in, got, err)
+			}
+		}
+		if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+			t.Errorf("something was written outside the root: %v", ents)
+		}
+	})
+}
+
+func TestGuardRefusesLinks(t *testing.T) {
+	eachWalk(t, func(t *testing.T) {
+		dir, outside := t.TempDir(), t.TempDir()
+		secret := filepath.Join(outside, "shadow")
+		if err := os.WriteFile(secret, []byte("root:x\n"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(dir, "data/103/ssl/sub"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		// Same filesystem as the guarded directory, as a hard link needs.
+		host := filepath.Join(dir, "etc-shadow")
+		if err := os.WriteFile(host, []byte("root:x\n"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		r, err := NewRoot(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		r.Guard("/data/103/ssl", "lxc:103")
+		ssl := filepath.Join(r.Dir(), "data/103/ssl")
+		if err := os.Symlink(secret, filepath.Join(ssl, "abs")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("../../../../etc-shadow", filepath.Join(ssl, "rel")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("sub", filepath.Join(ssl, "inside")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Link(filepath.Join(r.Dir(), "etc-shadow"), filepath.Join(ssl, "hard")); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"abs", "rel", "inside/x", "hard"} {
+			p := "/data/103/ssl/" + name
+			var ue *UnsafeError
+			if _, err := r.ReadFile(p); !errors.As(err, &ue) || ue.Guard.Owner != "lxc:103" {
+				t.Errorf("ReadFile(%s) = %v, want a refusal naming lxc:103", p, err)
+			}
+			if err := r.WriteFile(p, []byte("x"), 0o600, -1, -1); !errors.As(err, &ue) {
+				t.Errorf("WriteFile(%s) = %v, want a refusal", p, err)
+			}
+		}
+		if f, err := r.Open("/data/103/ssl/hard"); err == nil {
+			f.Close()
+			t.Error("a hard-linked file in a guarded directory was opened")
+		}
+		for _, f := range []string{secret, host} {
+			b, _ := os.ReadFile(f)
+			st, _ := os.Stat(f)
+			if string(b) != "root:x\n" || st.Mode().Perm() != 0o640 {
+				t.Errorf("%s changed: %q %v", f, b, st.Mode())
+			}
+		}
+		// The guarded directory itself swapped for a symlink.
+		if err := os.Rename(ssl, ssl+".real"); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(outside, ssl); err != nil {
+			t.Fatal(err)
+		}
+		var ue *UnsafeError
+		if err := r.WriteFile("/data/103/ssl/new", nil, 0o600, -1, -1); !errors.As(err, &ue) {
+			t.Errorf("write through a swapped guarded directory: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(outside, "new")); err == nil {
+			t.Error("written outside the root")
+		}
+	})
+}
