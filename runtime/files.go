@@ -31,7 +31,11 @@ func (rt *Runtime) ReadFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(host)
+	b, err := rt.Root.ReadFile(path)
+	var ue *machine.UnsafeError
+	if errors.As(err, &ue) {
+		return nil, err
+	}
 	f, _, gone := rt.plannedPath(rt.Root.Rel(host))
 	switch {
 	case f != nil && f.Unknown:
@@ -41,7 +45,11 @@ func (rt *Runtime) ReadFile(path string) ([]byte, error) {
 	case gone:
 		return nil, &fs.PathError{Op: "read", Path: path, Err: fs.ErrNotExist}
 	case err != nil:
-		return nil, &fs.PathError{Op: "read", Path: path, Err: errors.Unwrap(err)}
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return nil, &fs.PathError{Op: "read", Path: path, Err: pe.Err}
+		}
+		return nil, err
 	}
 	return b, nil
 }
@@ -53,7 +61,7 @@ func (rt *Runtime) Exists(path string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	_, err = os.Lstat(host)
+	_, err = rt.Root.Stat(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, err
 	}
@@ -69,24 +77,34 @@ func (rt *Runtime) Exists(path string) (bool, error) {
 
 // dirState is a directory as the run sees it: on disk, then as planned.
 func (rt *Runtime) dirState(host string) (d PlannedDir, isDir, exists bool, err error) {
-	st, err := os.Stat(host)
+	st, err := rt.Root.Stat(rt.Root.Rel(host))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return d, false, false, err
 	}
+	var sp *machine.Info
 	if err == nil {
-		uid, gid := machine.OwnerOf(st)
-		d, isDir, exists = PlannedDir{Mode: st.Mode().Perm(), UID: uid, GID: gid}, st.IsDir(), true
+		sp = &st
+	}
+	d, isDir, exists = rt.dirStateOf(host, sp)
+	return d, isDir, exists, nil
+}
+
+// dirStateOf is dirState from what fstat said of an open handle (nil when
+// the directory is missing on disk).
+func (rt *Runtime) dirStateOf(host string, st *machine.Info) (d PlannedDir, isDir, exists bool) {
+	if st != nil {
+		d, isDir, exists = PlannedDir{Mode: st.Mode.Perm(), UID: st.UID, GID: st.GID}, st.IsDir(), true
 	}
 	f, pd, gone := rt.plannedPath(rt.Root.Rel(host))
 	switch {
 	case pd != nil:
-		return *pd, true, true, nil
+		return *pd, true, true
 	case f != nil:
-		return PlannedDir{}, false, true, nil
+		return PlannedDir{}, false, true
 	case gone:
-		return PlannedDir{}, false, false, nil
+		return PlannedDir{}, false, false
 	}
-	return d, isDir, exists, nil
+	return d, isDir, exists
 }
 
 // EnsureFile converges one file: parent directories (each its own change,
@@ -101,8 +119,18 @@ func (rt *Runtime) EnsureFile(thread *starlark.Thread, f FileSpec) (changed bool
 	}
 	defer rt.locks.Hold(host)()
 	resource := "file:" + rt.Root.Rel(host)
+	// The parent stays open from the check to the write: nothing is
+	// looked up by name again. It is missing only in a plan.
+	dir, name, err := rt.Root.OpenParent(f.Path, true)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	defer dir.Close()
 	var detail string
-	cur, have := rt.currentFile(host)
+	cur, have, err := rt.currentFileAt(host, dir, name)
+	if err != nil {
+		return false, err
+	}
 	switch {
 	case !have:
 		detail = fmt.Sprintf("new, %s, mode %04o%s", size(f), f.Mode, ownerDetail(f.UID, f.GID))
@@ -139,7 +167,15 @@ func (rt *Runtime) EnsureFile(thread *starlark.Thread, f FileSpec) (changed bool
 	}
 	leaves := PlannedFile{Data: f.Data, Mode: f.Mode, UID: pick(uid, 0), GID: pick(gid, 0)}
 	_, err = Do(thread, Change{Resource: resource, Action: action, Detail: detail, Leaves: map[string]any{resource: leaves}}, func() error {
-		return machine.WriteFileAtomic(host, f.Data, f.Mode, uid, gid)
+		if dir == nil {
+			d, n, err := rt.Root.OpenParent(f.Path, true)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			dir, name = d, n
+		}
+		return dir.WriteFile(name, f.Data, f.Mode, uid, gid)
 	})
 	if err != nil {
 		return false, err
@@ -193,11 +229,28 @@ func (rt *Runtime) touchAncestry(thread *starlark.Thread, d string) {
 // found in place, not counted as unchanged.
 func (rt *Runtime) ensureDir(thread *starlark.Thread, host string, mode os.FileMode, uid, gid int, parent bool) (bool, error) {
 	defer rt.locks.Hold(host)()
-	resource := "dir:" + rt.Root.Rel(host)
-	cur, isDir, exists, err := rt.dirState(host)
-	if err != nil {
+	site := rt.Root.Rel(host)
+	resource := "dir:" + site
+	// What is checked is what is changed: the parent's handle for a
+	// mkdir, the directory's own for chmod and chown.
+	dir, name, err := rt.Root.OpenParent(site, true)
+	var open *machine.File
+	if err == nil {
+		defer dir.Close()
+		open, err = dir.Open(name)
+		if err == nil {
+			defer open.Close()
+		}
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, err
 	}
+	var st *machine.Info
+	if open != nil {
+		i := open.Info()
+		st = &i
+	}
+	cur, isDir, exists := rt.dirStateOf(host, st)
 	if parent && exists && isDir {
 		Touched(thread, resource)
 		return false, nil
@@ -205,24 +258,20 @@ func (rt *Runtime) ensureDir(thread *starlark.Thread, host string, mode os.FileM
 	if !exists {
 		leaves := map[string]any{resource: PlannedDir{Mode: mode, UID: pick(uid, 0), GID: pick(gid, 0)}}
 		_, err := Do(thread, Change{Resource: resource, Action: "create", Detail: fmt.Sprintf("directory, mode %04o%s", mode, ownerDetail(uid, gid)), Leaves: leaves}, func() error {
-			if err := os.Mkdir(host, mode); err != nil {
-				return err
-			}
-			// Mkdir applies the umask; the declared mode is the truth.
-			if err := os.Chmod(host, mode); err != nil {
-				return err
-			}
-			if uid >= 0 || gid >= 0 {
-				if err := os.Chown(host, uid, gid); err != nil {
+			if dir == nil {
+				d, n, err := rt.Root.OpenParent(site, true)
+				if err != nil {
 					return err
 				}
+				defer d.Close()
+				dir, name = d, n
 			}
-			return machine.SyncDir(filepath.Dir(host))
+			return dir.Mkdir(name, mode, uid, gid)
 		})
 		return err == nil, err
 	}
 	if !isDir {
-		return false, fmt.Errorf("%s exists and is not a directory", rt.Root.Rel(host))
+		return false, fmt.Errorf("%s exists and is not a directory", site)
 	}
 	var diffs []string
 	if cur.Mode.Perm() != mode.Perm() {
@@ -237,33 +286,60 @@ func (rt *Runtime) ensureDir(thread *starlark.Thread, host string, mode os.FileM
 	}
 	leaves := map[string]any{resource: PlannedDir{Mode: mode, UID: pick(uid, cur.UID), GID: pick(gid, cur.GID)}}
 	_, err = Do(thread, Change{Resource: resource, Action: "update", Detail: join(diffs), Leaves: leaves}, func() error {
-		if err := os.Chmod(host, mode); err != nil {
+		if open == nil {
+			f, err := rt.Root.Open(site)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			open = f
+		}
+		if err := open.Chmod(mode); err != nil {
 			return err
 		}
-		return os.Chown(host, uid, gid)
+		return open.Chown(uid, gid)
 	})
 	return err == nil, err
 }
 
 // currentFile is a file as the run sees it: on disk, then as planned.
 func (rt *Runtime) currentFile(host string) (PlannedFile, bool) {
+	dir, name, err := rt.Root.OpenParent(rt.Root.Rel(host), true)
+	if err != nil {
+		dir = nil
+	}
+	defer dir.Close()
+	f, ok, err := rt.currentFileAt(host, dir, name)
+	return f, ok && err == nil
+}
+
+// currentFileAt is currentFile read through the parent's handle (nil in a
+// plan whose parent is not made yet).
+func (rt *Runtime) currentFileAt(host string, dir *machine.Dir, name string) (PlannedFile, bool, error) {
 	f, _, gone := rt.plannedPath(rt.Root.Rel(host))
 	if f != nil {
-		return *f, true
+		return *f, true, nil
 	}
-	if gone {
-		return PlannedFile{}, false
+	if gone || dir == nil {
+		return PlannedFile{}, false, nil
 	}
-	st, err := os.Stat(host)
-	if err != nil || !st.Mode().IsRegular() {
-		return PlannedFile{}, false
+	h, err := dir.Open(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return PlannedFile{}, false, nil
 	}
-	b, err := os.ReadFile(host)
 	if err != nil {
-		return PlannedFile{}, false
+		return PlannedFile{}, false, err
 	}
-	uid, gid := machine.OwnerOf(st)
-	return PlannedFile{Data: b, Mode: st.Mode().Perm(), UID: uid, GID: gid}, true
+	defer h.Close()
+	st := h.Info()
+	if !st.IsRegular() {
+		return PlannedFile{}, false, nil
+	}
+	b, err := h.ReadAll()
+	if err != nil {
+		return PlannedFile{}, false, err
+	}
+	return PlannedFile{Data: b, Mode: st.Mode.Perm(), UID: st.UID, GID: st.GID}, true, nil
 }
 
 func pick(want, cur int) int {

@@ -255,12 +255,12 @@ func (rt *Runtime) ReadDir(p string) ([]string, error) {
 	names := map[string]bool{}
 	// A directory the plan deleted and made again holds nothing of the disk's.
 	if e, _ := rt.plan.entry("dir:" + site); !e.emptied {
-		ents, err := os.ReadDir(host)
+		ents, err := rt.Root.Names(site)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
 		for _, e := range ents {
-			names[e.Name()] = true
+			names[e] = true
 		}
 	}
 	prefix := strings.TrimSuffix(site, "/") + "/"

@@ -25,8 +25,8 @@ var Family = runtime.Family{Name: "fs", Module: Module}
 //
 //	read(path: str) - the file's content as a string
 //	    Reads a file under --root; an error when it is missing.
-//	write(path: str, content: str, mode: int = 0o644, owner: str|int|tuple|None = None) - struct(changed, path)
-//	    Converges a file: missing parent directories are created (mode 0755), then content, mode and owner are written in one atomic step (temp file, fsync, rename). Nothing is written when all three already match. owner is "uid:gid", (uid, gid) or one uid for both; None keeps the current owner (root for a new file). For a secret use secret.write.
+//	write(path: str, content: str, mode: int|None = None, owner: str|int|tuple|None = None, readable: bool = False) - struct(changed, path)
+//	    Converges a file: missing parent directories are created (mode 0755), then content, mode and owner are written in one atomic step (temp file, fsync, rename). Nothing is written when all three already match. owner is "uid:gid", (uid, gid) or one uid for both; None keeps the current owner (root for a new file). mode defaults to 0o644, and to 0o600 when content is a secret; a secret in a file that group or others may read (mode 0o640, say) is refused unless readable=True.
 //	mkdir(path: str, mode: int = 0o755, owner: str|int|tuple|None = None) - struct(changed, path)
 //	    Converges a directory and its parents, with mode and owner on the last one.
 //	exists(path: str) - bool
@@ -39,6 +39,10 @@ var Family = runtime.Family{Name: "fs", Module: Module}
 //	move(src: str, dst: str) - struct(changed, path)
 //	    Renames src to dst; an error when src is missing or dst already exists.
 //	remove(path: str, recursive: bool = False) - struct(changed, path); never the root itself
+//
+// In a directory a guest can write (a bind-mount source of the site) no
+// symlink is followed and no hard-linked file is read or changed: the call
+// fails naming the path and the guest.
 var Module = &starlarkstruct.Module{
 	Name: "fs",
 	Members: starlark.StringDict{
@@ -88,24 +92,38 @@ func read(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwa
 func write(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var path string
 	var content starlark.Value
-	mode := 0o644
-	var owner starlark.Value = starlark.None
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "path", &path, "content", &content, "mode?", &mode, "owner?", &owner); err != nil {
+	var modeV, owner starlark.Value = starlark.None, starlark.None
+	readable := false
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "path", &path, "content", &content, "mode?", &modeV, "owner?", &owner, "readable?", &readable); err != nil {
 		return nil, err
 	}
-	spec := runtime.FileSpec{Path: path, Mode: os.FileMode(mode)}
+	mode := -1
+	if modeV != starlark.None {
+		m, err := starlark.AsInt32(modeV)
+		if err != nil || m < 0 || m > 0o7777 {
+			return nil, fmt.Errorf("%s: mode: want an int such as 0o644, got %s", b.Name(), modeV)
+		}
+		mode = m
+	}
+	spec := runtime.FileSpec{Path: path, Mode: 0o644}
 	switch c := content.(type) {
 	case starlark.String:
 		spec.Data = []byte(c)
 	case starlark.Bytes:
 		spec.Data = []byte(c)
 	case *runtime.Secret:
-		spec.Data, spec.Secret = c.Reveal(), true
+		spec.Data, spec.Secret, spec.Mode = c.Reveal(), true, 0o600
+		if mode >= 0 && mode&0o077 != 0 && !readable {
+			return nil, fmt.Errorf("%s: %s: mode %04o lets group or others read a secret; pass readable=True if that is meant", b.Name(), path, mode)
+		}
 	default:
 		if err := runtime.Known(content, b.Name()+": content"); err != nil {
 			return nil, err
 		}
 		return nil, fmt.Errorf("%s: content: want string, bytes or secret, got %s", b.Name(), content.Type())
+	}
+	if mode >= 0 {
+		spec.Mode = os.FileMode(mode)
 	}
 	var err error
 	if spec.UID, spec.GID, err = runtime.ParseOwner(owner); err != nil {
@@ -151,11 +169,10 @@ func stat(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwa
 		return nil, err
 	}
 	rt := runtime.FromThread(thread)
-	host, err := rt.Root.ResolveNoFollow(path)
-	if err != nil {
+	if _, err := rt.Root.ResolveNoFollow(path); err != nil {
 		return nil, wrap(b, err)
 	}
-	st, err := os.Lstat(host)
+	st, err := rt.Root.Lstat(path)
 	if err != nil && !errors.Is(err, iofs.ErrNotExist) {
 		return nil, wrap(b, err)
 	}
@@ -172,8 +189,7 @@ func stat(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwa
 	case gone || err != nil:
 		return starlark.None, nil
 	}
-	uid, gid := machine.OwnerOf(st)
-	return statStruct(int(st.Mode().Perm()), uid, gid, starlark.MakeInt64(st.Size()), st.IsDir(), st.Mode()&iofs.ModeSymlink != 0), nil
+	return statStruct(int(st.Mode.Perm()), st.UID, st.GID, starlark.MakeInt64(st.Size), st.IsDir(), st.IsSymlink()), nil
 }
 
 func statStruct(mode, uid, gid int, size starlark.Value, isDir, isLink bool) starlark.Value {
@@ -248,13 +264,13 @@ func chmod(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "path", &path, "mode", &mode); err != nil {
 		return nil, err
 	}
-	return attr(thread, b, path, func(cur attrs, host string) (string, attrs, func() error) {
+	return attr(thread, b, path, func(cur attrs) (string, attrs, func(*machine.File) error) {
 		if cur.mode.Perm() == os.FileMode(mode).Perm() {
 			return "", cur, nil
 		}
 		next := cur
 		next.mode = os.FileMode(mode).Perm()
-		return fmt.Sprintf("mode: %04o -> %04o", cur.mode.Perm(), mode), next, func() error { return os.Chmod(host, os.FileMode(mode)) }
+		return fmt.Sprintf("mode: %04o -> %04o", cur.mode.Perm(), mode), next, func(f *machine.File) error { return f.Chmod(os.FileMode(mode)) }
 	})
 }
 
@@ -268,7 +284,7 @@ func chown(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 	if err != nil {
 		return nil, wrap(b, err)
 	}
-	return attr(thread, b, path, func(cur attrs, host string) (string, attrs, func() error) {
+	return attr(thread, b, path, func(cur attrs) (string, attrs, func(*machine.File) error) {
 		if (uid < 0 || cur.uid == uid) && (gid < 0 || cur.gid == gid) {
 			return "", cur, nil
 		}
@@ -279,7 +295,7 @@ func chown(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 		if gid >= 0 {
 			next.gid = gid
 		}
-		return fmt.Sprintf("owner: %d:%d -> %d:%d", cur.uid, cur.gid, uid, gid), next, func() error { return os.Lchown(host, uid, gid) }
+		return fmt.Sprintf("owner: %d:%d -> %d:%d", cur.uid, cur.gid, uid, gid), next, func(f *machine.File) error { return f.Chown(uid, gid) }
 	})
 }
 
@@ -290,12 +306,19 @@ type attrs struct {
 }
 
 // attr converges one attribute of an existing file or directory, as the
-// run sees it (on disk, then as planned).
-func attr(thread *starlark.Thread, b *starlark.Builtin, path string, diff func(attrs, string) (string, attrs, func() error)) (starlark.Value, error) {
+// run sees it (on disk, then as planned), on the handle that was checked.
+func attr(thread *starlark.Thread, b *starlark.Builtin, path string, diff func(attrs) (string, attrs, func(*machine.File) error)) (starlark.Value, error) {
 	rt := runtime.FromThread(thread)
 	host, err := rt.Root.Resolve(path)
 	if err != nil {
 		return nil, wrap(b, err)
+	}
+	h, err := rt.Root.Open(path)
+	if err != nil && !errors.Is(err, iofs.ErrNotExist) {
+		return nil, wrap(b, err)
+	}
+	if h != nil {
+		defer h.Close()
 	}
 	f, d, err := rt.Current(path)
 	if err != nil {
@@ -310,10 +333,10 @@ func attr(thread *starlark.Thread, b *starlark.Builtin, path string, diff func(a
 	default:
 		return nil, fmt.Errorf("%s: %s: %w", b.Name(), path, iofs.ErrNotExist)
 	}
-	detail, next, apply := diff(cur, host)
+	detail, next, change := diff(cur)
 	site := rt.Root.Rel(host)
 	resource := "file:" + site
-	if apply == nil {
+	if change == nil {
 		runtime.Unchanged(thread, resource)
 		return result(false, path), nil
 	}
@@ -324,6 +347,18 @@ func attr(thread *starlark.Thread, b *starlark.Builtin, path string, diff func(a
 		leaves[resource] = nf
 	} else {
 		leaves["dir:"+site] = runtime.PlannedDir{Mode: next.mode, UID: next.uid, GID: next.gid}
+	}
+	apply := func() error {
+		if h == nil {
+			// Planned when checked, made since.
+			o, err := rt.Root.Open(path)
+			if err != nil {
+				return err
+			}
+			defer o.Close()
+			h = o
+		}
+		return change(h)
 	}
 	if _, err := runtime.Do(thread, runtime.Change{Resource: resource, Action: "update", Detail: detail, Leaves: leaves}, apply); err != nil {
 		return nil, wrap(b, err)
@@ -367,10 +402,7 @@ func move(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwa
 		leaves["dir:"+to] = *d
 	}
 	_, err = runtime.Do(thread, runtime.Change{Resource: "file:" + from, Action: "update", Detail: "move to " + to, Leaves: leaves}, func() error {
-		if err := os.Rename(hs, hd); err != nil {
-			return err
-		}
-		return machine.SyncDir(filepath.Dir(hd))
+		return rt.Root.Rename(src, dst, true)
 	})
 	if err != nil {
 		return nil, wrap(b, err)
@@ -408,9 +440,9 @@ func remove(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	}
 	_, err = runtime.Do(thread, runtime.Change{Resource: resource, Action: "delete", Leaves: map[string]any{resource: runtime.Gone}}, func() error {
 		if recursive {
-			return os.RemoveAll(host)
+			return rt.Root.RemoveAll(path)
 		}
-		return os.Remove(host)
+		return rt.Root.Remove(path)
 	})
 	if err != nil {
 		return nil, wrap(b, err)
@@ -421,7 +453,7 @@ func remove(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 // lexists reports whether a site path (a symlink itself, not followed)
 // exists on disk, then as planned.
 func lexists(rt *runtime.Runtime, p, host string) (bool, error) {
-	_, err := os.Lstat(host)
+	_, err := rt.Root.Lstat(p)
 	if err != nil && !errors.Is(err, iofs.ErrNotExist) {
 		return false, err
 	}

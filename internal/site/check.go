@@ -3,6 +3,7 @@ package site
 import (
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"path"
 	"slices"
@@ -529,6 +530,7 @@ func checkMounts(s *Site, ps *problems) {
 			} else {
 				byHostPath[hp] = first{mp, m.OwnerUID, m.OwnerGID, ModeString(m.Mode)}
 			}
+			checkMountMode(ps, place{LXCFile, mp.Key("mode")}, &m, ca.PrivateHostPath)
 			if within(hp, own) {
 				continue
 			}
@@ -718,4 +720,19 @@ func (r Record) value() string {
 		return r.addr.String()
 	}
 	return r.Value
+}
+
+// checkMountMode refuses modes that hand a bind mount's directory to
+// others: a guest's root owns it, so setuid, setgid or sticky bits and
+// world write are never meant, and the CA's private directory (keys and
+// passwords) is for its owner alone.
+func checkMountMode(ps *problems, at place, m *MountPoint, priv string) {
+	switch {
+	case m.Mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != 0:
+		ps.at(at, "mode %s sets setuid, setgid or sticky bits on a mounted directory; use plain permissions such as 0750", ModeString(m.Mode))
+	case m.Mode.Perm()&0o002 != 0:
+		ps.at(at, "mode %s lets anyone write %s; a mounted directory is never world-writable", ModeString(m.Mode), m.HostPath)
+	case priv != "" && within(m.HostPath, priv) && m.Mode.Perm()&0o077 != 0:
+		ps.at(at, "mode %s opens the CA's private directory %s to group or others; it holds the keys and passwords: use 0700", ModeString(m.Mode), m.HostPath)
+	}
 }

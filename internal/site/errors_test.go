@@ -287,6 +287,15 @@ var defects = []defect{
 		want: []string{`phoenix_hypervisor_config.json: ca.exports.trust.consumers[1]: guest 1001 is a VM; only LXCs can mount host directories`}},
 
 	// Mounts: own dataset, or a declared export, read-only.
+	{name: "mount/setuid CA dir", schema: schemaCross,
+		edit: func(e *siteEdit) { e.set(lxc, "4777", "103", "mount_points", "0", "mode") },
+		want: []string{`phoenix_lxc_configs.json: 103.mount_points[0].mode: mode 4777 sets setuid, setgid or sticky bits on a mounted directory; use plain permissions such as 0750`}},
+	{name: "mount/world-writable", schema: schemaCross,
+		edit: func(e *siteEdit) { e.set(lxc, "0777", "102", "mount_points", "0", "mode") },
+		want: []string{`phoenix_lxc_configs.json: 102.mount_points[0].mode: mode 0777 lets anyone write /mnt/pve/quickOS/lxc-persistent-data/102/acme; a mounted directory is never world-writable`}},
+	{name: "mount/CA dir group-readable", schema: schemaCross,
+		edit: func(e *siteEdit) { e.set(lxc, "0750", "103", "mount_points", "0", "mode") },
+		want: []string{`phoenix_lxc_configs.json: 103.mount_points[0].mode: mode 0750 opens the CA's private directory /mnt/pve/quickOS/lxc-persistent-data/103/ssl to group or others; it holds the keys and passwords: use 0700`}},
 	{name: "mount/outside own dataset", schema: schemaCross,
 		edit: func(e *siteEdit) {
 			e.set(lxc, "/mnt/pve/quickOS/lxc-persistent-data/101/acme", "102", "mount_points", "0", "host_path")
