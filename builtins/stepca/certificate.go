@@ -24,8 +24,7 @@ func certificate(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 		return nil, err
 	}
 	rt := runtime.FromThread(thread)
-	rootHost, err := sitePath(rt, fn, "root", root)
-	if err != nil {
+	if _, err := sitePath(rt, fn, "root", root); err != nil {
 		return nil, err
 	}
 	certHost, err := sitePath(rt, fn, "cert", cert)
@@ -60,8 +59,8 @@ func certificate(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 		return nil, siteErr(rt, fn, err)
 	}
 	req := ca.CertRequest{
-		CAURL: caURL, Root: rootHost, Provisioner: provisioner, Password: pw,
-		Subject: subject, SANs: sans, Cert: certHost, Key: keyHost, RenewBefore: renew, UID: uid, GID: gid,
+		CAURL: caURL, Root: root, Provisioner: provisioner, Password: pw,
+		Subject: subject, SANs: sans, Cert: cert, Key: key, RenewBefore: renew, UID: uid, GID: gid, Under: rt.Root,
 	}
 	resource := "cert:" + cert
 	action := "update"

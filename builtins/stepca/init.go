@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
 
 	"go.starlark.net/starlark"
@@ -56,6 +55,9 @@ func parseInit(thread *starlark.Thread, fn string, args starlark.Tuple, kwargs [
 	if a.hostDir, err = sitePath(rt, fn, "dir", dir); err != nil {
 		return nil, err
 	}
+	// The CA directory is mounted into its guest: nothing in it is
+	// trusted to stay what it was (the site config names the guest).
+	rt.Root.Guard(dir, "the CA's guest")
 	names, err := stringList(fn, "dns_names", dnsNames)
 	if err != nil {
 		return nil, err
@@ -89,12 +91,17 @@ func parseInit(thread *starlark.Thread, fn string, args starlark.Tuple, kwargs [
 		if _, err := sitePath(rt, fn, "adopt_from", s); err != nil {
 			return nil, err
 		}
+		if !a.explicit {
+			// Candidates are in a container's root file system, which
+			// its guest writes.
+			rt.Root.Guard(s, "the guest whose root file system holds it")
+		}
 	}
 	if reinit && a.explicit {
 		return nil, fmt.Errorf("%s: reinit makes a new CA, adopt_from imports one: give one of them", fn)
 	}
 	a.opts = ca.Options{
-		Dir: a.hostDir, GuestDir: guestDir, Name: name, DNSNames: names, Address: address,
+		Dir: dir, Root: rt.Root, GuestDir: guestDir, Name: name, DNSNames: names, Address: address,
 		Provisioner: provisioner, Password: password, ProvisionerPassword: provPassword,
 		ACME: acme, Durations: d, UID: uid, GID: gid,
 	}
@@ -110,6 +117,7 @@ type initResult struct {
 	created, adopted, reissued starlark.Value
 	fingerprint                starlark.Value
 	backup, snapshot           string
+	repaired                   bool // modes or owners put back
 }
 
 func initCA(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -123,7 +131,7 @@ func initCA(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if err != nil {
 		return nil, siteErr(rt, fn, err)
 	}
-	st, err := be.Inspect(a.hostDir, a.opts.Password)
+	st, err := be.Inspect(a.dir, a.opts.Password)
 	if err != nil {
 		return nil, siteErr(rt, fn, err)
 	}
@@ -151,7 +159,7 @@ func initCA(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		}
 	}
 	return runtime.Struct(starlark.StringDict{
-		"changed":     starlark.Bool(r.action != "none"),
+		"changed":     starlark.Bool(r.action != "none" || r.repaired),
 		"action":      starlark.String(r.action),
 		"created":     r.created,
 		"adopted":     r.adopted,
@@ -190,16 +198,20 @@ func converge(thread *starlark.Thread, fn string, be Backend, a *initArgs, st *c
 				return nil, err
 			}
 		}
+		repaired, err := repairModes(thread, fn, a)
+		if err != nil {
+			return nil, err
+		}
 		if st.Status == ca.Valid {
 			runtime.Unchanged(thread, resource)
-			return &initResult{action: "none", fingerprint: starlark.String(st.Fingerprint)}, nil
+			return &initResult{action: "none", repaired: repaired, fingerprint: starlark.String(st.Fingerprint)}, nil
 		}
 		detail := fmt.Sprintf("re-issue the intermediate under the same root %s: %s", ca.ShortFingerprint(st.Fingerprint), reason)
 		leaves := map[string]any{resource: plannedCA{fingerprint: st.Fingerprint}}
 		for _, f := range []string{ca.IntermediateCertFile, ca.IntermediateKeyFile} {
 			leaves["file:"+joinSite(a.dir, f)] = runtime.PlannedFile{Mode: modeOf(f), UID: pick(a.opts.UID), GID: pick(a.opts.GID), Unknown: true}
 		}
-		_, err := runtime.Do(thread, runtime.Change{Resource: resource, Action: "update", Detail: detail, Leaves: leaves}, func() error {
+		_, err = runtime.Do(thread, runtime.Change{Resource: resource, Action: "update", Detail: detail, Leaves: leaves}, func() error {
 			_, err := be.Reissue(a.opts)
 			return err
 		})
@@ -230,12 +242,69 @@ func converge(thread *starlark.Thread, fn string, be Backend, a *initArgs, st *c
 	return createCA(thread, fn, be, a, st, backup, res)
 }
 
+// repairModes puts back the mode (and owner) of every entry of the CA's
+// layout that drifted, each its own change, on the handle that was
+// checked: a key left 0644 is readable by all who reach the directory.
+func repairModes(thread *starlark.Thread, fn string, a *initArgs) (bool, error) {
+	rt := runtime.FromThread(thread)
+	repaired := false
+	for _, e := range ca.Layout() {
+		p := joinSite(a.dir, e.Path)
+		f, err := rt.Root.Open(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return false, siteErr(rt, fn, err)
+		}
+		i := f.Info()
+		var diffs []string
+		if i.Mode.Perm() != e.Mode {
+			diffs = append(diffs, fmt.Sprintf("mode: %04o -> %04o", i.Mode.Perm(), e.Mode))
+		}
+		uid, gid := a.opts.UID, a.opts.GID
+		if uid >= 0 && i.UID != uid || gid >= 0 && i.GID != gid {
+			diffs = append(diffs, fmt.Sprintf("owner: %d:%d -> %d:%d", i.UID, i.GID, pickID(uid, i.UID), pickID(gid, i.GID)))
+		}
+		if len(diffs) == 0 {
+			f.Close()
+			continue
+		}
+		resource, leaf := "file:"+p, any(nil)
+		if i.IsDir() {
+			resource, leaf = "dir:"+p, runtime.PlannedDir{Mode: e.Mode, UID: pickID(uid, i.UID), GID: pickID(gid, i.GID)}
+		}
+		ch := runtime.Change{Resource: resource, Action: "update", Detail: commaList(diffs)}
+		if leaf != nil {
+			ch.Leaves = map[string]any{resource: leaf}
+		}
+		_, err = runtime.Do(thread, ch, func() error {
+			if err := f.Chmod(e.Mode); err != nil {
+				return err
+			}
+			return f.Chown(uid, gid)
+		})
+		f.Close()
+		if err != nil {
+			return false, siteErr(rt, fn, err)
+		}
+		repaired = true
+	}
+	return repaired, nil
+}
+
+func pickID(want, cur int) int {
+	if want < 0 {
+		return cur
+	}
+	return want
+}
+
 // sameRoot refuses an explicit adopt_from that names another root than
 // the CA already in place: adopting it would replace a live CA.
 func sameRoot(thread *starlark.Thread, fn string, be Backend, a *initArgs, st *ca.State) error {
 	rt := runtime.FromThread(thread)
-	host, _ := sitePath(rt, fn, "adopt_from", a.sources[0])
-	src, err := be.InspectSource(host, a.opts.Password)
+	src, err := be.InspectSource(a.sources[0], a.opts.Password)
 	if err != nil {
 		return siteErr(rt, fn, fmt.Errorf("adopt_from: %w", err))
 	}
@@ -253,15 +322,14 @@ func backupCA(thread *starlark.Thread, fn string, be Backend, a *initArgs, st *c
 	tag := st.Fingerprint
 	if tag == "" {
 		// No readable root: name the backup from the content instead.
-		h, err := contentTag(a.hostDir)
+		h, err := contentTag(rt, a.dir)
 		if err != nil {
 			return siteErr(rt, fn, err)
 		}
 		tag = h
 	}
-	bakHost := ca.BackupTarget(a.hostDir, tag)
-	bakSite := rt.Root.Rel(bakHost)
-	snap := "phoenix-" + filepath.Base(bakHost)
+	bakSite := ca.BackupTargetIn(rt.Root, a.dir, tag)
+	snap := "phoenix-" + path.Base(bakSite)
 	ds, _, err := zfs.Containing(thread, a.dir)
 	if err != nil {
 		return fmt.Errorf("%s: %s: the CA is snapshotted before it is moved aside, but %w", fn, a.dir, err)
@@ -284,12 +352,12 @@ func backupCA(thread *starlark.Thread, fn string, be Backend, a *initArgs, st *c
 		}
 	}
 	_, err = runtime.Do(thread, runtime.Change{Resource: "dir:" + bakSite, Action: "create", Detail: detail, Leaves: leaves}, func() error {
-		got, err := be.Backup(a.hostDir, tag)
+		got, err := be.Backup(a.dir, tag)
 		if err != nil {
 			return err
 		}
-		if got != bakHost {
-			return fmt.Errorf("the backup went to %s, not to the planned %s", got, bakHost)
+		if got != bakSite {
+			return fmt.Errorf("the backup went to %s, not to the planned %s", got, bakSite)
 		}
 		return nil
 	})
@@ -302,10 +370,10 @@ func backupCA(thread *starlark.Thread, fn string, be Backend, a *initArgs, st *c
 
 // contentTag names a CA without a readable root from its files' content
 // (12 hex digits), so that plans stay deterministic.
-func contentTag(dir string) (string, error) {
+func contentTag(rt *runtime.Runtime, dir string) (string, error) {
 	h := sha256.New()
 	for _, c := range []string{ca.ConfigFile, ca.RootKeyFile, ca.IntermediateCertFile, ca.IntermediateKeyFile} {
-		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(c)))
+		b, err := rt.Root.ReadFile(joinSite(dir, c))
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return "", err
 		}
@@ -320,16 +388,15 @@ func contentTag(dir string) (string, error) {
 func findSource(thread *starlark.Thread, fn string, be Backend, a *initArgs) (*ca.Source, string, error) {
 	rt := runtime.FromThread(thread)
 	for _, s := range a.sources {
-		host, err := sitePath(rt, fn, "adopt_from", s)
-		if err != nil {
+		if _, err := sitePath(rt, fn, "adopt_from", s); err != nil {
 			return nil, "", err
 		}
 		if !a.explicit {
-			if _, err := os.Stat(filepath.Join(host, filepath.FromSlash(ca.ConfigFile))); err != nil {
+			if _, err := rt.Root.Stat(joinSite(s, ca.ConfigFile)); err != nil {
 				continue
 			}
 		}
-		src, err := be.InspectSource(host, a.opts.Password)
+		src, err := be.InspectSource(s, a.opts.Password)
 		if err != nil {
 			return nil, "", siteErr(rt, fn, fmt.Errorf("adopt_from: %w. Nothing was changed", err))
 		}
@@ -350,7 +417,7 @@ func findSource(thread *starlark.Thread, fn string, be Backend, a *initArgs) (*c
 func adoptCA(thread *starlark.Thread, fn string, be Backend, a *initArgs, src *ca.Source, srcPath string, res *initResult) (*initResult, error) {
 	detail := fmt.Sprintf("adopt the step CA in %s: root %s (%s), provisioners %s; ca.json rewritten for %s",
 		srcPath, ca.ShortFingerprint(src.Fingerprint), src.RootSubject, commaList(src.Provisioners), a.opts.GuestDir)
-	pemData, err := os.ReadFile(src.Files.RootCert)
+	pemData, err := runtime.FromThread(thread).Root.ReadFile(src.Files.RootCert)
 	if err != nil {
 		return nil, siteErr(runtime.FromThread(thread), fn, err)
 	}
@@ -401,13 +468,14 @@ func createCA(thread *starlark.Thread, fn string, be Backend, a *initArgs, st *c
 
 // finishStaged completes an install an interrupted run left staged.
 func finishStaged(thread *starlark.Thread, fn string, be Backend, a *initArgs, st *ca.State, res *initResult) (*initResult, error) {
-	stagedRoot := filepath.Join(a.hostDir, ca.StagingDir, filepath.FromSlash(ca.RootCertFile))
+	r := runtime.FromThread(thread).Root
+	stagedRoot := joinSite(a.dir, ca.StagingDir+"/"+ca.RootCertFile)
 	fp, pemData := st.Fingerprint, []byte(nil)
-	if b, err := os.ReadFile(stagedRoot); err == nil {
+	if b, err := r.ReadFile(stagedRoot); err == nil {
 		if f, ok := fingerprintPEM(b); ok {
 			fp, pemData = f, b
 		}
-	} else if b, err := os.ReadFile(filepath.Join(a.hostDir, filepath.FromSlash(ca.RootCertFile))); err == nil {
+	} else if b, err := r.ReadFile(joinSite(a.dir, ca.RootCertFile)); err == nil {
 		pemData = b
 	}
 	detail := fmt.Sprintf("finish the install an interrupted run staged in %s (root %s)", ca.StagingDir, ca.ShortFingerprint(fp))
@@ -509,8 +577,7 @@ func status(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		return nil, err
 	}
 	rt := runtime.FromThread(thread)
-	host, err := sitePath(rt, fn, "dir", dir)
-	if err != nil {
+	if _, err := sitePath(rt, fn, "dir", dir); err != nil {
 		return nil, err
 	}
 	password, err := secretArg(fn, "password", pw)
@@ -521,7 +588,7 @@ func status(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if err != nil {
 		return nil, siteErr(rt, fn, err)
 	}
-	st, err := be.Inspect(host, password)
+	st, err := be.Inspect(dir, password)
 	if err != nil {
 		return nil, siteErr(rt, fn, err)
 	}

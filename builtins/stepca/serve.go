@@ -44,7 +44,7 @@ func serve(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 			"url": runtime.NewUnknown(thread, fn+"(...).url of a CA this plan creates"), "root": starlark.String(root), "fingerprint": fp,
 		}), nil
 	}
-	st, err := be.Inspect(host, password)
+	st, err := be.Inspect(dir, password)
 	if err != nil {
 		return nil, siteErr(rt, fn, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"go.starlark.net/starlarkstruct"
 
 	"phoenix/internal/ca"
+	"phoenix/internal/machine"
 	"phoenix/internal/site"
 	"phoenix/runtime"
 )
@@ -95,7 +96,8 @@ var Module = &starlarkstruct.Module{
 }
 
 // Backend is the CA engine as the stepca builtins use it: CA
-// directories under --root (inspect, create, adopt, reissue, back up),
+// directories under --root (inspect, create, adopt, reissue, back up; dir
+// and from are site paths, acted on through the run's root),
 // certificates from a running CA, and CAs served in this process. Real
 // asks the CA at ca_url over the network; Sim answers a ca_url that
 // names a CA this run converged (stepca.init's url) by signing with that
@@ -127,23 +129,24 @@ var (
 // provisioner key once per run; it stops the servers Serve started.
 type Real struct {
 	issuer *ca.Issuer
+	root   *machine.Root // the run's: every CA path is a site path under it
 
 	mu      sync.Mutex
 	servers []*ca.Server
 }
 
 func (r *Real) Inspect(dir string, password []byte) (*ca.State, error) {
-	return ca.Inspect(dir, password)
+	return ca.InspectIn(r.root, dir, password)
 }
 
 func (r *Real) InspectSource(dir string, password []byte) (*ca.Source, error) {
-	return ca.InspectSource(dir, password)
+	return ca.InspectSourceIn(r.root, dir, password)
 }
 
 func (r *Real) Create(o ca.Options) (*ca.Result, error)             { return ca.Create(o) }
 func (r *Real) Adopt(o ca.Options, from string) (*ca.Result, error) { return ca.Adopt(o, from) }
 func (r *Real) Reissue(o ca.Options) (*ca.Result, error)            { return ca.Reissue(o) }
-func (r *Real) Backup(dir, tag string) (string, error)              { return ca.Backup(dir, tag) }
+func (r *Real) Backup(dir, tag string) (string, error)              { return ca.BackupIn(r.root, dir, tag) }
 func (r *Real) Converged(ca.Options)                                {}
 
 func (r *Real) Certificate(ctx context.Context, req ca.CertRequest, st *ca.CertStatus) (*ca.CertResult, error) {
@@ -219,10 +222,12 @@ func (s *Sim) Stats() ca.IssuerStats {
 	return st
 }
 
-func newReal(*runtime.Runtime) (Backend, error) { return &Real{issuer: ca.NewIssuer()}, nil }
+func newReal(rt *runtime.Runtime) (Backend, error) {
+	return &Real{issuer: ca.NewIssuer(), root: rt.Root}, nil
+}
 
-func newSim(*runtime.Runtime) (Backend, error) {
-	return &Sim{Real: &Real{issuer: ca.NewIssuer()}, cas: map[string]ca.Options{}}, nil
+func newSim(rt *runtime.Runtime) (Backend, error) {
+	return &Sim{Real: &Real{issuer: ca.NewIssuer(), root: rt.Root}, cas: map[string]ca.Options{}}, nil
 }
 
 // plannedCA is a CA a plan declares (resource "ca:DIR"): its fingerprint

@@ -48,7 +48,7 @@ func TestACMEOrder(t *testing.T) {
 	stepacme.InsecurePortHTTP01 = port
 	defer func() { stepacme.InsecurePortHTTP01 = 0 }()
 
-	roots, err := rootPool(srv.Root())
+	roots, err := rootPool(nil, srv.Root())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"phoenix/internal/machine"
+
 	"github.com/smallstep/certificates/authority/config"
 )
 
@@ -27,15 +29,22 @@ type Source struct {
 	Files Files
 
 	raw map[string]any // ca.json, for rewriting
+	r   *machine.Root
 }
 
 // InspectSource checks, without changing anything, that from holds a step
 // CA whose keys decrypt with password and match their certificates.
 func InspectSource(from string, password []byte) (*Source, error) {
-	return inspectSource(from, password, time.Now())
+	return inspectSource(nil, from, password, time.Now())
 }
 
-func inspectSource(from string, password []byte, now time.Time) (*Source, error) {
+// InspectSourceIn is InspectSource with from under root.
+func InspectSourceIn(root *machine.Root, from string, password []byte) (*Source, error) {
+	return inspectSource(root, from, password, time.Now())
+}
+
+func inspectSource(r *machine.Root, from string, password []byte, now time.Time) (*Source, error) {
+	r = rootOr(r)
 	fail := func(f string, a ...any) (*Source, error) {
 		return nil, fmt.Errorf("ca.Adopt: %s: "+f, append([]any{from}, a...)...)
 	}
@@ -43,7 +52,7 @@ func inspectSource(from string, password []byte, now time.Time) (*Source, error)
 		return fail("empty CA password")
 	}
 	cfgPath := hostPath(from, ConfigFile)
-	data, err := os.ReadFile(cfgPath)
+	data, err := readFile(r, cfgPath)
 	if err != nil {
 		return fail("%w", err)
 	}
@@ -71,42 +80,42 @@ func inspectSource(from string, password []byte, now time.Time) (*Source, error)
 		return fail("%s: has %d roots, want 1", ConfigFile, len(cfg.Root))
 	}
 
-	src := &Source{Dir: from, raw: raw}
+	src := &Source{Dir: from, raw: raw, r: r}
 	src.Files.Config = cfgPath
-	if src.Files.RootCert, err = locate(from, "root", cfg.Root[0], RootCertFile); err != nil {
+	if src.Files.RootCert, err = locate(r, from, "root", cfg.Root[0], RootCertFile); err != nil {
 		return fail("%w", err)
 	}
-	if src.Files.IntermediateCert, err = locate(from, "crt", cfg.IntermediateCert, IntermediateCertFile); err != nil {
+	if src.Files.IntermediateCert, err = locate(r, from, "crt", cfg.IntermediateCert, IntermediateCertFile); err != nil {
 		return fail("%w", err)
 	}
-	if src.Files.IntermediateKey, err = locate(from, "key", cfg.IntermediateKey, IntermediateKeyFile); err != nil {
+	if src.Files.IntermediateKey, err = locate(r, from, "key", cfg.IntermediateKey, IntermediateKeyFile); err != nil {
 		return fail("%w", err)
 	}
 	// ca.json does not name the root key: step keeps it in secrets/.
 	src.Files.RootKey = hostPath(from, RootKeyFile)
-	if !exists(src.Files.RootKey) {
+	if !exists(r, src.Files.RootKey) {
 		alt := filepath.Join(filepath.Dir(filepath.Dir(src.Files.RootCert)), filepath.FromSlash(RootKeyFile))
-		if !exists(alt) {
+		if !exists(r, alt) {
 			return fail("%s: missing; the root key is needed to re-issue the intermediate", RootKeyFile)
 		}
 		src.Files.RootKey = alt
 	}
 	if cfg.DB != nil && fileDB(cfg.DB.Type) {
-		if p, err := locate(from, "db.dataSource", cfg.DB.DataSource, DBDir); err == nil {
+		if p, err := locate(r, from, "db.dataSource", cfg.DB.DataSource, DBDir); err == nil {
 			src.Files.DB = p
 		}
 	}
 
-	root, err := readCert(src.Files.RootCert, src.Files.RootCert)
+	root, err := readCert(r, src.Files.RootCert, src.Files.RootCert)
 	if err != nil {
 		return fail("%w", err)
 	}
 	src.Fingerprint = Fingerprint(root)
 	src.RootSubject = root.Subject.String()
-	if reason := checkRoot(root, src.Files.RootKey, src.Files.RootKey, password, now); reason != "" {
+	if reason := checkRoot(r, root, src.Files.RootKey, src.Files.RootKey, password, now); reason != "" {
 		return fail("%s", reason)
 	}
-	inter, reason := checkIntermediate(root, src.Files.IntermediateCert, src.Files.IntermediateCert,
+	inter, reason := checkIntermediate(r, root, src.Files.IntermediateCert, src.Files.IntermediateCert,
 		src.Files.IntermediateKey, src.Files.IntermediateKey, password)
 	if reason != "" {
 		return fail("%s", reason)
@@ -130,7 +139,7 @@ func fileDB(typ string) bool {
 // locate finds the file that ca.json's field names: the same layout path
 // inside from (ca.json written for another root, e.g. a container's), or
 // the path itself on this host.
-func locate(from, field, p, layout string) (string, error) {
+func locate(r *machine.Root, from, field, p, layout string) (string, error) {
 	var cands []string
 	if strings.HasSuffix(path.Clean(p), "/"+layout) {
 		cands = append(cands, hostPath(from, layout))
@@ -139,7 +148,7 @@ func locate(from, field, p, layout string) (string, error) {
 		cands = append(cands, filepath.FromSlash(p))
 	}
 	for _, c := range cands {
-		if exists(c) {
+		if exists(r, c) {
 			return c, nil
 		}
 	}
@@ -160,7 +169,8 @@ func Adopt(opts Options, from string) (*Result, error) {
 	if err := opts.validate(what, false); err != nil {
 		return nil, err
 	}
-	src, err := inspectSource(from, opts.Password, opts.now())
+	r := rootOr(opts.Root)
+	src, err := inspectSource(r, from, opts.Password, opts.now())
 	if err != nil {
 		return nil, err
 	}
@@ -168,11 +178,11 @@ func Adopt(opts Options, from string) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if st.StagingReady && stagingOrigin(opts.Dir) == "adopt "+src.Fingerprint {
+	if st.StagingReady && stagingOrigin(r, opts.Dir) == "adopt "+src.Fingerprint {
 		return finish(what, opts, "adopt")
 	}
 	staging := hostPath(opts.Dir, StagingDir)
-	if err := os.RemoveAll(staging); err != nil {
+	if err := r.RemoveAll(staging); err != nil {
 		return nil, fmt.Errorf("%s: removing the unfinished staging directory: %w", what, err)
 	}
 	if err := stageAdopted(staging, src, opts); err != nil {
@@ -193,22 +203,23 @@ func Adopt(opts Options, from string) (*Result, error) {
 }
 
 func stageAdopted(staging string, src *Source, opts Options) error {
-	if err := mkdirMode(staging, modePrivateDir, opts.UID, opts.GID); err != nil {
+	r := rootOr(opts.Root)
+	if err := mkdirMode(r, staging, modePrivateDir, opts.UID, opts.GID); err != nil {
 		return err
 	}
 	for _, c := range children {
 		if c == DBDir && src.Files.DB != "" {
 			continue // copied below, with its own modes
 		}
-		if err := mkdirMode(filepath.Join(staging, c), childMode[c], opts.UID, opts.GID); err != nil {
+		if err := mkdirMode(r, filepath.Join(staging, c), childMode[c], opts.UID, opts.GID); err != nil {
 			return err
 		}
 	}
 	if src.Files.DB != "" {
-		if err := copyTree(src.Files.DB, filepath.Join(staging, DBDir), opts.UID, opts.GID); err != nil {
+		if err := copyTree(r, src.Files.DB, filepath.Join(staging, DBDir), opts.UID, opts.GID); err != nil {
 			return fmt.Errorf("copying the database: %w", err)
 		}
-		if err := mkdirMode(filepath.Join(staging, DBDir), modePrivateDir, opts.UID, opts.GID); err != nil {
+		if err := mkdirMode(r, filepath.Join(staging, DBDir), modePrivateDir, opts.UID, opts.GID); err != nil {
 			return err
 		}
 	}
@@ -222,7 +233,7 @@ func stageAdopted(staging string, src *Source, opts Options) error {
 		{src.Files.RootKey, RootKeyFile, modeKey},
 		{src.Files.IntermediateKey, IntermediateKeyFile, modeKey},
 	} {
-		b, err := os.ReadFile(f.from)
+		b, err := readFile(r, f.from)
 		if err != nil {
 			return err
 		}

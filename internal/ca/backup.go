@@ -2,11 +2,10 @@ package ca
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
+	"phoenix/internal/machine"
 	"regexp"
 	"strconv"
-	"syscall"
 )
 
 // backupIncomplete marks a backup directory that Backup is still moving
@@ -39,49 +38,50 @@ func BackupName(dir, fingerprint string) string {
 // filesystems fails instead. dir itself stays (it is a bind mount). It
 // returns the backup directory. An interrupted Backup resumes into the
 // directory it started.
-func Backup(dir, fingerprint string) (string, error) {
+func Backup(dir, fingerprint string) (string, error) { return BackupIn(nil, dir, fingerprint) }
+
+// BackupIn is Backup with dir under root.
+func BackupIn(root *machine.Root, dir, fingerprint string) (string, error) {
 	const what = "ca.Backup"
-	fi, err := os.Stat(dir)
+	r := rootOr(root)
+	fi, err := r.Stat(dir)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", what, err)
 	}
-	uid, gid := -1, -1
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		uid, gid = int(st.Uid), int(st.Gid)
-	}
-	bak, resume := backupTarget(dir, fingerprint)
+	uid, gid := fi.UID, fi.GID
+	bak, resume := backupTarget(r, dir, fingerprint)
 	if !resume {
-		if err := mkdirMode(bak, modePrivateDir, uid, gid); err != nil {
+		if err := mkdirMode(r, bak, modePrivateDir, uid, gid); err != nil {
 			return "", fmt.Errorf("%s: %w", what, err)
 		}
-		if err := writeFileAtomic(filepath.Join(bak, backupIncomplete), nil, modeKey, uid, gid); err != nil {
+		if err := writeFileAtomic(r, filepath.Join(bak, backupIncomplete), nil, modeKey, uid, gid); err != nil {
 			return "", fmt.Errorf("%s: %w", what, err)
 		}
-		if err := syncDir(filepath.Dir(bak)); err != nil {
+		if err := syncDir(r, filepath.Dir(bak)); err != nil {
 			return "", fmt.Errorf("%s: %w", what, err)
 		}
 	}
 	for _, e := range backupEntries {
 		src, dst := filepath.Join(dir, e), filepath.Join(bak, e)
-		if !exists(src) {
+		if !exists(r, src) {
 			continue
 		}
-		if exists(dst) {
+		if exists(r, dst) {
 			return "", fmt.Errorf("%s: both %s and %s exist", what, src, dst)
 		}
-		if err := os.Rename(src, dst); err != nil {
+		if err := r.Rename(src, dst, true); err != nil {
 			return "", fmt.Errorf("%s: %w", what, err)
 		}
 	}
 	for _, d := range []string{dir, bak} {
-		if err := syncDir(d); err != nil {
+		if err := syncDir(r, d); err != nil {
 			return "", fmt.Errorf("%s: %w", what, err)
 		}
 	}
-	if err := os.Remove(filepath.Join(bak, backupIncomplete)); err != nil {
+	if err := r.Remove(filepath.Join(bak, backupIncomplete)); err != nil {
 		return "", fmt.Errorf("%s: %w", what, err)
 	}
-	if err := syncDir(bak); err != nil {
+	if err := syncDir(r, bak); err != nil {
 		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	return bak, nil
@@ -89,24 +89,27 @@ func Backup(dir, fingerprint string) (string, error) {
 
 // BackupTarget is the directory Backup would move the CA in dir to, so
 // that a plan can name it before anything moves.
-func BackupTarget(dir, fingerprint string) string {
-	bak, _ := backupTarget(dir, fingerprint)
+func BackupTarget(dir, fingerprint string) string { return BackupTargetIn(nil, dir, fingerprint) }
+
+// BackupTargetIn is BackupTarget with dir under root.
+func BackupTargetIn(root *machine.Root, dir, fingerprint string) string {
+	bak, _ := backupTarget(rootOr(root), dir, fingerprint)
 	return bak
 }
 
 // backupTarget picks the first free name from BackupName, or the one an
 // interrupted Backup left incomplete (resume).
-func backupTarget(dir, fingerprint string) (bak string, resume bool) {
+func backupTarget(r *machine.Root, dir, fingerprint string) (bak string, resume bool) {
 	base := BackupName(dir, fingerprint)
 	for n := 1; ; n++ {
 		cand := base
 		if n > 1 {
 			cand = base + "-" + strconv.Itoa(n)
 		}
-		if !exists(cand) {
+		if !exists(r, cand) {
 			return cand, false
 		}
-		if exists(filepath.Join(cand, backupIncomplete)) {
+		if exists(r, filepath.Join(cand, backupIncomplete)) {
 			return cand, true
 		}
 	}

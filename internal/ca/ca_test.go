@@ -29,7 +29,7 @@ func TestCreateThenInspect(t *testing.T) {
 	if st.Status != Valid || st.Reason != "" {
 		t.Fatalf("status %s (%s), want valid", st.Status, st.Reason)
 	}
-	root, err := readCert(hostPath(dir, RootCertFile), RootCertFile)
+	root, err := readCert(nil, hostPath(dir, RootCertFile), RootCertFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestCreateThenInspect(t *testing.T) {
 	} {
 		checkMode(t, hostPath(dir, rel), mode)
 	}
-	if exists(hostPath(dir, StagingDir)) {
+	if exists(nil, hostPath(dir, StagingDir)) {
 		t.Error("staging directory left behind")
 	}
 
@@ -144,7 +144,7 @@ func TestCreateValidatesOptions(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
 			}
-			if exists(o.Dir) && o.Dir == base.Dir {
+			if exists(nil, o.Dir) && o.Dir == base.Dir {
 				t.Errorf("invalid options created %s", o.Dir)
 			}
 		})

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"phoenix/internal/machine"
+
 	"github.com/smallstep/certificates/authority/config"
 	"github.com/smallstep/certificates/authority/provisioner"
 	"github.com/smallstep/certificates/db"
@@ -31,9 +33,12 @@ type Durations struct {
 
 // Options describe the CA that Create, Adopt and Reissue converge.
 type Options struct {
-	// Dir is the host directory the CA lives in (a bind-mount source: it
-	// is never replaced, only its children).
+	// Dir is the directory the CA lives in (a bind-mount source: it is
+	// never replaced, only its children), a path under Root.
 	Dir string
+	// Root is where every path resolves, through directory handles; nil
+	// is the host's "/".
+	Root *machine.Root
 	// GuestDir is where Dir is seen by the step-ca that serves it; ca.json
 	// names paths under it.
 	GuestDir string
@@ -162,7 +167,7 @@ func Create(opts Options) (*Result, error) {
 		return finish(what, opts, "")
 	}
 	staging := hostPath(opts.Dir, StagingDir)
-	if err := os.RemoveAll(staging); err != nil {
+	if err := rootOr(opts.Root).RemoveAll(staging); err != nil {
 		return nil, fmt.Errorf("%s: removing the unfinished staging directory: %w", what, err)
 	}
 	if err := buildNew(staging, opts); err != nil {
@@ -181,15 +186,16 @@ func Create(opts Options) (*Result, error) {
 
 // prepare makes sure opts.Dir exists and holds no CA.
 func prepare(what string, opts Options) (*State, error) {
-	if err := os.MkdirAll(filepath.Dir(opts.Dir), 0o755); err != nil {
+	r := rootOr(opts.Root)
+	if err := r.MkdirAll(filepath.Dir(opts.Dir), 0o755); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	if !exists(opts.Dir) {
-		if err := mkdirMode(opts.Dir, modePrivateDir, opts.UID, opts.GID); err != nil {
+	if !exists(r, opts.Dir) {
+		if err := mkdirMode(r, opts.Dir, modePrivateDir, opts.UID, opts.GID); err != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 	}
-	st, err := InspectAt(opts.Dir, opts.Password, opts.now())
+	st, err := inspectAt(r, opts.Dir, opts.Password, opts.now())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -205,11 +211,12 @@ func prepare(what string, opts Options) (*State, error) {
 
 // mkStaging creates the staging directory and the layout's directories.
 func mkStaging(staging string, opts Options) error {
-	if err := mkdirMode(staging, modePrivateDir, opts.UID, opts.GID); err != nil {
+	r := rootOr(opts.Root)
+	if err := mkdirMode(r, staging, modePrivateDir, opts.UID, opts.GID); err != nil {
 		return err
 	}
 	for _, c := range children {
-		if err := mkdirMode(filepath.Join(staging, c), childMode[c], opts.UID, opts.GID); err != nil {
+		if err := mkdirMode(r, filepath.Join(staging, c), childMode[c], opts.UID, opts.GID); err != nil {
 			return err
 		}
 	}
@@ -306,12 +313,13 @@ type stagedFile struct {
 }
 
 func writeStaged(staging string, files []stagedFile, opts Options) error {
+	r := rootOr(opts.Root)
 	for _, f := range files {
-		if err := writeFileAtomic(hostPath(staging, f.rel), f.data, f.mode, opts.UID, opts.GID); err != nil {
+		if err := writeFileAtomic(r, hostPath(staging, f.rel), f.data, f.mode, opts.UID, opts.GID); err != nil {
 			return err
 		}
 	}
-	return syncTree(staging)
+	return syncTree(r, staging)
 }
 
 // defaultsJSON is step's config/defaults.json, so that the step CLI run
@@ -386,11 +394,11 @@ func signCA(subject pkix.Name, key crypto.Signer, parent *x509.Certificate, pare
 // markReady records that everything in staging is on disk; origin is
 // "create" or "adopt <fingerprint>".
 func markReady(staging, origin string, opts Options) error {
-	return writeFileAtomic(filepath.Join(staging, stagingReady), []byte(origin+"\n"), modeKey, opts.UID, opts.GID)
+	return writeFileAtomic(rootOr(opts.Root), filepath.Join(staging, stagingReady), []byte(origin+"\n"), modeKey, opts.UID, opts.GID)
 }
 
-func stagingOrigin(dir string) string {
-	b, err := os.ReadFile(hostPath(dir, path.Join(StagingDir, stagingReady)))
+func stagingOrigin(r *machine.Root, dir string) string {
+	b, err := readFile(r, hostPath(dir, path.Join(StagingDir, stagingReady)))
 	if err != nil {
 		return ""
 	}
@@ -406,32 +414,33 @@ type marker struct {
 // writes the completion marker, and checks the result.
 func finish(what string, opts Options, origin string) (*Result, error) {
 	dir := opts.Dir
+	r := rootOr(opts.Root)
 	staging := hostPath(dir, StagingDir)
 	if origin == "" {
-		origin = strings.Fields(stagingOrigin(dir) + " create")[0]
+		origin = strings.Fields(stagingOrigin(r, dir) + " create")[0]
 	}
 	for _, c := range children {
 		src, dst := filepath.Join(staging, c), filepath.Join(dir, c)
-		if !exists(src) {
-			if exists(dst) {
+		if !exists(r, src) {
+			if exists(r, dst) {
 				continue // moved by the interrupted run
 			}
 			return nil, fmt.Errorf("%s: staging directory lost %s", what, c)
 		}
-		if exists(dst) {
-			empty, err := dirEmpty(dst)
+		if exists(r, dst) {
+			empty, err := dirEmpty(r, dst)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", what, err)
 			}
 			if !empty {
 				return nil, fmt.Errorf("%s: %s is in the way of the staged %s", what, dst, c)
 			}
-			// os.Rename refuses to replace a directory, even an empty one.
-			if err := os.Remove(dst); err != nil {
+			// rename refuses to replace a directory, even an empty one.
+			if err := r.Remove(dst); err != nil {
 				return nil, fmt.Errorf("%s: %w", what, err)
 			}
 		}
-		if err := os.Rename(src, dst); err != nil {
+		if err := r.Rename(src, dst, true); err != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		if testHookAfterMove != nil {
@@ -440,24 +449,24 @@ func finish(what string, opts Options, origin string) (*Result, error) {
 			}
 		}
 	}
-	if err := syncDir(dir); err != nil {
+	if err := syncDir(r, dir); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	if err := os.Remove(filepath.Join(staging, stagingReady)); err != nil {
+	if err := r.Remove(filepath.Join(staging, stagingReady)); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	if err := os.Remove(staging); err != nil {
+	if err := r.Remove(staging); err != nil {
 		return nil, fmt.Errorf("%s: staging directory not empty after the install: %w", what, err)
 	}
-	root, err := readCert(hostPath(dir, RootCertFile), RootCertFile)
+	root, err := readCert(r, hostPath(dir, RootCertFile), RootCertFile)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	m, _ := json.Marshal(marker{Fingerprint: Fingerprint(root), Origin: origin})
-	if err := writeFileAtomic(hostPath(dir, MarkerFile), append(m, '\n'), modeCert, opts.UID, opts.GID); err != nil {
+	if err := writeFileAtomic(r, hostPath(dir, MarkerFile), append(m, '\n'), modeCert, opts.UID, opts.GID); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	st, err := InspectAt(dir, opts.Password, opts.now())
+	st, err := inspectAt(r, dir, opts.Password, opts.now())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 )
 
 // Names of the files an export directory holds.
@@ -60,16 +59,17 @@ func PlanExport(dir, to string, provisionerPassword []byte, uid, gid int) (*Expo
 	if !filepath.IsAbs(to) {
 		return nil, fmt.Errorf("%s: to %q must be an absolute path", what, to)
 	}
-	rootPEM, err := os.ReadFile(hostPath(dir, RootCertFile))
+	r := rootOr(nil)
+	rootPEM, err := readFile(r, hostPath(dir, RootCertFile))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	root, err := readCert(hostPath(dir, RootCertFile), RootCertFile)
+	root, err := readCert(r, hostPath(dir, RootCertFile), RootCertFile)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	p := &ExportPlan{To: to, Fingerprint: Fingerprint(root), UID: uid, GID: gid}
-	fi, err := os.Stat(to)
+	fi, err := r.Stat(to)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		p.DirChanged = true
@@ -78,12 +78,8 @@ func PlanExport(dir, to string, provisionerPassword []byte, uid, gid int) (*Expo
 	case !fi.IsDir():
 		return nil, fmt.Errorf("%s: %s is not a directory", what, to)
 	default:
-		p.DirChanged = fi.Mode().Perm() != modeExportDir
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			if (uid >= 0 && int(st.Uid) != uid) || (gid >= 0 && int(st.Gid) != gid) {
-				p.DirChanged = true
-			}
-		}
+		p.DirChanged = fi.Mode.Perm() != modeExportDir ||
+			(uid >= 0 && fi.UID != uid) || (gid >= 0 && fi.GID != gid)
 	}
 	p.Files = append(p.Files, ExportFile{Name: ExportRootFile, Mode: modeCert, data: rootPEM})
 	if provisionerPassword != nil {
@@ -91,7 +87,7 @@ func PlanExport(dir, to string, provisionerPassword []byte, uid, gid int) (*Expo
 	}
 	for i := range p.Files {
 		f := &p.Files[i]
-		same, err := fileMatches(filepath.Join(to, f.Name), f.data, f.Mode, uid, gid)
+		same, err := fileMatches(r, filepath.Join(to, f.Name), f.data, f.Mode, uid, gid)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
@@ -103,11 +99,12 @@ func PlanExport(dir, to string, provisionerPassword []byte, uid, gid int) (*Expo
 // Apply writes what the plan found changed, each file atomically.
 func (p *ExportPlan) Apply() error {
 	const what = "ca.Export"
+	r := rootOr(nil)
 	if p.DirChanged {
-		if err := os.MkdirAll(filepath.Dir(p.To), 0o755); err != nil {
+		if err := r.MkdirAll(filepath.Dir(p.To), 0o755); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		if err := mkdirMode(p.To, modeExportDir, p.UID, p.GID); err != nil {
+		if err := mkdirMode(r, p.To, modeExportDir, p.UID, p.GID); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 	}
@@ -115,7 +112,7 @@ func (p *ExportPlan) Apply() error {
 		if !f.Changed {
 			continue
 		}
-		if err := writeFileAtomic(filepath.Join(p.To, f.Name), f.data, f.Mode, p.UID, p.GID); err != nil {
+		if err := writeFileAtomic(r, filepath.Join(p.To, f.Name), f.data, f.Mode, p.UID, p.GID); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 	}

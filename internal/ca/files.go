@@ -7,68 +7,86 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
+	"path"
 	"phoenix/internal/machine"
-	"syscall"
+	"sync"
 )
+
+// Every file of a CA is read and written through a machine.Root: paths
+// are the root's site paths, and each operation acts through directory
+// handles, so a guest that can write the CA directory cannot steer a
+// write out of it. A nil root is the host's "/".
+
+var hostRoot = sync.OnceValues(func() (*machine.Root, error) { return machine.NewRoot("/") })
+
+func rootOr(r *machine.Root) *machine.Root {
+	if r != nil {
+		return r
+	}
+	h, err := hostRoot()
+	if err != nil {
+		panic(fmt.Sprintf("ca: opening /: %v", err)) // "/" always exists
+	}
+	return h
+}
 
 // writeFileAtomic writes data to path through a temporary file in the same
 // directory (fsync, rename, fsync of the directory), with an explicit mode
 // that the umask cannot narrow, and chowns it when uid or gid is >= 0.
-func writeFileAtomic(path string, data []byte, mode os.FileMode, uid, gid int) error {
-	return machine.WriteFileAtomic(path, data, mode, uid, gid)
+func writeFileAtomic(r *machine.Root, path string, data []byte, mode os.FileMode, uid, gid int) error {
+	return rootOr(r).WriteFile(path, data, mode, uid, gid)
 }
 
 // syncDir makes renames and creations in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+func syncDir(r *machine.Root, dir string) error { return rootOr(r).SyncDir(dir) }
+
+// mkdirMode creates dir (not its parents) with exactly mode and owner, or
+// gives an existing one (never through a symlink) that mode and owner.
+func mkdirMode(r *machine.Root, dir string, mode os.FileMode, uid, gid int) error {
+	r = rootOr(r)
+	d, name, err := r.OpenParent(dir, false)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
+	err = d.Mkdir(name, mode, uid, gid)
+	if !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	return nil
-}
-
-// mkdirMode creates dir (not its parents) with exactly mode and owner.
-func mkdirMode(dir string, mode os.FileMode, uid, gid int) error {
-	if err := os.Mkdir(dir, mode); err != nil && !errors.Is(err, fs.ErrExist) {
+	f, err := d.Open(name)
+	if err != nil {
 		return err
 	}
-	if err := os.Chmod(dir, mode); err != nil {
+	defer f.Close()
+	if !f.Info().IsDir() {
+		return fmt.Errorf("%s: not a directory", dir)
+	}
+	if err := f.Chmod(mode); err != nil {
 		return err
 	}
-	return chown(dir, uid, gid)
-}
-
-func chown(path string, uid, gid int) error {
-	if uid < 0 && gid < 0 {
-		return nil
-	}
-	return os.Lchown(path, uid, gid)
+	return f.Chown(uid, gid)
 }
 
 // fileMatches reports whether path holds exactly data with mode and, when
 // uid/gid are >= 0, that owner.
-func fileMatches(path string, data []byte, mode os.FileMode, uid, gid int) (bool, error) {
-	fi, err := os.Lstat(path)
+func fileMatches(r *machine.Root, path string, data []byte, mode os.FileMode, uid, gid int) (bool, error) {
+	r = rootOr(r)
+	f, err := r.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	if !fi.Mode().IsRegular() || fi.Mode().Perm() != mode {
+	defer f.Close()
+	i := f.Info()
+	if !i.IsRegular() || i.Mode.Perm() != mode {
 		return false, nil
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		if (uid >= 0 && int(st.Uid) != uid) || (gid >= 0 && int(st.Gid) != gid) {
-			return false, nil
-		}
+	if (uid >= 0 && i.UID != uid) || (gid >= 0 && i.GID != gid) {
+		return false, nil
 	}
-	old, err := os.ReadFile(path)
+	old, err := f.ReadAll()
 	if err != nil {
 		return false, err
 	}
@@ -78,38 +96,47 @@ func fileMatches(path string, data []byte, mode os.FileMode, uid, gid int) (bool
 // copyTree copies the regular files and directories under src into dst
 // (which must not exist), with the given owner; modes are kept. Symlinks
 // and special files are refused: a CA directory has none.
-func copyTree(src, dst string, uid, gid int) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+func copyTree(r *machine.Root, src, dst string, uid, gid int) error {
+	r = rootOr(r)
+	i, err := r.Lstat(src)
+	if err != nil {
+		return err
+	}
+	switch {
+	case i.IsDir():
+		if err := mkdirMode(r, dst, i.Mode.Perm(), uid, gid); err != nil {
+			return err
+		}
+		names, err := r.Names(src)
 		if err != nil {
 			return err
 		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
+		for _, n := range names {
+			if err := copyTree(r, path.Join(src, n), path.Join(dst, n), uid, gid); err != nil {
+				return err
+			}
 		}
-		target := filepath.Join(dst, rel)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		switch {
-		case d.IsDir():
-			return mkdirMode(target, info.Mode().Perm(), uid, gid)
-		case info.Mode().IsRegular():
-			return copyFile(p, target, info.Mode().Perm(), uid, gid)
-		default:
-			return fmt.Errorf("%s: not a regular file or directory", p)
-		}
-	})
+		return nil
+	case i.IsRegular():
+		return copyFile(r, src, dst, i.Mode.Perm(), uid, gid)
+	default:
+		return fmt.Errorf("%s: not a regular file or directory", src)
+	}
 }
 
-func copyFile(src, dst string, mode os.FileMode, uid, gid int) error {
-	in, err := os.Open(src)
+func copyFile(r *machine.Root, src, dst string, mode os.FileMode, uid, gid int) error {
+	r = rootOr(r)
+	in, err := r.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	d, name, err := r.OpenParent(dst, false)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	out, err := d.Create(name, mode)
 	if err != nil {
 		return err
 	}
@@ -117,15 +144,9 @@ func copyFile(src, dst string, mode os.FileMode, uid, gid int) error {
 		out.Close()
 		return err
 	}
-	if err := out.Chmod(mode); err != nil {
+	if err := out.Chown(uid, gid); err != nil {
 		out.Close()
 		return err
-	}
-	if uid >= 0 || gid >= 0 {
-		if err := out.Chown(uid, gid); err != nil {
-			out.Close()
-			return err
-		}
 	}
 	if err := out.Sync(); err != nil {
 		out.Close()
@@ -136,33 +157,41 @@ func copyFile(src, dst string, mode os.FileMode, uid, gid int) error {
 
 // syncTree fsyncs every directory under root, so that the files created in
 // them survive a crash before they are renamed into place.
-func syncTree(root string) error {
-	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+func syncTree(r *machine.Root, root string) error {
+	r = rootOr(r)
+	if err := syncDir(r, root); err != nil {
+		return err
+	}
+	names, err := r.Names(root)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		p := path.Join(root, n)
+		if i, err := r.Lstat(p); err == nil && i.IsDir() {
+			if err := syncTree(r, p); err != nil {
+				return err
+			}
 		}
-		if d.IsDir() {
-			return syncDir(p)
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
-func exists(path string) bool {
-	_, err := os.Lstat(path)
+func exists(r *machine.Root, path string) bool {
+	r = rootOr(r)
+	_, err := r.Lstat(path)
 	return err == nil
 }
 
 // dirEmpty reports whether dir has no entries.
-func dirEmpty(dir string) (bool, error) {
-	f, err := os.Open(dir)
+func dirEmpty(r *machine.Root, dir string) (bool, error) {
+	r = rootOr(r)
+	names, err := r.Names(dir)
 	if err != nil {
 		return false, err
 	}
-	defer f.Close()
-	_, err = f.Readdirnames(1)
-	if errors.Is(err, io.EOF) {
-		return true, nil
-	}
-	return false, err
+	return len(names) == 0, nil
 }
+
+// readFile reads path through the root.
+func readFile(r *machine.Root, path string) ([]byte, error) { return rootOr(r).ReadFile(path) }

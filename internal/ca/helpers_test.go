@@ -131,7 +131,7 @@ func copyCA(t *testing.T) string {
 	src, _ := sharedCA(t)
 	dst := filepath.Join(t.TempDir(), "ssl")
 	uid, gid := owner()
-	if err := mkdirMode(dst, modePrivateDir, uid, gid); err != nil {
+	if err := mkdirMode(rootOr(nil), dst, modePrivateDir, uid, gid); err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range []string{"certs", "secrets", "config", MarkerFile} {
@@ -141,15 +141,15 @@ func copyCA(t *testing.T) string {
 			t.Fatal(err)
 		}
 		if fi.IsDir() {
-			err = copyTree(s, filepath.Join(dst, e), uid, gid)
+			err = copyTree(rootOr(nil), s, filepath.Join(dst, e), uid, gid)
 		} else {
-			err = copyFile(s, filepath.Join(dst, e), fi.Mode().Perm(), uid, gid)
+			err = copyFile(rootOr(nil), s, filepath.Join(dst, e), fi.Mode().Perm(), uid, gid)
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := mkdirMode(filepath.Join(dst, DBDir), modePrivateDir, uid, gid); err != nil {
+	if err := mkdirMode(rootOr(nil), filepath.Join(dst, DBDir), modePrivateDir, uid, gid); err != nil {
 		t.Fatal(err)
 	}
 	return dst

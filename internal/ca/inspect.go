@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"sort"
 	"strings"
 	"time"
+
+	"phoenix/internal/machine"
 
 	"github.com/smallstep/certificates/authority/config"
 	"github.com/smallstep/certificates/authority/provisioner"
@@ -96,6 +97,8 @@ type State struct {
 	DNSNames             []string
 	Provisioners         []string // "name (TYPE)", in ca.json's order
 	ACME                 bool
+
+	r *machine.Root
 }
 
 // Exists reports whether the directory holds a CA (valid or not), as
@@ -109,19 +112,29 @@ func Inspect(dir string, password []byte) (*State, error) {
 	return InspectAt(dir, password, time.Now())
 }
 
+// InspectIn is Inspect with dir under root.
+func InspectIn(root *machine.Root, dir string, password []byte) (*State, error) {
+	return inspectAt(root, dir, password, time.Now())
+}
+
 // InspectAt is Inspect at a given time.
 func InspectAt(dir string, password []byte, now time.Time) (*State, error) {
+	return inspectAt(nil, dir, password, now)
+}
+
+func inspectAt(r *machine.Root, dir string, password []byte, now time.Time) (*State, error) {
+	r = rootOr(r)
 	if len(password) == 0 {
 		return nil, errors.New("ca.Inspect: empty CA password")
 	}
-	st := &State{Dir: dir, Files: Files{
+	st := &State{Dir: dir, r: r, Files: Files{
 		Config:           hostPath(dir, ConfigFile),
 		RootCert:         hostPath(dir, RootCertFile),
 		RootKey:          hostPath(dir, RootKeyFile),
 		IntermediateCert: hostPath(dir, IntermediateCertFile),
 		IntermediateKey:  hostPath(dir, IntermediateKeyFile),
 	}}
-	fi, err := os.Stat(dir)
+	fi, err := r.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		st.Status, st.Reason = Missing, "directory does not exist"
@@ -131,15 +144,15 @@ func InspectAt(dir string, password []byte, now time.Time) (*State, error) {
 	case !fi.IsDir():
 		return nil, fmt.Errorf("ca.Inspect: %s is not a directory", dir)
 	}
-	st.Complete = exists(hostPath(dir, MarkerFile))
-	st.StagingReady = exists(hostPath(dir, path.Join(StagingDir, stagingReady)))
+	st.Complete = exists(r, hostPath(dir, MarkerFile))
+	st.StagingReady = exists(r, hostPath(dir, path.Join(StagingDir, stagingReady)))
 
-	if !st.Complete && !exists(st.Files.Config) {
+	if !st.Complete && !exists(r, st.Files.Config) {
 		// Empty directories do not count: the install renames over them.
 		var present []string
 		for _, c := range append([]string{MarkerFile}, children...) {
 			p := hostPath(dir, c)
-			if empty, err := dirEmpty(p); exists(p) && (err != nil || !empty) {
+			if empty, err := dirEmpty(r, p); exists(r, p) && (err != nil || !empty) {
 				present = append(present, c)
 			}
 		}
@@ -147,7 +160,7 @@ func InspectAt(dir string, password []byte, now time.Time) (*State, error) {
 		case st.StagingReady:
 			st.Status = Incomplete
 			st.Reason = "an interrupted run left a complete staging directory " + StagingDir + "; Create/Adopt moves it into place"
-		case exists(hostPath(dir, StagingDir)):
+		case exists(r, hostPath(dir, StagingDir)):
 			st.Status = Incomplete
 			st.Reason = "an interrupted run left an unfinished staging directory " + StagingDir + "; Create/Adopt restarts it"
 			st.Leftovers = present
@@ -160,7 +173,7 @@ func InspectAt(dir string, password []byte, now time.Time) (*State, error) {
 			st.Reason = "no CA in " + dir
 		}
 		// Keep what can be learnt: a fingerprint names a backup.
-		if root, err := readCert(st.Files.RootCert, RootCertFile); err == nil {
+		if root, err := readCert(r, st.Files.RootCert, RootCertFile); err == nil {
 			st.Fingerprint = Fingerprint(root)
 		}
 		return st, nil
@@ -180,13 +193,13 @@ func InspectAt(dir string, password []byte, now time.Time) (*State, error) {
 func check(st *State, password []byte, now time.Time) string {
 	// The root is read first so that even an otherwise broken CA has a
 	// fingerprint (Backup names its directory from it).
-	root, rootErr := readCert(st.Files.RootCert, RootCertFile)
+	root, rootErr := readCert(st.r, st.Files.RootCert, RootCertFile)
 	if rootErr == nil {
 		st.Fingerprint = Fingerprint(root)
 		st.RootSubject = root.Subject.String()
 		st.RootNotAfter = root.NotAfter
 	}
-	data, err := os.ReadFile(st.Files.Config)
+	data, err := readFile(st.r, st.Files.Config)
 	if err != nil {
 		return fmt.Sprintf("%s: %v", ConfigFile, err)
 	}
@@ -232,7 +245,7 @@ func check(st *State, password []byte, now time.Time) string {
 	if rootErr != nil {
 		return rootErr.Error()
 	}
-	if reason := checkRoot(root, st.Files.RootKey, RootKeyFile, password, now); reason != "" {
+	if reason := checkRoot(st.r, root, st.Files.RootKey, RootKeyFile, password, now); reason != "" {
 		return reason
 	}
 
@@ -271,7 +284,7 @@ func check(st *State, password []byte, now time.Time) string {
 
 // checkRoot checks the root certificate and that its key decrypts and
 // matches.
-func checkRoot(root *x509.Certificate, keyPath, keyName string, password []byte, now time.Time) string {
+func checkRoot(r *machine.Root, root *x509.Certificate, keyPath, keyName string, password []byte, now time.Time) string {
 	if !root.IsCA {
 		return RootCertFile + ": not a CA certificate"
 	}
@@ -281,7 +294,7 @@ func checkRoot(root *x509.Certificate, keyPath, keyName string, password []byte,
 	if now.After(root.NotAfter) {
 		return fmt.Sprintf("%s: expired at %s", RootCertFile, root.NotAfter.UTC().Format(time.RFC3339))
 	}
-	key, err := readKey(keyPath, keyName, password)
+	key, err := readKey(r, keyPath, keyName, password)
 	if err != nil {
 		return err.Error()
 	}
@@ -293,8 +306,8 @@ func checkRoot(root *x509.Certificate, keyPath, keyName string, password []byte,
 
 // checkIntermediate checks that crt chains to root and that key decrypts
 // and matches it.
-func checkIntermediate(root *x509.Certificate, crtPath, crtName, keyPath, keyName string, password []byte) (*x509.Certificate, string) {
-	inter, err := readCert(crtPath, crtName)
+func checkIntermediate(r *machine.Root, root *x509.Certificate, crtPath, crtName, keyPath, keyName string, password []byte) (*x509.Certificate, string) {
+	inter, err := readCert(r, crtPath, crtName)
 	if err != nil {
 		return nil, err.Error()
 	}
@@ -304,7 +317,7 @@ func checkIntermediate(root *x509.Certificate, crtPath, crtName, keyPath, keyNam
 	if reason := verifyIssued(inter, root); reason != "" {
 		return inter, fmt.Sprintf("%s: does not chain to %s: %s", crtName, RootCertFile, reason)
 	}
-	key, err := readKey(keyPath, keyName, password)
+	key, err := readKey(r, keyPath, keyName, password)
 	if err != nil {
 		return inter, err.Error()
 	}
@@ -327,7 +340,7 @@ func pairs(st *State) []interPair {
 	crt, key := st.Files.IntermediateCert, st.Files.IntermediateKey
 	crtName, keyName := relName(st, crt), relName(st, key)
 	cur := interPair{crt, crtName, key, keyName, false}
-	crtNext, keyNext := exists(crt+nextSuffix), exists(key+nextSuffix)
+	crtNext, keyNext := exists(st.r, crt+nextSuffix), exists(st.r, key+nextSuffix)
 	var out []interPair
 	if crtNext && keyNext {
 		out = append(out, interPair{crt + nextSuffix, crtName + nextSuffix, key + nextSuffix, keyName + nextSuffix, true})
@@ -352,7 +365,7 @@ func pickPair(st *State, root *x509.Certificate, password []byte) (interPair, *x
 	var reason string
 	for _, p := range cands {
 		var inter *x509.Certificate
-		inter, reason = checkIntermediate(root, p.crtPath, p.crtName, p.keyPath, p.keyName, password)
+		inter, reason = checkIntermediate(st.r, root, p.crtPath, p.crtName, p.keyPath, p.keyName, password)
 		if reason == "" {
 			return p, inter, ""
 		}

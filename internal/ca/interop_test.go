@@ -106,7 +106,7 @@ exec "$3" ` + testGuest + `/config/ca.json --password-file "$4"
 	// It is the upstream binary, serving phoenix's root.
 	mustContain(t, "step-ca output", logs.String(), "Serving HTTPS on "+addr, "X.509 Root Fingerprint: "+res.Fingerprint)
 	// The host's /etc was overlaid, never written.
-	if !existedBefore && exists("/etc/step-ca") {
+	if !existedBefore && exists(nil, "/etc/step-ca") {
 		t.Errorf("/etc/step-ca appeared on the host")
 	}
 

@@ -12,7 +12,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
-	"os"
+	"phoenix/internal/machine"
 	"sort"
 	"strings"
 	"sync"
@@ -43,6 +43,9 @@ type CertRequest struct {
 	RenewBefore time.Duration
 	// UID and GID own the files written; -1 keeps the process's.
 	UID, GID int
+	// Under is where Root, Cert and Key resolve, through directory
+	// handles; nil is the host's "/".
+	Under *machine.Root
 }
 
 // sans returns the requested SANs, normalised and sorted.
@@ -144,11 +147,11 @@ func CertState(req CertRequest, now time.Time) (*CertStatus, error) {
 	if err := req.validate(what); err != nil {
 		return nil, err
 	}
-	roots, err := rootPool(req.Root)
+	roots, err := rootPool(req.Under, req.Root)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	data, err := os.ReadFile(req.Cert)
+	data, err := readFile(rootOr(req.Under), req.Cert)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &CertStatus{Action: CertIssue, Reason: "no certificate at " + req.Cert}, nil
 	}
@@ -170,7 +173,7 @@ func CertState(req CertRequest, now time.Time) (*CertStatus, error) {
 		st.Action, st.Reason = CertIssue, fmt.Sprintf(f, a...)
 		return st, nil
 	}
-	keyPEM, err := os.ReadFile(req.Key)
+	keyPEM, err := readFile(rootOr(req.Under), req.Key)
 	if err != nil {
 		return issue("%s: %v", req.Key, err)
 	}
@@ -207,8 +210,8 @@ func CertState(req CertRequest, now time.Time) (*CertStatus, error) {
 	return st, nil
 }
 
-func rootPool(file string) (*x509.CertPool, error) {
-	data, err := os.ReadFile(file)
+func rootPool(r *machine.Root, file string) (*x509.CertPool, error) {
+	data, err := readFile(rootOr(r), file)
 	if err != nil {
 		return nil, err
 	}
@@ -313,7 +316,7 @@ func (i *Issuer) Issue(ctx context.Context, req CertRequest) (*CertResult, error
 	}
 	// Key first: a crash between the two leaves a mismatch that the next
 	// CertState reports as "issue", never a cert without its key.
-	if err := writeFileAtomic(req.Key, pem.EncodeToMemory(keyBlock), modeKey, req.UID, req.GID); err != nil {
+	if err := writeFileAtomic(rootOr(req.Under), req.Key, pem.EncodeToMemory(keyBlock), modeKey, req.UID, req.GID); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	leaf, err := i.writeChain(req, resp)
@@ -333,11 +336,20 @@ func (i *Issuer) Renew(ctx context.Context, req CertRequest) (*CertResult, error
 	if err := req.validate(what); err != nil {
 		return nil, err
 	}
-	pair, err := tls.LoadX509KeyPair(req.Cert, req.Key)
+	under := rootOr(req.Under)
+	certPEM, err := readFile(under, req.Cert)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	roots, err := rootPool(req.Root)
+	keyPEM, err := readFile(under, req.Key)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	roots, err := rootPool(req.Under, req.Root)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -384,10 +396,19 @@ func (i *Issuer) writeChain(req CertRequest, resp *api.SignResponse) (*x509.Cert
 	if len(chain) == 0 || chain[0].Certificate == nil {
 		return nil, errors.New("the CA returned no certificate")
 	}
-	if err := writeFileAtomic(req.Cert, out, modeCert, req.UID, req.GID); err != nil {
+	if err := writeFileAtomic(rootOr(req.Under), req.Cert, out, modeCert, req.UID, req.GID); err != nil {
 		return nil, err
 	}
 	return chain[0].Certificate, nil
+}
+
+// rootOption trusts req.Root, read through req.Under.
+func (r *CertRequest) rootOption() (stepca.ClientOption, error) {
+	b, err := readFile(r.Under, r.Root)
+	if err != nil {
+		return nil, err
+	}
+	return stepca.WithCABundle(b), nil
 }
 
 func cacheKey(parts ...string) string { return strings.Join(parts, "\x00") }
@@ -399,7 +420,11 @@ func (i *Issuer) client(req CertRequest) (*stepca.Client, error) {
 	if c, ok := i.clients[k]; ok {
 		return c, nil
 	}
-	c, err := stepca.NewClient(req.CAURL, stepca.WithRootFile(req.Root))
+	opt, err := req.rootOption()
+	if err != nil {
+		return nil, err
+	}
+	c, err := stepca.NewClient(req.CAURL, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -421,7 +446,11 @@ func (i *Issuer) provisioner(req CertRequest) (*stepca.Provisioner, error) {
 	if len(req.Password) == 0 {
 		return nil, fmt.Errorf("provisioner %q: empty provisioner password", req.Provisioner)
 	}
-	p, err := stepca.NewProvisioner(req.Provisioner, "", req.CAURL, req.Password, stepca.WithRootFile(req.Root))
+	opt, err := req.rootOption()
+	if err != nil {
+		return nil, err
+	}
+	p, err := stepca.NewProvisioner(req.Provisioner, "", req.CAURL, req.Password, opt)
 	if err != nil {
 		return nil, diagnoseProvisioner(req, err)
 	}
@@ -436,7 +465,11 @@ func diagnoseProvisioner(req CertRequest, cause error) error {
 	if !strings.Contains(cause.Error(), "password is wrong") {
 		return fmt.Errorf("provisioner %q at %s: %w", req.Provisioner, req.CAURL, cause)
 	}
-	client, err := stepca.NewClient(req.CAURL, stepca.WithRootFile(req.Root))
+	opt, err := req.rootOption()
+	if err != nil {
+		return fmt.Errorf("provisioner %q at %s: %w", req.Provisioner, req.CAURL, cause)
+	}
+	client, err := stepca.NewClient(req.CAURL, opt)
 	if err != nil {
 		return fmt.Errorf("provisioner %q at %s: %w", req.Provisioner, req.CAURL, cause)
 	}

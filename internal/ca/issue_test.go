@@ -232,7 +232,7 @@ func TestWrongProvisionerPassword(t *testing.T) {
 	if strings.Contains(err.Error(), "not the password") {
 		t.Error("the error prints the password")
 	}
-	if exists(req.Cert) || exists(req.Key) {
+	if exists(nil, req.Cert) || exists(nil, req.Key) {
 		t.Error("files written despite the error")
 	}
 	req.Provisioner = "nobody"

@@ -23,11 +23,11 @@ import (
 // standing in for a certificate issued before some change to the CA.
 func signLeaf(t *testing.T, dir, name string) []*x509.Certificate {
 	t.Helper()
-	inter, err := readCert(hostPath(dir, IntermediateCertFile), IntermediateCertFile)
+	inter, err := readCert(nil, hostPath(dir, IntermediateCertFile), IntermediateCertFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := readKey(hostPath(dir, IntermediateKeyFile), IntermediateKeyFile, []byte(testPW))
+	key, err := readKey(nil, hostPath(dir, IntermediateKeyFile), IntermediateKeyFile, []byte(testPW))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func signLeaf(t *testing.T, dir, name string) []*x509.Certificate {
 // root certificate file.
 func verifies(t *testing.T, chain []*x509.Certificate, rootFile string) error {
 	t.Helper()
-	roots, err := rootPool(rootFile)
+	roots, err := rootPool(nil, rootFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestReissueInterrupted(t *testing.T) {
 				t.Error("the finished intermediate is not the staged one")
 			}
 			st, _ = Inspect(dir, o.Password)
-			if st.Status != Valid || exists(hostPath(dir, IntermediateCertFile+nextSuffix)) || exists(hostPath(dir, IntermediateKeyFile+nextSuffix)) {
+			if st.Status != Valid || exists(nil, hostPath(dir, IntermediateCertFile+nextSuffix)) || exists(nil, hostPath(dir, IntermediateKeyFile+nextSuffix)) {
 				t.Errorf("after finishing: %s (%s)", st.Status, st.Reason)
 			}
 		})
@@ -201,7 +201,7 @@ func TestCorruptionIsInvalidAndUntouched(t *testing.T) {
 			os.Remove(hostPath(dir, IntermediateCertFile))
 		}, "certs/intermediate_ca.crt: open"},
 		"key in clear text": {func(t *testing.T, dir string) {
-			k, _ := readKey(hostPath(dir, IntermediateKeyFile), "", []byte(testPW))
+			k, _ := readKey(nil, hostPath(dir, IntermediateKeyFile), "", []byte(testPW))
 			b, _ := encryptKey(k, []byte("another password"))
 			os.WriteFile(hostPath(dir, IntermediateKeyFile), b, 0o600)
 		}, "secrets/intermediate_ca_key: does not decrypt with the given password"},
@@ -278,7 +278,7 @@ func TestBackupThenCreate(t *testing.T) {
 	if len(left) != 1 || left[0].Name() != "password.txt" {
 		t.Errorf("left in %s: %v, want only password.txt", dir, left)
 	}
-	if exists(filepath.Join(bak, backupIncomplete)) {
+	if exists(nil, filepath.Join(bak, backupIncomplete)) {
 		t.Error("backup still marked incomplete")
 	}
 	checkMode(t, bak, 0o700)
@@ -332,7 +332,7 @@ func TestBackupResumes(t *testing.T) {
 		t.Errorf("resumed into %s, want %s", got, bak)
 	}
 	for _, e := range []string{"certs", "secrets", "config", DBDir, MarkerFile} {
-		if !exists(filepath.Join(bak, e)) || exists(filepath.Join(dir, e)) {
+		if !exists(nil, filepath.Join(bak, e)) || exists(nil, filepath.Join(dir, e)) {
 			t.Errorf("%s not moved", e)
 		}
 	}
@@ -375,7 +375,7 @@ func TestCrashDuringCreate(t *testing.T) {
 			if st.Status != Incomplete || !st.StagingReady || len(st.Leftovers) != 0 {
 				t.Fatalf("status %s (%s), ready %v, leftovers %v: want incomplete, ready", st.Status, st.Reason, st.StagingReady, st.Leftovers)
 			}
-			staged, err := readCert(firstExisting(hostPath(dir, RootCertFile), hostPath(dir, StagingDir+"/"+RootCertFile)), "root")
+			staged, err := readCert(nil, firstExisting(hostPath(dir, RootCertFile), hostPath(dir, StagingDir+"/"+RootCertFile)), "root")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -387,7 +387,7 @@ func TestCrashDuringCreate(t *testing.T) {
 				t.Errorf("result %+v: want the staged CA %s finished", res, Fingerprint(staged))
 			}
 			st, _ = Inspect(dir, []byte(testPW))
-			if st.Status != Valid || !st.Complete || exists(hostPath(dir, StagingDir)) {
+			if st.Status != Valid || !st.Complete || exists(nil, hostPath(dir, StagingDir)) {
 				t.Errorf("after finishing: %s (%s), complete %v", st.Status, st.Reason, st.Complete)
 			}
 		})
@@ -408,7 +408,7 @@ func TestCrashDuringCreate(t *testing.T) {
 
 func firstExisting(paths ...string) string {
 	for _, p := range paths {
-		if exists(p) {
+		if exists(nil, p) {
 			return p
 		}
 	}
@@ -454,7 +454,7 @@ func TestExport(t *testing.T) {
 	}
 	os.Chmod(filepath.Join(to, ExportRootFile), 0o600)
 	trust := filepath.Join(filepath.Dir(to), "trust")
-	if _, changed, err := Export(dir, trust, nil, uid, gid); err != nil || !changed || exists(filepath.Join(trust, ExportPasswordFile)) {
+	if _, changed, err := Export(dir, trust, nil, uid, gid); err != nil || !changed || exists(nil, filepath.Join(trust, ExportPasswordFile)) {
 		t.Errorf("root-only export: changed %v, %v", changed, err)
 	}
 	if _, changed, _ := Export(dir, to, []byte(testProvPW), uid, gid); !changed {
@@ -545,7 +545,7 @@ func TestAdoptStepCA(t *testing.T) {
 	if _, err := Adopt(o, from); err == nil || !strings.Contains(err.Error(), "does not decrypt with the given password") {
 		t.Fatalf("adopt with a wrong password: %v", err)
 	}
-	if exists(dir) {
+	if exists(nil, dir) {
 		if st, _ := Inspect(dir, []byte(testPW)); st.Status != Missing {
 			t.Errorf("after a refused adoption: %s", st.Status)
 		}

@@ -10,7 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
+	"phoenix/internal/machine"
 
 	"go.step.sm/crypto/pemutil"
 )
@@ -65,8 +65,8 @@ func parseCerts(data []byte) ([]*x509.Certificate, error) {
 
 // readCert reads a file that must hold exactly one certificate. name is
 // the path reported in errors.
-func readCert(path, name string) (*x509.Certificate, error) {
-	data, err := os.ReadFile(path)
+func readCert(r *machine.Root, path, name string) (*x509.Certificate, error) {
+	data, err := readFile(rootOr(r), path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -134,8 +134,8 @@ func decryptKey(data, password []byte) (crypto.Signer, error) {
 
 // readKey reads and decrypts a private key file; name is the path reported
 // in errors.
-func readKey(path, name string, password []byte) (crypto.Signer, error) {
-	data, err := os.ReadFile(path)
+func readKey(r *machine.Root, path, name string, password []byte) (crypto.Signer, error) {
+	data, err := readFile(rootOr(r), path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}

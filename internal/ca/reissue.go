@@ -4,8 +4,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"path"
 	"path/filepath"
 )
@@ -24,30 +25,31 @@ func Reissue(opts Options) (*Result, error) {
 		return nil, fmt.Errorf("%s: empty CA password", what)
 	}
 	now := opts.now()
-	st, err := InspectAt(opts.Dir, opts.Password, now)
+	r := rootOr(opts.Root)
+	st, err := inspectAt(r, opts.Dir, opts.Password, now)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if st.Status != Valid && st.Status != NeedsReissue {
 		return nil, fmt.Errorf("%s: %s: the CA is %s: %s", what, opts.Dir, st.Status, st.Reason)
 	}
-	root, err := readCert(st.Files.RootCert, RootCertFile)
+	root, err := readCert(r, st.Files.RootCert, RootCertFile)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	crt, key := st.Files.IntermediateCert, st.Files.IntermediateKey
 	result := func(finished bool) (*Result, error) {
-		if err := syncDir(filepath.Dir(key)); err != nil {
+		if err := syncDir(r, filepath.Dir(key)); err != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
-		if err := syncDir(filepath.Dir(crt)); err != nil {
+		if err := syncDir(r, filepath.Dir(crt)); err != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
-		after, err := InspectAt(opts.Dir, opts.Password, now)
+		after, err := inspectAt(r, opts.Dir, opts.Password, now)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
-		leftover := exists(crt+nextSuffix) || exists(key+nextSuffix)
+		leftover := exists(r, crt+nextSuffix) || exists(r, key+nextSuffix)
 		if (after.Status != Valid && after.Status != NeedsReissue) || leftover {
 			return nil, fmt.Errorf("%s: after re-issue the CA is %s: %s", what, after.Status, after.Reason)
 		}
@@ -69,35 +71,35 @@ func Reissue(opts Options) (*Result, error) {
 	}
 	if pair.pending && (pair.crtPath != crt || pair.keyPath != key) {
 		if pair.keyPath != key {
-			if err := os.Rename(pair.keyPath, key); err != nil {
+			if err := r.Rename(pair.keyPath, key, false); err != nil {
 				return nil, fmt.Errorf("%s: %w", what, err)
 			}
 		}
 		if pair.crtPath != crt {
-			if err := os.Rename(pair.crtPath, crt); err != nil {
+			if err := r.Rename(pair.crtPath, crt, false); err != nil {
 				return nil, fmt.Errorf("%s: %w", what, err)
 			}
 		}
 		// A .next file that was not part of the chosen pair is an
 		// unfinished write of ours.
 		for _, p := range []string{crt + nextSuffix, key + nextSuffix} {
-			if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			if err := r.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("%s: %w", what, err)
 			}
 		}
 		return result(true)
 	}
 	for _, p := range []string{crt + nextSuffix, key + nextSuffix} {
-		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+		if err := r.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 	}
 
-	rootKey, err := readKey(st.Files.RootKey, RootKeyFile, opts.Password)
+	rootKey, err := readKey(r, st.Files.RootKey, RootKeyFile, opts.Password)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	old, err := readCert(crt, IntermediateCertFile)
+	old, err := readCert(r, crt, IntermediateCertFile)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -122,10 +124,10 @@ func Reissue(opts Options) (*Result, error) {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	uid, gid := opts.UID, opts.GID
-	if err := writeFileAtomic(key+nextSuffix, keyPEM, modeKey, uid, gid); err != nil {
+	if err := writeFileAtomic(r, key+nextSuffix, keyPEM, modeKey, uid, gid); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	if err := writeFileAtomic(crt+nextSuffix, encodeCert(inter), modeCert, uid, gid); err != nil {
+	if err := writeFileAtomic(r, crt+nextSuffix, encodeCert(inter), modeCert, uid, gid); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if testHookAfterMove != nil {
@@ -133,7 +135,7 @@ func Reissue(opts Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	if err := os.Rename(key+nextSuffix, key); err != nil {
+	if err := r.Rename(key+nextSuffix, key, false); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if testHookAfterMove != nil {
@@ -141,7 +143,7 @@ func Reissue(opts Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	if err := os.Rename(crt+nextSuffix, crt); err != nil {
+	if err := r.Rename(crt+nextSuffix, crt, false); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return result(false)

@@ -206,14 +206,14 @@ func Serve(configPath string, password []byte, opts ServeOptions) (*Server, erro
 	if len(cfg.Root) == 0 {
 		return nil, fmt.Errorf("%s: %s: no root", what, configPath)
 	}
-	root, err := readCert(cfg.Root[0], cfg.Root[0])
+	root, err := readCert(nil, cfg.Root[0], cfg.Root[0])
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 
 	// A wrong password is the usual failure: say so plainly, before
 	// anything opens the database.
-	if _, err := readKey(cfg.IntermediateKey, cfg.IntermediateKey, password); err != nil {
+	if _, err := readKey(nil, cfg.IntermediateKey, cfg.IntermediateKey, password); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	// Open the database here, so that a failed start can close it:

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"math/big"
 	"net"
-	"os"
 	"time"
 
 	"go.step.sm/crypto/pemutil"
@@ -32,7 +31,7 @@ func SignLocal(dir string, password []byte, req CertRequest, life time.Duration,
 	if life <= 0 {
 		life = DefaultLeafLife
 	}
-	data, err := os.ReadFile(hostPath(dir, IntermediateCertFile))
+	data, err := readFile(req.Under, hostPath(dir, IntermediateCertFile))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -41,7 +40,7 @@ func SignLocal(dir string, password []byte, req CertRequest, life time.Duration,
 		return nil, fmt.Errorf("%s: %s: %w", what, IntermediateCertFile, err)
 	}
 	inter := certs[0]
-	keyPEM, err := os.ReadFile(hostPath(dir, IntermediateKeyFile))
+	keyPEM, err := readFile(req.Under, hostPath(dir, IntermediateKeyFile))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -84,11 +83,11 @@ func SignLocal(dir string, password []byte, req CertRequest, life time.Duration,
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	if err := writeFileAtomic(req.Key, pem.EncodeToMemory(keyBlock), modeKey, req.UID, req.GID); err != nil {
+	if err := writeFileAtomic(req.Under, req.Key, pem.EncodeToMemory(keyBlock), modeKey, req.UID, req.GID); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	chain := append(encodeCert(leaf), encodeCert(inter)...)
-	if err := writeFileAtomic(req.Cert, chain, modeCert, req.UID, req.GID); err != nil {
+	if err := writeFileAtomic(req.Under, req.Cert, chain, modeCert, req.UID, req.GID); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return &CertResult{Action: action, Serial: leaf.SerialNumber.String(), NotAfter: leaf.NotAfter}, nil

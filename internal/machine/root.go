@@ -288,7 +288,7 @@ func (r *Root) fastParent(p string, followLast bool) (*Dir, string, error) {
 		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_SYMLINKS,
 	})
 	if err != nil {
-		return nil, "", &fs.PathError{Op: "open", Path: dir, Err: err}
+		return nil, "", &fs.PathError{Op: "open", Path: p, Err: err}
 	}
 	if followLast {
 		var st unix.Stat_t
@@ -375,7 +375,7 @@ func (r *Root) walk(p string, followLast bool) (*Dir, string, error) {
 				return result(c)
 			}
 			closeAll()
-			return nil, "", &fs.PathError{Op: "open", Path: siteOf(c), Err: err}
+			return nil, "", &fs.PathError{Op: "open", Path: p, Err: err}
 		}
 		var st unix.Stat_t
 		if err := unix.Fstat(fd, &st); err != nil {
@@ -419,7 +419,7 @@ func (r *Root) walk(p string, followLast bool) (*Dir, string, error) {
 				return result(c)
 			}
 			closeAll()
-			return nil, "", &fs.PathError{Op: "open", Path: siteOf(c), Err: unix.ENOTDIR}
+			return nil, "", &fs.PathError{Op: "open", Path: p, Err: unix.ENOTDIR}
 		}
 	}
 	// The path ended in "/", "." or "..": the object is the open top.
