@@ -1,7 +1,10 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"path"
 	"maps"
 	"os"
 	"slices"
@@ -31,6 +34,9 @@ type Param struct {
 	Type    string // bool, int, string, path
 	Default starlark.Value
 	Help    string
+	// Exists: a path given must name something under the root when the
+	// run starts (param.path(exists = True)).
+	Exists bool
 }
 
 type paramSet struct {
@@ -57,7 +63,12 @@ func paramBuiltin(typ string) *starlark.Builtin {
 	return starlark.NewBuiltin("param."+typ, func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		var def starlark.Value = starlark.None
 		var help string
-		if err := starlark.UnpackArgs(b.Name(), args, kwargs, "default?", &def, "help?", &help); err != nil {
+		mustExist := false
+		pairs := []any{"default?", &def, "help?", &help}
+		if typ == "path" {
+			pairs = append(pairs, "exists?", &mustExist)
+		}
+		if err := starlark.UnpackArgs(b.Name(), args, kwargs, pairs...); err != nil {
 			return nil, err
 		}
 		if def != starlark.None {
@@ -67,7 +78,7 @@ func paramBuiltin(typ string) *starlark.Builtin {
 		} else if typ == "bool" {
 			def = starlark.False
 		}
-		return &paramDecl{Param{Type: typ, Default: def, Help: help}}, nil
+		return &paramDecl{Param{Type: typ, Default: def, Help: help, Exists: mustExist}}, nil
 	})
 }
 
@@ -223,8 +234,38 @@ func (rt *Runtime) SetParams(decls []Param, args []string, vars map[string]strin
 			return false, err
 		}
 	}
+	// Paths are checked now, before the script changes anything.
+	for _, k := range slices.Sorted(maps.Keys(values)) {
+		if err := rt.checkPathParam(byName[k], values[k]); err != nil {
+			return false, err
+		}
+	}
 	rt.params = &paramSet{decls: decls, values: values}
 	return false, nil
+}
+
+// checkPathParam: a param.path value is a clean absolute site path that
+// resolves under the root, and exists when the declaration says so.
+func (rt *Runtime) checkPathParam(p Param, v starlark.Value) error {
+	s, ok := v.(starlark.String)
+	if p.Type != "path" || !ok || s == "" {
+		return nil
+	}
+	flag := "--" + dashed(p.Name)
+	if !path.IsAbs(string(s)) || path.Clean(string(s)) != string(s) {
+		return &UsageError{fmt.Sprintf("%s: %q: want a clean absolute path (under --root), without . or .. components", flag, string(s))}
+	}
+	_, err := rt.Root.Stat(string(s))
+	switch {
+	case err == nil:
+	case errors.Is(err, fs.ErrNotExist):
+		if p.Exists {
+			return &UsageError{fmt.Sprintf("%s: %s does not exist", flag, string(s))}
+		}
+	default:
+		return &UsageError{fmt.Sprintf("%s: %v", flag, err)}
+	}
+	return nil
 }
 
 // ParamsHelp lists a script's parameters for --help.

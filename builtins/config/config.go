@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -90,7 +91,34 @@ func Load(rt *runtime.Runtime, dir string) (*site.Site, starlark.Value, error) {
 		return nil, nil, err
 	}
 	l := v.(*loaded)
+	guard(rt, l.s)
 	return l.s, l.v, nil
+}
+
+// guard declares the directories the site's guests can write (their bind
+// mounts, the CA's private directory, the exports) to the run's root, so
+// that no link in them is followed and no hard-linked file is changed.
+func guard(rt *runtime.Runtime, s *site.Site) {
+	for _, l := range s.LXCs {
+		for _, m := range l.MountPoints {
+			if m.HostPath != "" {
+				rt.Root.Guard(m.HostPath, fmt.Sprintf("lxc:%d", l.VMID))
+			}
+		}
+	}
+	ca := s.Hypervisor.CA
+	if ca.PrivateHostPath != "" {
+		rt.Root.Guard(ca.PrivateHostPath, fmt.Sprintf("lxc:%d", ca.VMID))
+	}
+	for _, name := range slices.Sorted(maps.Keys(ca.Exports)) {
+		if e := ca.Exports[name]; e.HostPath != "" {
+			owner := fmt.Sprintf("lxc:%d", ca.VMID)
+			if len(e.Consumers) > 0 {
+				owner = fmt.Sprintf("lxc:%d", e.Consumers[0])
+			}
+			rt.Root.Guard(e.HostPath, owner)
+		}
+	}
 }
 
 // RunSite is the site of --config, through Load; nil when --config is not

@@ -66,12 +66,14 @@ func prepareMount(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	if err != nil {
 		return nil, fmt.Errorf("host.prepare_mount: %w", err)
 	}
+	s.owner = guestName(guest)
 	return prepare(thread, s, data)
 }
 
 // spec is a validated prepare_mount request.
 type spec struct {
 	hostPath string
+	owner    string // the guest that writes it, for refusals
 	uid, gid int // as the host sees them
 	mode     os.FileMode
 }
@@ -97,6 +99,12 @@ func prepare(thread *starlark.Thread, s spec, data starlark.Value) (starlark.Val
 		}
 	}
 	rt := runtime.FromThread(thread)
+	// The guest writes in there: never follow a link in it, from now on.
+	owner := s.owner
+	if owner == "" {
+		owner = "the guest that mounts it"
+	}
+	rt.Root.Guard(s.hostPath, owner)
 	dataset, changed, err := ensureDataset(thread, s.hostPath, root)
 	if err != nil {
 		return fail(err)
@@ -225,6 +233,19 @@ func parse(guest, mount starlark.Value) (spec, error) {
 		}
 	}
 	return mountSpec(unprivileged, string(hps), uid, gid, mode)
+}
+
+// guestName is "lxc:VMID" for a guest with a vmid, else "".
+func guestName(guest starlark.Value) string {
+	if rec, _, ok := site.RecordOf(guest); ok {
+		if l, ok := rec.(*site.LXC); ok {
+			return fmt.Sprintf("lxc:%d", l.VMID)
+		}
+	}
+	if v, err := field(guest, "guest", "vmid", false); err == nil && v != nil {
+		return "lxc:" + v.String()
+	}
+	return ""
 }
 
 // parseGuest reads whether the guest is unprivileged.

@@ -14,7 +14,7 @@ type extra struct{ Name string }
 //	param.bool(default: bool = False, help: str = "") - a parameter declaration for params()
 //	param.int(default: int|None = None, help: str = "") - a parameter declaration for params()
 //	param.string(default: str|None = None, help: str = "") - a parameter declaration for params()
-//	param.path(default: str|None = None, help: str = "") - a parameter declaration for params(); a site path
+//	param.path(default: str|None = None, help: str = "", exists: bool = False) - a parameter declaration for params(); a clean absolute site path, checked before the script runs (exists=True: it must exist)
 //	parallel(steps: list, max: int = 8) - list of the steps' results, in declaration order
 //	task(fn: callable, *args: any, name: str|None = None, needs: list = [], **kwargs: any) - a step for parallel() that runs after the steps it needs
 //	    name defaults to fn's name; needs lists the names (or tasks) of the steps this one runs after.

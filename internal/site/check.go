@@ -530,7 +530,7 @@ func checkMounts(s *Site, ps *problems) {
 			} else {
 				byHostPath[hp] = first{mp, m.OwnerUID, m.OwnerGID, ModeString(m.Mode)}
 			}
-			checkMountMode(ps, place{LXCFile, mp.Key("mode")}, &m, ca.PrivateHostPath)
+			checkMountMode(ps, mp.Key("mode"), &m, ca.PrivateHostPath)
 			if within(hp, own) {
 				continue
 			}
