@@ -74,7 +74,7 @@ func prepareMount(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 type spec struct {
 	hostPath string
 	owner    string // the guest that writes it, for refusals
-	uid, gid int // as the host sees them
+	uid, gid int    // as the host sees them
 	mode     os.FileMode
 }
 
