@@ -179,6 +179,10 @@ func inspectAt(r *machine.Root, dir string, password []byte, now time.Time) (*St
 		return st, nil
 	}
 	if reason := check(st, password, now); reason != "" {
+		// A link a guest planted is refused, not a broken CA to repair.
+		if err := refusal(r, dir); err != nil {
+			return nil, fmt.Errorf("ca.Inspect: %w", err)
+		}
 		st.Status, st.Reason = Invalid, reason
 		return st, nil
 	}
@@ -433,4 +437,20 @@ func sortedCopy(s []string) []string {
 	c := append([]string(nil), s...)
 	sort.Strings(c)
 	return c
+}
+
+// refusal is the first entry of the CA in dir that the root refuses to
+// open (a symlink or a hard-linked file in a guest's directory), or nil.
+func refusal(r *machine.Root, dir string) error {
+	for _, e := range Modes {
+		f, err := r.Open(hostPath(dir, e.Rel))
+		var ue *machine.UnsafeError
+		if errors.As(err, &ue) {
+			return err
+		}
+		if err == nil {
+			f.Close()
+		}
+	}
+	return nil
 }

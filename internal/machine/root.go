@@ -52,6 +52,10 @@ type UnsafeError struct {
 }
 
 func (e *UnsafeError) Error() string {
+	if e.Path == e.Guard.Path {
+		return fmt.Sprintf("refusing %s: the directory %s can write is %s; phoenix follows no link there and changed nothing",
+			e.Path, e.Guard.Owner, e.Why)
+	}
 	return fmt.Sprintf("refusing %s: %s inside %s, which %s can write; phoenix follows no link there and changed nothing",
 		e.Path, e.Why, e.Guard.Path, e.Guard.Owner)
 }
