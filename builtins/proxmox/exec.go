@@ -140,10 +140,9 @@ func lxcPush(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 		if !ok {
 			return nil, fmt.Errorf("%s: src: want a site path, got %s", fn, src.Type())
 		}
+		// Read through the root's handles and pushed from a private copy:
+		// pct would follow a link planted at the path since.
 		if data, err = rt.ReadFile(p); err != nil {
-			return nil, fmt.Errorf("%s: src: %w", fn, err)
-		}
-		if hostPath, err = rt.Root.Resolve(p); err != nil {
 			return nil, fmt.Errorf("%s: src: %w", fn, err)
 		}
 		what = p

@@ -408,3 +408,59 @@ func TestPlantedLinksRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestCAModesRepaired: modes of the CA's private files that drifted (a
+// key left readable by all) are put back by the next converge, each a
+// change, and the run after it reports 0 changed.
+func TestCAModesRepaired(t *testing.T) {
+	needRoot(t)
+	_, config, script := lxc103(t)
+	root := filepath.Join(t.TempDir(), "root")
+	if _, err := runHostile(t, config, root, script); err != nil {
+		t.Fatal(err)
+	}
+	s, err := site.Load(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ssl := s.Hypervisor.CA.PrivateHostPath
+	drift := map[string]struct{ bad, want os.FileMode }{
+		"secrets":                     {0o755, 0o700},
+		"secrets/root_ca_key":         {0o644, 0o600},
+		"secrets/intermediate_ca_key": {0o640, 0o600},
+		"config/ca.json":              {0o644, 0o600},
+		"certs/root_ca.crt":           {0o600, 0o644},
+	}
+	for rel, m := range drift {
+		if err := os.Chmod(filepath.Join(root, ssl, rel), m.bad); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := runHostile(t, config, root, script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rel, m := range drift {
+		st, err := os.Stat(filepath.Join(root, ssl, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != m.want {
+			t.Errorf("%s: mode %04o after the converge, want %04o", rel, st.Mode().Perm(), m.want)
+		}
+		found := false
+		for _, c := range r.Changes {
+			found = found || strings.HasSuffix(c.Resource, ssl+"/"+rel) && strings.Contains(c.Detail, fmt.Sprintf("mode: %04o -> %04o", m.bad, m.want))
+		}
+		if !found {
+			t.Errorf("%s: no change reported for its mode", rel)
+		}
+	}
+	r, err = runHostile(t, config, root, script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _, _ := r.Counts(); n != 0 {
+		t.Fatalf("the run after the repair changed %d: %+v", n, r.Changes)
+	}
+}
