@@ -134,6 +134,7 @@ func (rt *Runtime) Close() {
 			c.Close()
 		}
 	}
+	rt.Root.Close()
 }
 
 // Context is cancelled when the run, or the REPL statement running, is

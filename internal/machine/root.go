@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -62,9 +63,9 @@ func (e *UnsafeError) Error() string {
 
 const maxSymlinks = 40
 
-// useOpenat2 is cleared when the kernel lacks openat2 (before 5.6), and
-// by tests of the fallback walk.
-var useOpenat2 = true
+// noOpenat2 is set when the kernel lacks openat2 (before 5.6), and by
+// tests of the fallback walk.
+var noOpenat2 atomic.Bool
 
 // NewRoot confines paths to dir, which must exist.
 func NewRoot(dir string) (*Root, error) {
@@ -256,13 +257,13 @@ func (r *Root) OpenParent(p string, followLast bool) (*Dir, string, error) {
 	if r.fd < 0 {
 		return nil, "", errors.New("root is closed")
 	}
-	if useOpenat2 && !hasDots(p) {
+	if !noOpenat2.Load() && !hasDots(p) {
 		d, name, err := r.fastParent(p, followLast)
 		if err == nil || !(errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EXDEV) || errors.Is(err, unix.EAGAIN)) {
 			return d, name, err
 		}
 		if errors.Is(err, unix.ENOSYS) {
-			useOpenat2 = false
+			noOpenat2.Store(true)
 		}
 	}
 	return r.walk(p, followLast)

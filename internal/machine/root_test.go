@@ -73,9 +73,9 @@ func eachWalk(t *testing.T, f func(t *testing.T)) {
 			name = "walk"
 		}
 		t.Run(name, func(t *testing.T) {
-			old := useOpenat2
-			useOpenat2 = fast
-			t.Cleanup(func() { useOpenat2 = old })
+			old := noOpenat2.Load()
+			noOpenat2.Store(!fast)
+			t.Cleanup(func() { noOpenat2.Store(old) })
 			f(t)
 		})
 	}
