@@ -9,7 +9,9 @@ import (
 // WriteFileAtomic writes data to path so that a crash leaves either the old
 // file or the new one: temp file in the same directory, fsync, chmod and
 // chown before the rename, rename, fsync of the directory. uid or gid -1
-// keeps the current owner.
+// keeps the current owner. It is for operator paths (the REPL's files,
+// simulator state); site paths go through Root.WriteFile, which does the
+// same through directory handles.
 func WriteFileAtomic(path string, data []byte, mode os.FileMode, uid, gid int) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
