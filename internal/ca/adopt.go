@@ -138,13 +138,15 @@ func fileDB(typ string) bool {
 
 // locate finds the file that ca.json's field names: the same layout path
 // inside from (ca.json written for another root, e.g. a container's), or
-// the path itself on this host.
+// the path itself on this host, unless from is a guest's directory: a
+// guest's ca.json may not name host files to copy.
 func locate(r *machine.Root, from, field, p, layout string) (string, error) {
 	var cands []string
 	if strings.HasSuffix(path.Clean(p), "/"+layout) {
 		cands = append(cands, hostPath(from, layout))
 	}
-	if filepath.IsAbs(p) {
+	_, guarded := r.GuardOf(path.Clean(from))
+	if filepath.IsAbs(p) && (!guarded || strings.HasPrefix(path.Clean(p), path.Clean(from)+"/")) {
 		cands = append(cands, filepath.FromSlash(p))
 	}
 	for _, c := range cands {
