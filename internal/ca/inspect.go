@@ -442,8 +442,8 @@ func sortedCopy(s []string) []string {
 // refusal is the first entry of the CA in dir that the root refuses to
 // open (a symlink or a hard-linked file in a guest's directory), or nil.
 func refusal(r *machine.Root, dir string) error {
-	for _, e := range Modes {
-		f, err := r.Open(hostPath(dir, e.Rel))
+	for _, e := range Layout() {
+		f, err := r.Open(hostPath(dir, e.Path))
 		var ue *machine.UnsafeError
 		if errors.As(err, &ue) {
 			return err

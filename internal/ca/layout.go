@@ -47,25 +47,6 @@ var childMode = map[string]os.FileMode{
 	"config":  modePrivateDir,
 }
 
-// Modes is every entry of a CA directory that phoenix writes, with the
-// mode it writes it with; a converge puts a drifted mode back.
-var Modes = []struct {
-	Rel  string
-	Mode os.FileMode
-}{
-	{"secrets", modePrivateDir},
-	{"config", modePrivateDir},
-	{DBDir, modePrivateDir},
-	{"certs", modePublicDir},
-	{RootKeyFile, modeKey},
-	{IntermediateKeyFile, modeKey},
-	{ConfigFile, modeKey},
-	{RootCertFile, modeCert},
-	{IntermediateCertFile, modeCert},
-	{DefaultsFile, modeCert},
-	{MarkerFile, modeCert},
-}
-
 func hostPath(dir, rel string) string { return filepath.Join(dir, filepath.FromSlash(rel)) }
 
 // Entry is one file or directory a made CA holds, relative to its
