@@ -270,14 +270,17 @@ func repairModes(thread *starlark.Thread, fn string, a *initArgs) (bool, error) 
 			f.Close()
 			continue
 		}
-		resource, leaf := "file:"+p, any(nil)
-		if i.IsDir() {
-			resource, leaf = "dir:"+p, runtime.PlannedDir{Mode: e.Mode, UID: pickID(uid, i.UID), GID: pickID(gid, i.GID)}
+		resource := "dir:" + p
+		var leaf any = runtime.PlannedDir{Mode: e.Mode, UID: pickID(uid, i.UID), GID: pickID(gid, i.GID)}
+		if !i.IsDir() {
+			data, err := f.ReadAll()
+			if err != nil {
+				f.Close()
+				return false, siteErr(rt, fn, err)
+			}
+			resource, leaf = "file:"+p, runtime.PlannedFile{Data: data, Mode: e.Mode, UID: pickID(uid, i.UID), GID: pickID(gid, i.GID)}
 		}
-		ch := runtime.Change{Resource: resource, Action: "update", Detail: commaList(diffs)}
-		if leaf != nil {
-			ch.Leaves = map[string]any{resource: leaf}
-		}
+		ch := runtime.Change{Resource: resource, Action: "update", Detail: commaList(diffs), Leaves: map[string]any{resource: leaf}}
 		_, err = runtime.Do(thread, ch, func() error {
 			if err := f.Chmod(e.Mode); err != nil {
 				return err
