@@ -63,10 +63,17 @@ func BackupIn(root *machine.Root, dir, fingerprint string) (string, error) {
 	}
 	for _, e := range backupEntries {
 		src, dst := filepath.Join(dir, e), filepath.Join(bak, e)
-		if !exists(r, src) {
+		srcThere, err := present(r, src)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", what, err)
+		}
+		if !srcThere {
 			continue
 		}
-		if exists(r, dst) {
+		if dstThere, err := present(r, dst); err != nil || dstThere {
+			if err != nil {
+				return "", fmt.Errorf("%s: %w", what, err)
+			}
 			return "", fmt.Errorf("%s: both %s and %s exist", what, src, dst)
 		}
 		if err := r.Rename(src, dst, true); err != nil {

@@ -190,7 +190,11 @@ func prepare(what string, opts Options) (*State, error) {
 	if err := r.MkdirAll(filepath.Dir(opts.Dir), 0o755); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	if !exists(r, opts.Dir) {
+	there, err := present(r, opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if !there {
 		if err := mkdirMode(r, opts.Dir, modePrivateDir, opts.UID, opts.GID); err != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
@@ -421,13 +425,21 @@ func finish(what string, opts Options, origin string) (*Result, error) {
 	}
 	for _, c := range children {
 		src, dst := filepath.Join(staging, c), filepath.Join(dir, c)
-		if !exists(r, src) {
-			if exists(r, dst) {
+		srcThere, err := present(r, src)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		dstThere, err := present(r, dst)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		if !srcThere {
+			if dstThere {
 				continue // moved by the interrupted run
 			}
 			return nil, fmt.Errorf("%s: staging directory lost %s", what, c)
 		}
-		if exists(r, dst) {
+		if dstThere {
 			empty, err := dirEmpty(r, dst)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", what, err)

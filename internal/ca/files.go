@@ -177,6 +177,17 @@ func syncTree(r *machine.Root, root string) error {
 	return nil
 }
 
+// present is exists for a step that acts on the answer: a path the root
+// refuses to resolve (a link in a guest's directory) is an error, not
+// "missing".
+func present(r *machine.Root, path string) (bool, error) {
+	_, err := rootOr(r).Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 func exists(r *machine.Root, path string) bool {
 	r = rootOr(r)
 	_, err := r.Lstat(path)

@@ -144,15 +144,29 @@ func inspectAt(r *machine.Root, dir string, password []byte, now time.Time) (*St
 	case !fi.IsDir():
 		return nil, fmt.Errorf("ca.Inspect: %s is not a directory", dir)
 	}
-	st.Complete = exists(r, hostPath(dir, MarkerFile))
-	st.StagingReady = exists(r, hostPath(dir, path.Join(StagingDir, stagingReady)))
+	// A link a guest planted, or swapped in, is an error here, never a
+	// state (missing, leftovers) that a converge would act on.
+	var checkErr error
+	has := func(p string) bool {
+		ok, err := present(r, p)
+		if err != nil && checkErr == nil {
+			checkErr = err
+		}
+		return ok
+	}
+	st.Complete = has(hostPath(dir, MarkerFile))
+	st.StagingReady = has(hostPath(dir, path.Join(StagingDir, stagingReady)))
+	hasConfig := has(st.Files.Config)
+	if checkErr != nil {
+		return nil, fmt.Errorf("ca.Inspect: %w", checkErr)
+	}
 
-	if !st.Complete && !exists(r, st.Files.Config) {
+	if !st.Complete && !hasConfig {
 		// Empty directories do not count: the install renames over them.
 		var present []string
 		for _, c := range append([]string{MarkerFile}, children...) {
 			p := hostPath(dir, c)
-			if empty, err := dirEmpty(r, p); exists(r, p) && (err != nil || !empty) {
+			if empty, err := dirEmpty(r, p); has(p) && (err != nil || !empty) {
 				present = append(present, c)
 			}
 		}
@@ -160,7 +174,7 @@ func inspectAt(r *machine.Root, dir string, password []byte, now time.Time) (*St
 		case st.StagingReady:
 			st.Status = Incomplete
 			st.Reason = "an interrupted run left a complete staging directory " + StagingDir + "; Create/Adopt moves it into place"
-		case exists(r, hostPath(dir, StagingDir)):
+		case has(hostPath(dir, StagingDir)):
 			st.Status = Incomplete
 			st.Reason = "an interrupted run left an unfinished staging directory " + StagingDir + "; Create/Adopt restarts it"
 			st.Leftovers = present
@@ -171,6 +185,9 @@ func inspectAt(r *machine.Root, dir string, password []byte, now time.Time) (*St
 		default:
 			st.Status = Missing
 			st.Reason = "no CA in " + dir
+		}
+		if checkErr != nil {
+			return nil, fmt.Errorf("ca.Inspect: %w", checkErr)
 		}
 		// Keep what can be learnt: a fingerprint names a backup.
 		if root, err := readCert(r, st.Files.RootCert, RootCertFile); err == nil {

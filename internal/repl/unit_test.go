@@ -230,7 +230,7 @@ func TestHelpCoversEveryBuiltin(t *testing.T) {
 		x    starlark.Value
 		want string
 	}{
-		{s.globals["fs"].(*starlarkstruct.Module).Members["write"], "fs.write(path, content, mode=0o644, owner=None) -> struct(changed, path)\n\n  path     str\n"},
+		{s.globals["fs"].(*starlarkstruct.Module).Members["write"], "fs.write(path, content, mode=None, owner=None, readable=False) -> struct(changed, path)\n\n  path      str\n"},
 		{s.globals["fs"], "\twrite(path, content"},
 		{starlark.String("exec.run"), "exec.run(argv"},
 		{s.globals["param"], "param.bool(default=False"},
