@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -162,7 +163,10 @@ func Do(thread *starlark.Thread, c Change, apply func() error) (applied bool, er
 	if err := rt.Context().Err(); err != nil {
 		return false, fmt.Errorf("interrupted before %s %s: %w", c.Action, c.Resource, err)
 	}
-	err = apply()
+	err = rt.applyChange(&c, apply)
+	if errors.Is(err, errNotStarted) {
+		return false, err
+	}
 	if err != nil {
 		c.Error = err.Error()
 	} else {

@@ -61,6 +61,8 @@ type Runtime struct {
 	params   *paramSet
 	failure  error // set by an unknown used in a condition
 	stmtCtx  context.Context
+	journal  *journal  // set by OpenJournal
+	stop     stopState // see Stop
 }
 
 type backend struct {

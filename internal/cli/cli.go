@@ -8,10 +8,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"strings"
-	"syscall"
+	"time"
 
 	"github.com/spf13/pflag"
 	"go.starlark.net/starlark"
@@ -127,6 +126,8 @@ type runFlags struct {
 	maxSteps         uint64
 	detailedExitcode bool
 	yes              bool
+	lockTimeout      time.Duration
+	insecurePerms    bool
 }
 
 func newRunFlags(name string, stderr io.Writer) *runFlags {
@@ -150,6 +151,8 @@ func newRunFlags(name string, stderr io.Writer) *runFlags {
 	fs.StringVar(&f.output, "output", "text", "result format: text or json")
 	fs.Uint64Var(&f.maxSteps, "max-steps", runtime.DefaultMaxSteps, "bound on Starlark execution steps")
 	fs.BoolVar(&f.detailedExitcode, "detailed-exitcode", false, "with plan: exit 4 when changes are pending")
+	fs.DurationVar(&f.lockTimeout, "lock-timeout", 0, "how long an applying run waits for the site lock another run holds (0: fail at once)")
+	fs.BoolVar(&f.insecurePerms, "insecure-perms", false, "use password and key files that group or others can read, with a warning")
 	return f
 }
 
@@ -223,9 +226,7 @@ func runScript(args []string, plan bool, stdout, stderr io.Writer) int {
 		return ExitError
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	rt, err := runtime.New(ctx, opts)
+	rt, err := runtime.New(context.Background(), opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "phoenix %s: %v\n", name, err)
 		return ExitError
@@ -240,10 +241,18 @@ func runScript(args []string, plan bool, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "phoenix %s: %s: %v\n", name, script, err)
 		return ExitUsage
 	}
-	go func() {
-		<-ctx.Done()
-		rt.Interrupt("interrupted")
-	}()
+	signalled, stopSignals := stopOnSignal(rt)
+	defer stopSignals()
+	end := func(string) {}
+	if !opts.DryRun {
+		if end, err = beginApply(rt, f, commandLine(append([]string{name}, args...)), stderr); err != nil {
+			fmt.Fprintf(stderr, "phoenix %s: %v\n", name, err)
+			if s := signalled(); s != nil {
+				return signalExit(s)
+			}
+			return ExitError
+		}
+	}
 
 	_, runErr := rt.ExecScript(script)
 	rep := rt.Report()
@@ -252,6 +261,16 @@ func runScript(args []string, plan bool, stdout, stderr io.Writer) int {
 	} else {
 		rep.WriteText(stdout, opts.DryRun)
 	}
+	outcome := ""
+	if runErr != nil {
+		outcome = runErr.Error()
+	}
+	if s := signalled(); s != nil {
+		end("stopped by " + sigName(s))
+		reportStopped(stderr, name, s, rep)
+		return signalExit(s)
+	}
+	end(outcome)
 	if runErr != nil {
 		printError(stderr, runErr)
 		return ExitError

@@ -58,6 +58,15 @@ func replCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return ExitError
 	}
 	defer rt.Close()
+	if !opts.DryRun {
+		// A session that may apply holds the site lock throughout.
+		end, err := beginApply(rt, f, commandLine(append([]string{"repl"}, args...)), stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "phoenix repl: %v\n", err)
+			return ExitError
+		}
+		defer end("")
+	}
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
