@@ -129,7 +129,7 @@ func ParseProp(kind Kind, key, v string) map[string]string {
 			out[part] = ""
 			continue
 		case sc != nil && sc.modelAlias && qemuNICModels[k]:
-			out["model"], out["macaddr"] = k, val
+			out["model"], out["macaddr"] = k, strings.ToUpper(val)
 			continue
 		}
 		if boolKeys[k] {
