@@ -31,6 +31,8 @@ type Options struct {
 	ConfigDir string
 	MaxSteps  uint64
 	Stderr    io.Writer
+	// InsecurePerms uses secret files group or others can read, warning.
+	InsecurePerms bool
 
 	// Families are the builtin families, listed by package builtins.
 	Families []Family

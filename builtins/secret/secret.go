@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"go.starlark.net/starlark"
@@ -63,7 +65,7 @@ func read(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwa
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "path", &path); err != nil {
 		return nil, err
 	}
-	data, err := runtime.FromThread(thread).ReadFile(path)
+	data, err := runtime.FromThread(thread).ReadSecretFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
@@ -107,7 +109,11 @@ func ensure(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	}
 	rt := runtime.FromThread(thread)
 	var s *runtime.Secret
-	if data, err := rt.ReadFile(path); err == nil && len(bytes.TrimSpace(data)) > 0 {
+	data, err := rt.ReadSecretFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
+	if err == nil && len(bytes.TrimSpace(data)) > 0 {
 		// Never regenerate an existing secret: only its mode and owner converge.
 		s = runtime.NewSecret(bytes.TrimRight(data, " \t\r\n"))
 	} else {

@@ -180,16 +180,17 @@ func (f *runFlags) options(dryRun bool, stderr io.Writer) (runtime.Options, map[
 		flags[name] = *v
 	}
 	return runtime.Options{
-		DryRun:    dryRun || f.dryRun,
-		Sim:       f.sim,
-		RootDir:   root,
-		Target:    f.target,
-		NetNS:     f.netns,
-		ConfigDir: f.config,
-		MaxSteps:  f.maxSteps,
-		Stderr:    stderr,
-		Families:  builtins.All(),
-		Flags:     flags,
+		DryRun:        dryRun || f.dryRun,
+		Sim:           f.sim,
+		RootDir:       root,
+		Target:        f.target,
+		NetNS:         f.netns,
+		ConfigDir:     f.config,
+		MaxSteps:      f.maxSteps,
+		Stderr:        stderr,
+		InsecurePerms: f.insecurePerms,
+		Families:      builtins.All(),
+		Flags:         flags,
 	}, vars, nil
 }
 
