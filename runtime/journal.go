@@ -6,8 +6,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -71,7 +73,10 @@ func (rt *Runtime) OpenJournal(command string) ([]Interrupted, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(host), 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(filepath.Dir(host)), 0o755); err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	if err := os.Mkdir(filepath.Dir(host), 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
 	f, err := os.OpenFile(host, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
