@@ -39,6 +39,7 @@ usage:
   phoenix doc      [MODULE[.FUNCTION]]                 the builtin reference: signatures, typed parameters, descriptions
   phoenix repl     [flags]                             interactive session, plan first
   phoenix validate [--config DIR]                      validate the site configuration
+  phoenix log      [--since WHEN] [--resource PATTERN]  the audit journal of applied changes
   phoenix sim serve [flags]                            run the Proxmox VE API simulator
   phoenix ca serve  [flags]                            run the CA daemon from a ca.json
   phoenix completion bash|zsh|fish                     shell completion script
@@ -48,7 +49,8 @@ Run 'phoenix COMMAND -h' for a command's flags. Everything after SCRIPT
 belongs to the script: its declared parameters (--name=value) and --help.
 
 exit codes: 0 success, 1 script or runtime error, 2 usage error,
-            3 a health check failed, 4 plan --detailed-exitcode found changes
+            3 a health check failed, 4 plan --detailed-exitcode found changes,
+            130/143 stopped by SIGINT/SIGTERM between changes
 `
 
 // Extra subcommands registered by packages that own them (sim, ca, repl,
