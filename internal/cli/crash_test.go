@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"flag"
 	"fmt"
 	"io/fs"
@@ -251,6 +252,9 @@ func snapshot(t *testing.T, root, pveState string) *state {
 	t.Helper()
 	s := &state{files: map[string]entry{}, datasets: map[string]string{}, guests: map[string]string{}}
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if p == root && errors.Is(err, fs.ErrNotExist) {
+			return fs.SkipAll // killed before it made the root
+		}
 		if err != nil {
 			return err
 		}
