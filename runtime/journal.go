@@ -51,11 +51,13 @@ type JournalEntry struct {
 }
 
 type journal struct {
-	mu   sync.Mutex
-	f    *os.File
-	run  string
-	seq  int
-	host string
+	mu      sync.Mutex
+	f       *os.File
+	run     string
+	seq     int
+	host    string
+	command string
+	started bool // run-start written: a run that changes nothing writes nothing
 }
 
 // Interrupted is a run that left changes started but not finished.
@@ -67,7 +69,7 @@ type Interrupted struct {
 // OpenJournal starts recording this run's applied changes in the root's
 // journal. Call it once the site lock is held: it reports the runs a
 // crash left unfinished (and marks them reported, so the next run does
-// not repeat them), then writes this run's start.
+// not repeat them). The run's start is written with its first change.
 func (rt *Runtime) OpenJournal(command string) ([]Interrupted, error) {
 	host, err := rt.Root.Resolve(JournalPath)
 	if err != nil {
@@ -94,17 +96,13 @@ func (rt *Runtime) OpenJournal(command string) ([]Interrupted, error) {
 	}
 	id := make([]byte, 8)
 	rand.Read(id)
-	j := &journal{f: f, run: hex.EncodeToString(id), host: host}
+	j := &journal{f: f, run: hex.EncodeToString(id), host: host, command: command}
 	lost := unfinished(entries)
 	for _, u := range lost {
 		if err := j.write(JournalEntry{Event: EventRecovered, Detail: "unfinished changes of run " + u.Run.Run + " reported", Command: u.Run.Run}); err != nil {
 			f.Close()
 			return nil, err
 		}
-	}
-	if err := j.write(JournalEntry{Event: EventRunStart, PID: os.Getpid(), Command: command}); err != nil {
-		f.Close()
-		return nil, err
 	}
 	rt.mu.Lock()
 	rt.journal = j
@@ -121,7 +119,11 @@ func (rt *Runtime) CloseJournal(outcome string) {
 	if j == nil {
 		return
 	}
-	j.write(JournalEntry{Event: EventRunEnd, Error: outcome})
+	j.mu.Lock()
+	if j.started {
+		j.writeLocked(JournalEntry{Event: EventRunEnd, Error: outcome})
+	}
+	j.mu.Unlock()
 	j.f.Close()
 }
 
@@ -142,12 +144,24 @@ func (j *journal) write(e JournalEntry) error {
 }
 
 func (j *journal) writeLocked(e JournalEntry) error {
+	var b []byte
+	if !j.started && e.Event == EventStart {
+		// The run's first change: its run-start line goes first, in the
+		// same write.
+		rs, err := json.Marshal(JournalEntry{Time: time.Now().UTC(), Run: j.run, Event: EventRunStart, PID: os.Getpid(), Command: j.command})
+		if err != nil {
+			return err
+		}
+		b = append(rs, '\n')
+		j.started = true
+	}
 	e.Time = time.Now().UTC()
 	e.Run = j.run
-	b, err := json.Marshal(e)
+	line, err := json.Marshal(e)
 	if err != nil {
 		return err
 	}
+	b = append(b, line...)
 	// One write of one line with O_APPEND: lines of one writer never
 	// interleave, and fsync makes the "start" durable before the change.
 	if _, err := j.f.Write(append(b, '\n')); err != nil {
