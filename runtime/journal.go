@@ -58,6 +58,7 @@ type journal struct {
 	host    string
 	command string
 	started bool // run-start written: a run that changes nothing writes nothing
+	cutLine bool // the file ends in a line a crash cut short
 }
 
 // Interrupted is a run that left changes started but not finished.
@@ -75,32 +76,26 @@ func (rt *Runtime) OpenJournal(command string) ([]Interrupted, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(filepath.Dir(host)), 0o755); err != nil {
-		return nil, fmt.Errorf("journal: %w", err)
-	}
-	if err := os.Mkdir(filepath.Dir(host), 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
-		return nil, fmt.Errorf("journal: %w", err)
-	}
-	f, err := os.OpenFile(host, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("journal: %w", err)
-	}
-	entries, endsClean, err := readJournal(f)
-	if err != nil {
+	// The file is opened for writing only when there is something to
+	// write: a converged run leaves it alone.
+	var entries []JournalEntry
+	endsClean := true
+	if f, err := os.Open(host); err == nil {
+		entries, endsClean, err = readJournal(f)
 		f.Close()
-		return nil, fmt.Errorf("journal %s: %w", host, err)
-	}
-	if !endsClean {
-		// A run killed mid-line: end that fragment so ours stays parseable.
-		f.Write([]byte("\n"))
+		if err != nil {
+			return nil, fmt.Errorf("journal %s: %w", host, err)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("journal: %w", err)
 	}
 	id := make([]byte, 8)
 	rand.Read(id)
-	j := &journal{f: f, run: hex.EncodeToString(id), host: host, command: command}
+	j := &journal{run: hex.EncodeToString(id), host: host, command: command, cutLine: !endsClean}
 	lost := unfinished(entries)
 	for _, u := range lost {
 		if err := j.write(JournalEntry{Event: EventRecovered, Detail: "unfinished changes of run " + u.Run.Run + " reported", Command: u.Run.Run}); err != nil {
-			f.Close()
+			j.close()
 			return nil, err
 		}
 	}
@@ -124,7 +119,7 @@ func (rt *Runtime) CloseJournal(outcome string) {
 		j.writeLocked(JournalEntry{Event: EventRunEnd, Error: outcome})
 	}
 	j.mu.Unlock()
-	j.f.Close()
+	j.close()
 }
 
 // RunID is the journal's name for this run ("" when not journaled).
@@ -143,7 +138,42 @@ func (j *journal) write(e JournalEntry) error {
 	return j.writeLocked(e)
 }
 
+func (j *journal) close() {
+	if j.f != nil {
+		j.f.Close()
+		j.f = nil
+	}
+}
+
+func (j *journal) open() error {
+	if err := os.MkdirAll(filepath.Dir(filepath.Dir(j.host)), 0o755); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	if err := os.Mkdir(filepath.Dir(j.host), 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("journal: %w", err)
+	}
+	f, err := os.OpenFile(j.host, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	if j.cutLine {
+		// A run killed mid-line: end that fragment so ours stays parseable.
+		if _, err := f.Write([]byte("\n")); err != nil {
+			f.Close()
+			return fmt.Errorf("journal %s: %w", j.host, err)
+		}
+		j.cutLine = false
+	}
+	j.f = f
+	return nil
+}
+
 func (j *journal) writeLocked(e JournalEntry) error {
+	if j.f == nil {
+		if err := j.open(); err != nil {
+			return err
+		}
+	}
 	var b []byte
 	if !j.started && e.Event == EventStart {
 		// The run's first change: its run-start line goes first, in the

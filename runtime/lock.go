@@ -113,13 +113,14 @@ func readHolder(host string) *LockHeldError {
 	return e
 }
 
-// Unlock releases the lock. The file stays: removing it would let a
-// waiter lock an unlinked inode while a third run creates a new one.
+// Unlock releases the lock. The file stays, naming the last holder (a
+// waiter reads it only while the lock is held, so then it names the live
+// holder): removing it would let a waiter lock an unlinked inode while a
+// third run creates a new one.
 func (l *SiteLock) Unlock() {
 	if l == nil || l.f == nil {
 		return
 	}
-	l.f.Truncate(0)
 	l.f.Close()
 	l.f = nil
 }
