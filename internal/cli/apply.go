@@ -33,9 +33,11 @@ func beginApply(rt *runtime.Runtime, f *runFlags, command string, stderr io.Writ
 	}, nil
 }
 
-// commandLine is how the journal and the lock file name a run.
-func commandLine(args []string) string {
-	return "phoenix " + strings.Join(args, " ")
+// commandLine is how the journal and the lock file name a run: the
+// command and script only, since a parameter may carry a secret and the
+// lock file is world-readable.
+func commandLine(words ...string) string {
+	return "phoenix " + strings.Join(words, " ")
 }
 
 // stopOnSignal makes the first SIGINT or SIGTERM stop rt between changes

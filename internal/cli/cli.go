@@ -248,7 +248,7 @@ func runScript(args []string, plan bool, stdout, stderr io.Writer) int {
 	defer stopSignals()
 	end := func(string) {}
 	if !opts.DryRun {
-		if end, err = beginApply(rt, f, commandLine(append([]string{name}, args...)), stderr); err != nil {
+		if end, err = beginApply(rt, f, commandLine(name, script), stderr); err != nil {
 			fmt.Fprintf(stderr, "phoenix %s: %v\n", name, err)
 			if s := signalled(); s != nil {
 				return signalExit(s)

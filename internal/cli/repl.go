@@ -60,7 +60,7 @@ func replCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer rt.Close()
 	if !opts.DryRun {
 		// A session that may apply holds the site lock throughout.
-		end, err := beginApply(rt, f, commandLine(append([]string{"repl"}, args...)), stderr)
+		end, err := beginApply(rt, f, commandLine("repl"), stderr)
 		if err != nil {
 			fmt.Fprintf(stderr, "phoenix repl: %v\n", err)
 			return ExitError
