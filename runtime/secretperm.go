@@ -4,36 +4,35 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
+	"path/filepath"
 )
 
 // ReadSecretFile reads a password or key file at a site path. It refuses
 // one that group or others may read, naming the file and the fix, unless
 // --insecure-perms, where it warns instead: a readable secret may
-// already have leaked, and using it would hide that.
+// already have leaked, and using it would hide that. The mode is taken
+// from the handle that is read, after the root refused any link.
 func (rt *Runtime) ReadSecretFile(path string) ([]byte, error) {
-	if err := rt.checkSecretPerms(path); err != nil {
+	f, err := rt.Root.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return rt.ReadFile(path) // planned in this run, or missing: ReadFile says which
+	}
+	if err != nil {
 		return nil, err
 	}
-	return rt.ReadFile(path)
+	perm := f.Info().Mode.Perm()
+	f.Close()
+	if err := rt.secretPerms(path, perm); err != nil {
+		return nil, err
+	}
+	return rt.ReadFile(path) // what this run planned wins over the disk
 }
 
-func (rt *Runtime) checkSecretPerms(path string) error {
-	host, err := rt.Root.Resolve(path)
-	if err != nil {
-		return err
-	}
-	st, err := os.Stat(host)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil // planned in this run, or missing: ReadFile says which
-	}
-	if err != nil {
-		return err
-	}
-	perm := st.Mode().Perm()
+func (rt *Runtime) secretPerms(path string, perm fs.FileMode) error {
 	if perm&0o077 == 0 {
 		return nil
 	}
+	host := filepath.Join(rt.Root.Dir(), path)
 	shown := path
 	if host != path {
 		shown = fmt.Sprintf("%s (%s)", path, host)

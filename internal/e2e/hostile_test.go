@@ -271,7 +271,7 @@ func meddle(dirs []string) {
 		for _, f := range []string{"root_ca.crt", "provisioner_password.txt"} {
 			os.Remove(filepath.Join(d, f))
 		}
-		os.Chmod(filepath.Join(d, "password.txt"), 0o644)
+		// Not password.txt: a readable secret is refused, not repaired.
 		os.Chmod(filepath.Join(d, "secrets", "root_ca_key"), 0o644)
 	}
 }
