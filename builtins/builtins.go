@@ -11,6 +11,7 @@ import (
 	"phoenix/builtins/fs"
 	"phoenix/builtins/host"
 	"phoenix/builtins/log"
+	"phoenix/builtins/nft"
 	"phoenix/builtins/proxmox"
 	"phoenix/builtins/secret"
 	"phoenix/builtins/stepca"
@@ -29,6 +30,7 @@ func All() []runtime.Family {
 		host.Family,
 		{Name: "json", Module: json.Module},
 		log.Family,
+		nft.Family,
 		proxmox.Family,
 		secret.Family,
 		stepca.Family,

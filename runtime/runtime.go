@@ -27,7 +27,6 @@ type Options struct {
 	Sim       bool
 	RootDir   string // --root; the CLI picks the default by mode
 	Target    string // PVE API URL
-	NetNS     string
 	ConfigDir string
 	MaxSteps  uint64
 	Stderr    io.Writer

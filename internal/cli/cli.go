@@ -43,6 +43,7 @@ usage:
   phoenix sim serve [flags]                            run the Proxmox VE API simulator
   phoenix ca serve  [flags]                            run the CA daemon from a ca.json
   phoenix completion bash|zsh|fish                     shell completion script
+  phoenix fw confirm|status [--root DIR]               keep a commit-confirmed firewall change; show a pending rollback
   phoenix version
 
 Run 'phoenix COMMAND -h' for a command's flags. Everything after SCRIPT
@@ -120,7 +121,6 @@ type runFlags struct {
 	fs               *pflag.FlagSet
 	dryRun, sim      bool
 	root, target     string
-	netns            string
 	familyFlags      map[string]*string
 	config           string
 	vars             []string
@@ -141,7 +141,6 @@ func newRunFlags(name string, stderr io.Writer) *runFlags {
 	fs.StringVar(&f.root, "root", "", "directory that stands for / for every site path (default / , or ./.phoenix-sim with --sim)")
 	fs.BoolVar(&f.sim, "sim", false, "use the embedded simulators (PVE API, ZFS, host commands) instead of the real host")
 	fs.StringVar(&f.target, "target", "", "PVE API URL (default https://127.0.0.1:8006; with --sim, an external simulator)")
-	fs.StringVar(&f.netns, "netns", "", "network namespace for nftables (default: the host's)")
 	f.familyFlags = map[string]*string{}
 	for _, fam := range builtins.All() {
 		for _, fl := range fam.Flags {
@@ -186,7 +185,6 @@ func (f *runFlags) options(dryRun bool, stderr io.Writer) (runtime.Options, map[
 		Sim:           f.sim,
 		RootDir:       root,
 		Target:        f.target,
-		NetNS:         f.netns,
 		ConfigDir:     f.config,
 		MaxSteps:      f.maxSteps,
 		Stderr:        stderr,

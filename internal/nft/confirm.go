@@ -1,6 +1,7 @@
 package nft
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,6 +65,9 @@ func writePending(path string, p *Pending) error {
 	return machine.WriteFileAtomic(path, append(b, '\n'), 0o600, -1, -1)
 }
 
+// Armed is what the rollback process prints once it handles signals.
+const Armed = "armed"
+
 // Arm records p at path and starts the process that restores p.Previous
 // at p.Deadline: exe with args, in its own session, detached from the
 // terminal, so that it fires even when the session that applied the
@@ -82,12 +86,29 @@ func Arm(path string, p *Pending, exe string, args ...string) error {
 		return err
 	}
 	defer null.Close()
+	ready, readyW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer ready.Close()
 	cmd := exec.Command(exe, args...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, null, null
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, readyW, null
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	readyW.Close()
+	if err != nil {
 		os.Remove(path)
 		return fmt.Errorf("start the rollback process: %w", err)
+	}
+	// Wait until it handles its signals: a SIGHUP or SIGTERM that came
+	// earlier would kill it without rolling back.
+	ready.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line, _ := bufio.NewReader(ready).ReadString('\n')
+	if line != Armed+"\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		os.Remove(path)
+		return fmt.Errorf("the rollback process did not start (said %q)", line)
 	}
 	p.PID = cmd.Process.Pid
 	// The child reads the file only when it fires; the pid is for confirm.
@@ -138,6 +159,9 @@ func Wait(path string) error {
 	signal.Ignore(syscall.SIGHUP, syscall.SIGINT)
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGUSR1)
+	// Tell Arm the signals are handled; nothing else goes to stdout.
+	fmt.Fprintln(os.Stdout, Armed)
+	os.Stdout.Close()
 	logf := func(format string, a ...any) {
 		f, err := os.OpenFile(path+".log", os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		if err == nil {

@@ -247,7 +247,9 @@ func valueBytes(ty, v string) ([]byte, error) {
 	return nil, fmt.Errorf("unknown type %s", ty)
 }
 
-func cmpEq(reg uint32, data []byte) *expr.Cmp { return &expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: data} }
+func cmpEq(reg uint32, data []byte) *expr.Cmp {
+	return &expr.Cmp{Op: expr.CmpOpEq, Register: reg, Data: data}
+}
 
 func ruleExprs(c *nftables.Conn, t *nftables.Table, sets map[string]*nftables.Set, r Rule) ([]expr.Any, error) {
 	if r.Unknown != "" {

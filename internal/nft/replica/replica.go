@@ -96,6 +96,11 @@ func New(t *testing.T, prefix string, s *site.Site) *Replica {
 	hv("addr", "add", netip.PrefixFrom(bridge.Gateway, bridge.CIDR.Bits()).String(), "dev", br)
 	hv("link", "set", br, "up")
 	r.sysctl(t, r.HV, "net.ipv4.ip_forward", "1")
+	// As on a host where nothing asked br_netfilter to filter yet: the
+	// firewall must switch it on, or bridged traffic bypasses it.
+	for _, k := range []string{"net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"} {
+		r.sysctl(t, r.HV, k, "0")
+	}
 	for _, g := range s.Guests() {
 		ns, hvEnd, gEnd := r.GuestNS(g.VMID), fmt.Sprintf("%sv%d", prefix, g.VMID), fmt.Sprintf("%sg%d", prefix, g.VMID)
 		r.ip(t, "link", "add", hvEnd, "netns", r.HV, "type", "veth", "peer", "name", gEnd, "netns", ns)
