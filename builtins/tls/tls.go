@@ -37,7 +37,8 @@ var Family = runtime.Family{Name: "tls", Module: Module}
 // unknown fields. wait (a Go duration such as "15s") retries, until it
 // has passed, while no certificate comes back (a daemon just restarted
 // and not listening yet); a certificate that fails to verify is never
-// retried.
+// retried. With --netns NAME it connects from inside that network
+// namespace, as the host side of the site does.
 var Module = &starlarkstruct.Module{
 	Name: "tls",
 	Members: starlark.StringDict{
@@ -92,7 +93,7 @@ func verify(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 			}), nil
 		}
 	}
-	r := probe(rt.Context(), addr, name, host, wait)
+	r := probe(rt.Context(), rt.Flag("netns"), addr, name, host, wait)
 	var notAfter, daysLeft, errText starlark.Value = starlark.None, starlark.None, starlark.None
 	if !r.NotAfter.IsZero() {
 		notAfter = starlark.String(r.NotAfter.UTC().Format(time.RFC3339))
@@ -112,12 +113,12 @@ func verify(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	}), nil
 }
 
-// probe verifies addr, retrying until wait has passed while the server
+// probe verifies addr from network namespace ns (--netns), retrying until wait has passed while the server
 // sends no certificate at all.
-func probe(ctx context.Context, addr, name, root string, wait time.Duration) tlsprobe.Result {
+func probe(ctx context.Context, ns, addr, name, root string, wait time.Duration) tlsprobe.Result {
 	deadline := time.Now().Add(wait)
 	for {
-		r := tlsprobe.Verify(ctx, addr, name, root)
+		r := tlsprobe.VerifyIn(ctx, ns, addr, name, root)
 		if r.OK || !r.NotAfter.IsZero() || !time.Now().Before(deadline) {
 			return r
 		}

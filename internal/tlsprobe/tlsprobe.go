@@ -12,6 +12,8 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"phoenix/internal/netns"
 )
 
 // Result is what a probe saw. On failure OK is false and Error says why;
@@ -33,7 +35,17 @@ func Verify(ctx context.Context, addr, serverName, rootPEMFile string) Result {
 	return verifyAt(ctx, addr, serverName, rootPEMFile, time.Now)
 }
 
+// VerifyIn is Verify from inside network namespace ns ("" for phoenix's
+// own), where --netns puts the host side of a test replica.
+func VerifyIn(ctx context.Context, ns, addr, serverName, rootPEMFile string) Result {
+	return verifyIn(ctx, ns, addr, serverName, rootPEMFile, time.Now)
+}
+
 func verifyAt(ctx context.Context, addr, serverName, rootPEMFile string, now func() time.Time) Result {
+	return verifyIn(ctx, "", addr, serverName, rootPEMFile, now)
+}
+
+func verifyIn(ctx context.Context, ns, addr, serverName, rootPEMFile string, now func() time.Time) Result {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return Result{Error: fmt.Sprintf("address %q: %v", addr, err)}
@@ -46,7 +58,7 @@ func verifyAt(ctx context.Context, addr, serverName, rootPEMFile string, now fun
 		return Result{Error: err.Error()}
 	}
 	cfg := &tls.Config{RootCAs: pool, ServerName: serverName, MinVersion: tls.VersionTLS12, Time: now}
-	state, err := handshake(ctx, addr, cfg)
+	state, err := handshake(ctx, ns, addr, cfg)
 	if err == nil {
 		r := describe(state.PeerCertificates[0], now())
 		r.OK = true
@@ -69,19 +81,22 @@ func verifyAt(ctx context.Context, addr, serverName, rootPEMFile string, now fun
 	return d
 }
 
-func handshake(ctx context.Context, addr string, cfg *tls.Config) (tls.ConnectionState, error) {
+func handshake(ctx context.Context, ns, addr string, cfg *tls.Config) (tls.ConnectionState, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 	}
-	d := tls.Dialer{Config: cfg}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	raw, err := netns.Dial(ctx, ns, "tcp", addr)
 	if err != nil {
 		return tls.ConnectionState{}, err
 	}
+	conn := tls.Client(raw, cfg)
 	defer conn.Close()
-	return conn.(*tls.Conn).ConnectionState(), nil
+	if err := conn.HandshakeContext(ctx); err != nil {
+		return tls.ConnectionState{}, err
+	}
+	return conn.ConnectionState(), nil
 }
 
 func describe(leaf *x509.Certificate, now time.Time) Result {
