@@ -3,10 +3,13 @@ package nft_test
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -359,5 +362,32 @@ func waitFor(t *testing.T, limit time.Duration, what string, ok func() bool) {
 			t.Fatalf("%s did not happen within %s", what, limit)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+var perf = flag.Bool("nft.perf", false, "measure the matrix check's wall time (docs/performance.md)")
+
+// TestMatrixWallTime prints the figure of docs/performance.md:
+//
+//	go test -count=1 -run TestMatrixWallTime ./builtins/nft/ -nft.perf -v
+func TestMatrixWallTime(t *testing.T) {
+	if !*perf {
+		t.Skip("skipped: a measurement, run with -nft.perf")
+	}
+	f := newFixture(t, "pxfp")
+	f.apply(f.base)
+	for _, timeout := range []int{2, 3} {
+		var took []time.Duration
+		for range 5 {
+			r := f.script(f.base, "checks/check_firewall.star", "--timeout="+strconv.Itoa(timeout))
+			if r.code != 0 {
+				t.Fatalf("exit %d\n%s", r.code, r.stdout)
+			}
+			took = append(took, r.took)
+		}
+		slices.Sort(took)
+		m := took[len(took)/2]
+		t.Logf("probe timeout %ds: matrix of 250 tcp probes (234 blocked) in %.2f s median of 5 (%.2fx the timeout; probing one after another would take at least %d s)",
+			timeout, m.Seconds(), m.Seconds()/float64(timeout), 234*timeout)
 	}
 }
