@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
 	"golang.org/x/sys/unix"
 
 	engine "phoenix/internal/nft"
@@ -52,7 +54,38 @@ func newFixture(t *testing.T, prefix string) *fixture {
 	f.noFlow2 = editConfig(t, base, func(c string) bool { return strings.HasPrefix(c, "2:") })
 	f.bin = testkit.Phoenix(t)
 	t.Cleanup(f.killRollback)
+	// Safety: the machine's own namespace keeps its ruleset.
+	before := hostRuleset(t)
+	t.Cleanup(func() {
+		if after := hostRuleset(t); after != before {
+			t.Errorf("the machine's own ruleset changed:\n--- before\n%s--- after\n%s", before, after)
+		}
+	})
 	return f
+}
+
+// hostRuleset lists the machine's own tables and phoenix's table there,
+// read-only.
+func hostRuleset(t *testing.T) string {
+	t.Helper()
+	c, err := nftables.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := c.ListTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, tb := range tables {
+		fmt.Fprintf(&b, "table %d %s\n", tb.Family, tb.Name)
+	}
+	own, err := (&engine.Netlink{}).Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.WriteString(engine.RenderTable(own))
+	return b.String()
 }
 
 // editConfig copies the config and drops the flows whose comment drop
