@@ -29,11 +29,14 @@ var Family = runtime.Family{Name: "nft", Module: Module, Flags: []runtime.Flag{{
 // never reads or changes any other, so PVE's own firewall stays as it
 // is. The table has input and forward chains with policy drop,
 // established and related traffic accepted, and one accept rule per
-// flow with a comment naming it ("flow 5: 102 step-ca -> 103 ..."); a
-// list of addresses or ICMP types is a set. Bridged guest-to-guest
-// traffic crosses the forward chain through br_netfilter. It acts in
-// --netns NAME when given; under --sim without --netns it renders and
-// records only, in the simulated host under --root.
+// flow with a comment naming it ("flow 5: 102 traefik -> 103 step-ca
+// tcp/9000"); a list of addresses or ICMP types is a set, and 64 or more
+// flows of one shape (address to address, one port) share one rule over
+// a concatenated set with one commented element each. Bridged
+// guest-to-guest traffic crosses the forward chain through br_netfilter.
+// It acts in --netns NAME when given; under --sim without --netns it
+// renders and records only, in the simulated host under --root
+// (var/lib/phoenix-sim/nft.json, and the table as nft text in nft.rules).
 //
 //	ruleset(site=None) - the ruleset of the site's flows (site: config.site(), the default)
 //	render(rs) - the ruleset as an nft script (`nft -f` input) that replaces the table

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"phoenix/internal/machine"
@@ -85,7 +86,11 @@ func (s *Sim) save(st simState) error {
 	if err := os.MkdirAll(filepath.Dir(s.path), 0o755); err != nil {
 		return err
 	}
-	return machine.WriteFileAtomic(s.path, append(b, '\n'), 0o644, -1, -1)
+	if err := machine.WriteFileAtomic(s.path, append(b, '\n'), 0o644, -1, -1); err != nil {
+		return err
+	}
+	// The table as an operator reviews it.
+	return machine.WriteFileAtomic(strings.TrimSuffix(s.path, ".json")+".rules", []byte(RenderTable(st.Table)), 0o644, -1, -1)
 }
 
 func (s *Sim) Current() (*Ruleset, error) {
