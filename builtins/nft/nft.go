@@ -272,11 +272,17 @@ func apply(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 	}
 	diff := engine.Diff(cur, r.rs)
 	detail := diff
-	var pendingPath string
+	pendingPath, err := rt.Root.Resolve(engine.PendingFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", fn, err)
+	}
+	// A pending rollback would undo this change at its deadline.
+	if p, err := engine.ReadPending(pendingPath); err != nil {
+		return nil, fmt.Errorf("%s: %w", fn, err)
+	} else if p != nil {
+		return nil, fmt.Errorf("%s: a rollback is pending until %s: run phoenix fw confirm (or let it roll back) before changing the firewall again", fn, p.Deadline.UTC().Format(time.RFC3339))
+	}
 	if timeout > 0 {
-		if pendingPath, err = rt.Root.Resolve(engine.PendingFile); err != nil {
-			return nil, fmt.Errorf("%s: %w", fn, err)
-		}
 		detail += fmt.Sprintf("\nrolled back after %s unless `phoenix fw confirm` runs first", timeout)
 	}
 	var deadline starlark.Value = starlark.None
@@ -318,11 +324,6 @@ func applyConfirmed(rt *runtime.Runtime, be engine.Backend, path string, prev, r
 	}
 	if strings.HasSuffix(filepath.Base(exe), ".test") {
 		return fmt.Errorf("commit-confirmed re-executes the phoenix binary, and this is %s", filepath.Base(exe))
-	}
-	if old, err := engine.ReadPending(path); err != nil {
-		return err
-	} else if old != nil {
-		return fmt.Errorf("a rollback is already pending until %s: run phoenix fw confirm (or wait) first", old.Deadline.UTC().Format(time.RFC3339))
 	}
 	if err := be.Apply(rs); err != nil {
 		return err

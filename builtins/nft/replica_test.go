@@ -366,6 +366,11 @@ func TestCommitConfirmed(t *testing.T) {
 		if err != nil || p == nil {
 			t.Fatalf("no pending rollback: %v", err)
 		}
+		// Another change while a rollback is pending is refused: the
+		// rollback would undo it.
+		if r := f.script(f.base, "firewall.star"); r.code != 1 || !strings.Contains(r.stderr, "a rollback is pending") {
+			t.Errorf("apply during a pending rollback: exit %d\n%s", r.code, r.stderr)
+		}
 		// The rollback process leads its own session, detached from ours.
 		if sid, err := unix.Getsid(p.PID); err != nil || sid != p.PID {
 			t.Errorf("rollback process %d: session %d (%v), want its own", p.PID, sid, err)
