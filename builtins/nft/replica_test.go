@@ -176,7 +176,7 @@ func (f *fixture) apply(config string, args ...string) report {
 // exactly that config's flows.
 func (f *fixture) matrix(config string) run {
 	f.t.Helper()
-	r := f.script(config, "checks/check_firewall.star", "--timeout=3")
+	r := f.script(config, "checks/check_firewall.star", "--timeout=2")
 	rep := f.report(r)
 	if r.code != 0 {
 		var bad []string
@@ -329,7 +329,7 @@ func TestCommitConfirmed(t *testing.T) {
 
 	t.Run("timeout", func(t *testing.T) {
 		f := sub(t)
-		f.apply(f.noFlow2, "--confirm-timeout=15s")
+		f.apply(f.noFlow2, "--confirm-timeout=12s")
 		if f.flow2() {
 			t.Fatal("flow 2 still connects after applying a ruleset without it")
 		}
@@ -414,7 +414,7 @@ func TestMatrixWallTime(t *testing.T) {
 	}
 	f := newFixture(t, "pxfp")
 	f.apply(f.base)
-	for _, timeout := range []int{2, 3} {
+	for _, timeout := range []int{1, 2, 3} {
 		var took []time.Duration
 		for range 5 {
 			r := f.script(f.base, "checks/check_firewall.star", "--timeout="+strconv.Itoa(timeout))
