@@ -1,11 +1,9 @@
 package nft_test
 
 import (
-	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"phoenix/internal/nft"
 	"phoenix/internal/nft/replica"
@@ -104,6 +102,4 @@ func TestNetlinkRoundTrip(t *testing.T) {
 	if got, err := be.Current(); err != nil || got != nil {
 		t.Fatalf("after delete: %v, %v", got, err)
 	}
-	_ = netip.Addr{}
-	_ = time.Second
 }
