@@ -38,11 +38,11 @@ var Family = runtime.Family{Name: "nft", Module: Module, Flags: []runtime.Flag{{
 // renders and records only, in the simulated host under --root
 // (var/lib/phoenix-sim/nft.json, and the table as nft text in nft.rules).
 //
-//	ruleset(site=None) - the ruleset of the site's flows (site: config.site(), the default)
-//	render(rs) - the ruleset as an nft script (`nft -f` input) that replaces the table
-//	current() - the live table as a ruleset, or None when there is none
-//	apply(rs, confirm_timeout=None, allow_lockout=False) - struct(changed, action, diff, sysctls, rollback_deadline)
-//	matrix(site=None) - list of struct(source, source_name, destination, address, proto, port, allowed, flow): every guest's view of every declared port of every other guest and the host
+//	ruleset(site: struct|None = None) - the nft.ruleset of the site's flows (site: config.site(), the default)
+//	render(rs: any) - the nft.ruleset as an nft script (`nft -f` input) that replaces the table
+//	current() - the live table as an nft.ruleset, or None when there is none
+//	apply(rs: any, confirm_timeout: str|None = None, allow_lockout: bool = False) - struct(changed, action, diff, sysctls, rollback_deadline)
+//	matrix(site: struct|None = None) - list of struct(source, source_name, destination, address, proto, port, allowed, flow): every guest's view of every declared port of every other guest and the host
 //
 // apply first sets net.bridge.bridge-nf-call-iptables and -ip6tables to
 // 1 where they are not (each its own change), then reads the live table
@@ -54,6 +54,8 @@ var Family = runtime.Family{Name: "nft", Module: Module, Flags: []runtime.Flag{{
 // table is restored after that time unless `phoenix fw confirm` runs
 // first; the rollback waits in a process of its own session that ignores
 // SIGHUP and rolls back at once on SIGTERM; `phoenix fw status` shows it.
+// An nft.ruleset has rules (a count), sets (names) and text (the table
+// as nft prints it).
 var Module = &starlarkstruct.Module{
 	Name: "nft",
 	Members: starlark.StringDict{
