@@ -1,6 +1,7 @@
 package nft_test
 
 import (
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -101,5 +102,35 @@ func TestNetlinkRoundTrip(t *testing.T) {
 	}
 	if got, err := be.Current(); err != nil || got != nil {
 		t.Fatalf("after delete: %v, %v", got, err)
+	}
+}
+
+// TestLargeBatch: with the sized socket buffers, 20,000 rules in one
+// batch apply and report success (no false ENOBUFS), and read back whole.
+func TestLargeBatch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped: -short")
+	}
+	replica.Need(t)
+	ns := "pxf-big"
+	exec.Command("ip", "netns", "del", ns).Run()
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	rs, err := nft.Build(synthetic(20000), nft.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := &nft.Netlink{NS: ns}
+	if err := be.Apply(rs); err != nil {
+		t.Fatalf("20,000 rules: %v", err)
+	}
+	got, err := be.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Rules() != rs.Rules() || !nft.Equal(got, rs) {
+		t.Fatalf("read back %d rules of %d, or different", got.Rules(), rs.Rules())
 	}
 }
