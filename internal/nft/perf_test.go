@@ -54,7 +54,7 @@ func TestPerformance(t *testing.T) {
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
 	be := &nft.Netlink{NS: ns}
 	dir := t.TempDir()
-	const runs = 7
+	const runs = 9
 
 	// nftF runs `nft -f file` inside ns: forked from a thread that joined
 	// it, so no ip-netns-exec start-up is counted.
