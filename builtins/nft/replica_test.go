@@ -253,6 +253,16 @@ func TestSiteReplica(t *testing.T) {
 		}
 	}
 
+	// UDP, which the matrix does not probe: guests reach the host's DNS,
+	// the outside does not.
+	dns := netip.AddrPortFrom(f.r.HostIP, 53)
+	if !replica.UDPAnswers(f.r.GuestNS(102), dns, time.Second) {
+		t.Error("102 -> host udp/53 gets no answer")
+	}
+	if replica.UDPAnswers(f.r.External, dns, time.Second) {
+		t.Error("external -> host udp/53 answers")
+	}
+
 	if rep := f.apply(f.base); rep.Changed != 0 || rep.Unchanged != 3 {
 		t.Errorf("second apply: %d changed, %d unchanged; want 0 and 3", rep.Changed, rep.Unchanged)
 	}

@@ -240,3 +240,24 @@ func Connects(ns string, addr netip.AddrPort, timeout time.Duration) bool {
 	c.Close()
 	return true
 }
+
+// UDPAnswers reports whether a datagram from namespace ns to addr gets
+// the replica's echo back within timeout.
+func UDPAnswers(ns string, addr netip.AddrPort, timeout time.Duration) bool {
+	var c net.Conn
+	if err := netns.Do(ns, func() error {
+		var err error
+		c, err = net.Dial("udp", addr.String())
+		return err
+	}); err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout))
+	if _, err := c.Write([]byte("phoenix")); err != nil {
+		return false
+	}
+	buf := make([]byte, 16)
+	n, err := c.Read(buf)
+	return err == nil && string(buf[:n]) == "phoenix"
+}
