@@ -134,3 +134,30 @@ func TestLargeBatch(t *testing.T) {
 		t.Fatalf("read back %d rules of %d, or different", got.Rules(), rs.Rules())
 	}
 }
+
+// TestDiff: an update shows the rules that go and come, under their chain.
+func TestDiff(t *testing.T) {
+	s := exampleSite(t)
+	live := build(t, s, nft.DefaultOptions)
+	want := build(t, s, nft.DefaultOptions)
+	fwd := want.Chain("forward")
+	var kept []nft.Rule
+	for _, r := range fwd.Rules {
+		if !strings.HasPrefix(r.Comment, "flow 2:") {
+			kept = append(kept, r)
+		}
+	}
+	fwd.Rules = append(kept, nft.Rule{IPFamily: "ip", Saddr: nft.Match{Values: []string{"10.0.0.101"}}, Daddr: nft.Match{Values: []string{"10.0.0.102"}},
+		Proto: "tcp", DPort: nft.Match{Values: []string{"8080"}}, Verdict: "accept", Comment: "flow 2: 101 gateway -> 102 traefik tcp/8080"})
+	got := nft.Diff(live, want)
+	wantDiff := "  chain forward {\n" +
+		`- ip saddr 10.0.0.101 ip daddr 10.0.0.102 tcp dport 8443 accept comment "flow 2: 101 gateway -> 102 traefik tcp/8443"` + "\n" +
+		"  chain forward {\n" +
+		`+ ip saddr 10.0.0.101 ip daddr 10.0.0.102 tcp dport 8080 accept comment "flow 2: 101 gateway -> 102 traefik tcp/8080"`
+	if got != wantDiff {
+		t.Errorf("Diff:\n%s\nwant:\n%s", got, wantDiff)
+	}
+	if d := nft.Diff(live, live); d != "the same rules in another order" {
+		t.Errorf("Diff of equal tables: %q", d)
+	}
+}
