@@ -84,6 +84,32 @@ func backendOf(thread *starlark.Thread) (engine.Backend, error) {
 		})
 }
 
+// readTable reads the live table, then what this run's plan left there.
+func readTable(rt *runtime.Runtime, be engine.Backend) (*engine.Ruleset, error) {
+	rs, err := be.Current()
+	if err != nil {
+		return nil, err
+	}
+	if planned, gone, ok := runtime.PlannedAs[*engine.Ruleset](rt, Resource); ok {
+		return planned, nil
+	} else if gone {
+		return nil, nil
+	}
+	return rs, nil
+}
+
+// readSysctl reads a sysctl, then what this run's plan set it to.
+func readSysctl(rt *runtime.Runtime, be engine.Backend, key string) (string, error) {
+	v, err := be.Sysctl(key)
+	if err != nil {
+		return "", err
+	}
+	if planned, _, ok := runtime.PlannedAs[string](rt, "sysctl:"+key); ok {
+		return planned, nil
+	}
+	return v, nil
+}
+
 // Ruleset is a ruleset as scripts hold it.
 type Ruleset struct {
 	rs *engine.Ruleset
@@ -183,7 +209,7 @@ func current(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
-	rs, err := be.Current()
+	rs, err := readTable(runtime.FromThread(thread), be)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
@@ -238,7 +264,7 @@ func apply(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 	}
 	var sysctls []starlark.Value
 	for _, k := range engine.BridgeSysctls {
-		old, err := be.Sysctl(k)
+		old, err := readSysctl(rt, be, k)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s: %w (without br_netfilter the forward chain filters nothing between guests on a bridge)", fn, k, err)
 		}
@@ -246,7 +272,8 @@ func apply(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 			runtime.Unchanged(thread, "sysctl:"+k)
 			continue
 		}
-		err = runtime.Do(thread, runtime.Change{Resource: "sysctl:" + k, Action: "update", Detail: old + " -> 1"}, func() error {
+		_, err = runtime.Do(thread, runtime.Change{Resource: "sysctl:" + k, Action: "update", Detail: old + " -> 1",
+			Leaves: map[string]any{"sysctl:" + k: "1"}}, func() error {
 			return be.SetSysctl(k, "1")
 		})
 		if err != nil {
@@ -254,7 +281,7 @@ func apply(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 		}
 		sysctls = append(sysctls, starlark.String(k))
 	}
-	cur, err := be.Current()
+	cur, err := readTable(rt, be)
 	if err != nil {
 		return nil, fmt.Errorf("%s: read the live table: %w", fn, err)
 	}
@@ -288,7 +315,8 @@ func apply(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 		detail += fmt.Sprintf("\nrolled back after %s unless `phoenix fw confirm` runs first", timeout)
 	}
 	var deadline starlark.Value = starlark.None
-	err = runtime.Do(thread, runtime.Change{Resource: Resource, Action: action, Detail: detail}, func() error {
+	_, err = runtime.Do(thread, runtime.Change{Resource: Resource, Action: action, Detail: detail,
+		Leaves: map[string]any{Resource: r.rs}}, func() error {
 		if timeout == 0 {
 			return be.Apply(r.rs)
 		}

@@ -47,6 +47,7 @@ func agreeCases(t *testing.T, repo string) []agreeCase {
 		agreeCase{file: "builtins/secret/testdata/secret.star"},
 		agreeCase{file: "builtins/config/testdata/config.star"},
 		agreeCase{file: "builtins/host/testdata/host.star"},
+		agreeCase{file: "builtins/nft/testdata/nft.star"},
 		agreeCase{file: "builtins/stepca/testdata/simissue.star"},
 		agreeCase{file: "internal/e2e/testdata/star/agree.star"},
 	)
