@@ -151,7 +151,7 @@ func siteOf(thread *starlark.Thread, fn string, v starlark.Value) (*site.Site, e
 	if dir == "" {
 		dir = "./config"
 	}
-	s, sv, err := config.Load(thread, dir)
+	s, sv, err := config.Load(rt, dir)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
