@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -46,7 +44,7 @@ anything is found.
 		flags.Usage()
 		return ExitUsage
 	}
-	scripts, err := starFiles(flags.Args())
+	scripts, err := startest.Files(flags.Args(), ".star")
 	if err != nil {
 		fmt.Fprintln(stderr, "phoenix check:", err)
 		return ExitUsage
@@ -152,35 +150,4 @@ func (ck *checkRun) lintTree(path string, seen map[string]bool) []string {
 		}
 	}
 	return out
-}
-
-// starFiles expands directories to the .star files below them, sorted.
-func starFiles(args []string) ([]string, error) {
-	var out []string
-	for _, a := range args {
-		st, err := os.Stat(a)
-		if err != nil {
-			return nil, err
-		}
-		if !st.IsDir() {
-			out = append(out, a)
-			continue
-		}
-		var found []string
-		err = filepath.WalkDir(a, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if !d.IsDir() && strings.HasSuffix(path, ".star") {
-				found = append(found, path)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		sort.Strings(found)
-		out = append(out, found...)
-	}
-	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"phoenix/internal/machine"
 	"phoenix/internal/starfmt"
+	"phoenix/internal/startest"
 )
 
 func init() { register("fmt", fmtCmd) }
@@ -37,7 +38,7 @@ flags:
 		fs.Usage()
 		return ExitUsage
 	}
-	files, err := starFiles(fs.Args())
+	files, err := startest.Files(fs.Args(), ".star")
 	if err != nil {
 		fmt.Fprintln(stderr, "phoenix fmt:", err)
 		return ExitUsage

@@ -40,7 +40,11 @@ type Summary struct{ Passed, Failed int }
 
 // Discover returns the *_test.star files named or found below the given
 // paths, sorted per argument.
-func Discover(paths []string) ([]string, error) {
+func Discover(paths []string) ([]string, error) { return Files(paths, "_test.star") }
+
+// Files returns the files named, and those below the named directories
+// whose names end in suffix, sorted per argument.
+func Files(paths []string, suffix string) ([]string, error) {
 	var out []string
 	for _, p := range paths {
 		st, err := os.Stat(p)
@@ -56,7 +60,7 @@ func Discover(paths []string) ([]string, error) {
 			if err != nil {
 				return err
 			}
-			if !d.IsDir() && strings.HasSuffix(path, "_test.star") {
+			if !d.IsDir() && strings.HasSuffix(path, suffix) {
 				found = append(found, path)
 			}
 			return nil
