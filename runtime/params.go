@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path"
+	"phoenix/internal/suggest"
 	"slices"
 	"sort"
 	"strconv"
@@ -196,7 +197,7 @@ func (rt *Runtime) SetParams(decls []Param, args []string, vars map[string]strin
 		p, ok := byName[key]
 		if !ok {
 			msg := fmt.Sprintf("unknown script parameter %s", origin)
-			if s := suggest(key, decls); s != "" {
+			if s := suggestParam(key, decls); s != "" {
 				msg += fmt.Sprintf(" (did you mean --%s?)", dashed(s))
 			}
 			return &UsageError{msg}
@@ -347,33 +348,11 @@ func paramsBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.T
 	return starlarkstruct.FromStringDict(starlarkstruct.Default, fields), nil
 }
 
-// suggest returns the declared name closest to name, if close enough.
-func suggest(name string, decls []Param) string {
-	best, bestD := "", 3
-	for _, p := range decls {
-		if d := editDistance(name, p.Name); d < bestD {
-			best, bestD = p.Name, d
-		}
+// suggestParam returns the declared name closest to name, if close enough.
+func suggestParam(name string, decls []Param) string {
+	names := make([]string, len(decls))
+	for i, p := range decls {
+		names[i] = p.Name
 	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return suggest.Closest(name, names)
 }

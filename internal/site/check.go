@@ -357,7 +357,7 @@ func checkSite(s *Site, ps *problems) {
 	for _, r := range guests {
 		g := r.g
 		if g.Node != "" && h.Nodes[g.Node] == nil {
-			ps.at(at(r, r.at.p.Key("node")), "node %q is not in %s%s", g.Node, hyp(root.Key("nodes")), suggest(g.Node, nodeNames))
+			ps.at(at(r, r.at.p.Key("node")), "node %q is not in %s%s", g.Node, hyp(root.Key("nodes")), didYouMean(g.Node, nodeNames))
 		}
 		if g.Name != "" {
 			key := "name"
@@ -374,7 +374,7 @@ func checkSite(s *Site, ps *problems) {
 		// Network: the bridge exists and the address fits it.
 		b := h.Bridges[g.Bridge]
 		if g.Bridge != "" && b == nil {
-			ps.at(at(r, r.net.Key("bridge")), "bridge %q is not in %s%s", g.Bridge, hyp(root.Key("bridges")), suggest(g.Bridge, sortedKeys(h.Bridges)))
+			ps.at(at(r, r.net.Key("bridge")), "bridge %q is not in %s%s", g.Bridge, hyp(root.Key("bridges")), didYouMean(g.Bridge, sortedKeys(h.Bridges)))
 		}
 		ipAt := at(r, r.net.Key("ip"))
 		if g.IP.IsValid() {
@@ -432,7 +432,7 @@ func checkStorage(s *Site, ps *problems, at place, id, content string) {
 	st := s.Hypervisor.Storage[id]
 	hp := place{HypervisorFile, (*jpath)(nil).Key("storage")}
 	if st == nil {
-		ps.at(at, "storage %q is not in %s%s", id, hp, suggest(id, sortedKeys(s.Hypervisor.Storage)))
+		ps.at(at, "storage %q is not in %s%s", id, hp, didYouMean(id, sortedKeys(s.Hypervisor.Storage)))
 		return
 	}
 	if !slices.Contains(st.Content, content) {

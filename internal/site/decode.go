@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math"
 	"net/netip"
+	"phoenix/internal/suggest"
 	"reflect"
 	"slices"
 	"strconv"
@@ -255,7 +256,7 @@ func (d *decoder) value(n *node, v reflect.Value, f *fieldInfo) {
 			return
 		}
 		if f != nil && f.enum != nil && !slices.Contains(f.enum, s) {
-			d.errNode(n, "%q is not one of %s%s", s, strings.Join(f.enum, ", "), suggest(s, f.enum))
+			d.errNode(n, "%q is not one of %s%s", s, strings.Join(f.enum, ", "), didYouMean(s, f.enum))
 			return
 		}
 		if f != nil && f.format != "" {
@@ -621,7 +622,7 @@ func (d *decoder) endpoint(n *node, v reflect.Value) {
 			d.errNode(n, "%q is not a network address (did you mean %q?)", s, pf.Masked().String())
 			return
 		} else {
-			d.errNode(n, "%q is not %s%s", s, formats["endpoint"].what, suggest(s, endpointKeywords))
+			d.errNode(n, "%q is not %s%s", s, formats["endpoint"].what, didYouMean(s, endpointKeywords))
 			return
 		}
 	default:
@@ -721,7 +722,7 @@ func (d *decoder) unknownKey(n *node, m *member, key string, val *node, v reflec
 			return ""
 		}
 	}
-	s := closest(key, si.keys)
+	s := suggest.Closest(key, si.keys)
 	if s != "" {
 		d.errKey(m, "unknown key (did you mean %q?)", s)
 	} else {
@@ -742,66 +743,12 @@ func isScalar(t reflect.Type) bool {
 	return false
 }
 
-// suggest renders " (did you mean "x"?)" when a candidate is close.
-func suggest(s string, candidates []string) string {
-	if c := closest(s, candidates); c != "" {
+// didYouMean renders " (did you mean "x"?)" when a candidate is close.
+func didYouMean(s string, candidates []string) string {
+	if c := suggest.Closest(s, candidates); c != "" {
 		return fmt.Sprintf(" (did you mean %q?)", c)
 	}
 	return ""
-}
-
-// closest returns the candidate nearest to s in edit distance, when it is
-// near enough to be a typo, else "".
-func closest(s string, candidates []string) string {
-	best, bestD := "", math.MaxInt
-	ls := strings.ToLower(s)
-	for _, c := range candidates {
-		d := editDistance(ls, strings.ToLower(c))
-		if d < bestD || (d == bestD && c < best) {
-			best, bestD = c, d
-		}
-	}
-	limit := 1 + len(s)/4
-	if limit > 3 {
-		limit = 3
-	}
-	if bestD == 0 && best != s {
-		return best // differs only in case
-	}
-	if bestD == 0 || bestD > limit {
-		return ""
-	}
-	return best
-}
-
-// editDistance is the Damerau-Levenshtein distance (with adjacent
-// transpositions), which catches the common "ownr"/"onwer" typos.
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return math.MaxInt / 2
-	}
-	ra, rb := []rune(a), []rune(b)
-	prev2 := make([]int, len(rb)+1)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				cur[j] = min(cur[j], prev2[j-2]+1)
-			}
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(rb)]
 }
 
 // sortedKeys returns a map's keys in order, for deterministic output.

@@ -3,6 +3,7 @@ package site
 import (
 	"fmt"
 	"net/netip"
+	"phoenix/internal/suggest"
 	"reflect"
 	"slices"
 	"strconv"
@@ -272,7 +273,7 @@ func (d *sdecoder) value(v starlark.Value, dst reflect.Value, f *fieldInfo) {
 			return
 		}
 		if f != nil && f.enum != nil && !slices.Contains(f.enum, s) {
-			d.errf("%q is not one of %s%s", s, strings.Join(f.enum, ", "), suggest(s, f.enum))
+			d.errf("%q is not one of %s%s", s, strings.Join(f.enum, ", "), didYouMean(s, f.enum))
 			return
 		}
 		if f != nil && f.format != "" {
@@ -392,7 +393,7 @@ func (d *sdecoder) endpoint(v starlark.Value, dst reflect.Value) {
 		} else if pf, err := netip.ParsePrefix(s); err == nil && pf.Masked() == pf {
 			e.Prefix = pf
 		} else {
-			d.errf("%q is not %s%s", s, formats["endpoint"].what, suggest(s, endpointKeywords))
+			d.errf("%q is not %s%s", s, formats["endpoint"].what, didYouMean(s, endpointKeywords))
 			return
 		}
 	default:
@@ -483,7 +484,7 @@ func (d *sdecoder) object(v starlark.Value, dst reflect.Value, top bool) {
 				}
 			}
 			cands := slices.Clone(si.keys)
-			if s := closest(key, cands); s != "" {
+			if s := suggest.Closest(key, cands); s != "" {
 				d.errf("unknown key (did you mean %q?)", s)
 				if suggested == nil {
 					suggested = map[string]bool{}

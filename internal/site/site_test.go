@@ -248,18 +248,6 @@ func TestErrorForms(t *testing.T) {
 	}
 }
 
-func TestSuggestions(t *testing.T) {
-	keys := []string{"owner_uid", "owner_gid", "host_path", "container_path", "mode", "read_only"}
-	for in, want := range map[string]string{
-		"ownr_uid": "owner_uid", "onwer_gid": "owner_gid", "Mode": "mode", "readonly": "read_only",
-		"host-path": "host_path", "colour": "", "x": "", "container": "",
-	} {
-		if got := closest(in, keys); got != want {
-			t.Errorf("closest(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestStarlark(t *testing.T) {
 	s := loadExample(t)
 	thread := &starlark.Thread{Name: "site.star", Load: func(_ *starlark.Thread, module string) (starlark.StringDict, error) {
