@@ -169,13 +169,7 @@ func (f *runFlags) options(dryRun bool, stderr io.Writer) (runtime.Options, map[
 		}
 		vars[k] = val
 	}
-	root := f.root
-	if root == "" {
-		root = "/"
-		if f.sim {
-			root = "./.phoenix-sim"
-		}
-	}
+	root := rootDir(f.root, f.sim)
 	flags := map[string]string{}
 	for name, v := range f.familyFlags {
 		flags[name] = *v
@@ -302,4 +296,16 @@ func printError(w io.Writer, err error) {
 		return
 	}
 	fmt.Fprintln(w, "error:", err)
+}
+
+// rootDir is --root, or its default by mode: the host's / for real, a
+// directory of its own under --sim.
+func rootDir(root string, sim bool) string {
+	switch {
+	case root != "":
+		return root
+	case sim:
+		return "./.phoenix-sim"
+	}
+	return "/"
 }

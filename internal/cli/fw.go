@@ -56,13 +56,7 @@ func fwCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args[1:]); err != nil {
 		return flagError(stderr, "fw "+sub, err)
 	}
-	dir := *root
-	if dir == "" {
-		dir = "/"
-		if *sim {
-			dir = "./.phoenix-sim"
-		}
-	}
+	dir := rootDir(*root, *sim)
 	r, err := machine.NewRoot(dir)
 	if err != nil {
 		fmt.Fprintf(stderr, "phoenix fw %s: --root: %v\n", sub, err)

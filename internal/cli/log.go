@@ -61,13 +61,7 @@ func logCmd(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		}
 		from = t
 	}
-	dir := *root
-	if dir == "" {
-		dir = "/"
-		if *sim {
-			dir = "./.phoenix-sim"
-		}
-	}
+	dir := rootDir(*root, *sim)
 	r, err := machine.NewRoot(dir)
 	if err != nil {
 		fmt.Fprintf(stderr, "phoenix log: --root: %v\n", err)

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -18,10 +17,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"phoenix/builtins"
-	"phoenix/builtins/proxmox"
-	"phoenix/internal/pve"
-	"phoenix/internal/pvesim"
-	"phoenix/internal/pvesim/pvesimtest"
 	"phoenix/internal/site"
 	"phoenix/internal/testkit"
 	"phoenix/runtime"
@@ -34,33 +29,11 @@ import (
 // runHostile is one in-process `phoenix exec --sim` run that may fail.
 func runHostile(t *testing.T, config, root, script string) (*runtime.Report, error) {
 	t.Helper()
-	rt, err := runtime.New(context.Background(), runtime.Options{
+	rt, _ := simRuntime(t, runtime.Options{
 		Sim: true, RootDir: root, ConfigDir: config, Stderr: quiet{}, Families: builtins.All(),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer rt.Close()
-	state, err := rt.Root.Resolve(proxmox.SimStatePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Dir(state), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	srv := pvesimtest.Start(t, pvesim.Options{RootPassword: "e2e-root-password", StateFile: state})
-	c := srv.Connect(t, pve.Auth{User: "root@pam", Password: "e2e-root-password"}, pve.Options{})
-	if _, err := proxmox.Use(rt, c, srv.Server); err != nil {
-		t.Fatal(err)
-	}
-	decls, err := runtime.DeclaredParams(script)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rt.SetParams(decls, nil, nil); err != nil {
-		t.Fatal(err)
-	}
-	_, err = rt.ExecScript(script)
+	err := execScript(t, rt, script)
 	return rt.Report(), err
 }
 

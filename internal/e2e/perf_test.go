@@ -52,36 +52,14 @@ func runSimWith(t *testing.T, configDir, root, script string, override starlark.
 	for k, v := range override {
 		pre[k] = v
 	}
-	rt, err := runtime.New(context.Background(), runtime.Options{
+	rt, srv := simRuntime(t, runtime.Options{
 		Sim: true, RootDir: root, ConfigDir: configDir, Stderr: testLog{t},
 		Families: withHooks(extra), Globals: pre,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer rt.Close()
-	state, err := rt.Root.Resolve(proxmox.SimStatePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Dir(state), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	srv := pvesimtest.Start(t, pvesim.Options{RootPassword: "e2e-root-password", StateFile: state})
-	c := srv.Connect(t, pve.Auth{User: "root@pam", Password: "e2e-root-password"}, pve.Options{})
-	if _, err := proxmox.Use(rt, c, srv.Server); err != nil {
-		t.Fatal(err)
-	}
 	// Connecting logs in: count only what the script asks for.
 	srv.ResetRequests()
-	decls, err := runtime.DeclaredParams(script)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rt.SetParams(decls, nil, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rt.ExecScript(script); err != nil {
+	if err := execScript(t, rt, script); err != nil {
 		var ee *starlark.EvalError
 		if errors.As(err, &ee) {
 			t.Fatal(ee.Backtrace())
@@ -349,4 +327,41 @@ func withHooks(hooks []func(*runtime.Runtime, *machine.SimRunner) error) []runti
 		fams = append(fams, runtime.Family{Name: "test-hook", Sim: h})
 	}
 	return fams
+}
+
+// simRuntime is a --sim runtime whose proxmox family talks to a PVE
+// simulator keeping its state where the CLI keeps it. The caller closes it.
+func simRuntime(t *testing.T, o runtime.Options) (*runtime.Runtime, *pvesimtest.Sim) {
+	t.Helper()
+	rt, err := runtime.New(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, err := rt.Root.Resolve(proxmox.SimStatePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(state), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	srv := pvesimtest.Start(t, pvesim.Options{RootPassword: "e2e-root-password", StateFile: state})
+	c := srv.Connect(t, pve.Auth{User: "root@pam", Password: "e2e-root-password"}, pve.Options{})
+	if _, err := proxmox.Use(rt, c, srv.Server); err != nil {
+		t.Fatal(err)
+	}
+	return rt, srv
+}
+
+// execScript runs script with its declared parameters at their defaults.
+func execScript(t *testing.T, rt *runtime.Runtime, script string) error {
+	t.Helper()
+	decls, err := runtime.DeclaredParams(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.SetParams(decls, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = rt.ExecScript(script)
+	return err
 }
