@@ -3,6 +3,7 @@
 package nft
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -146,19 +147,20 @@ func (r *Ruleset) Attr(name string) (starlark.Value, error) {
 // siteOf returns the typed site behind a config.site() value (None: the
 // run's --config).
 func siteOf(thread *starlark.Thread, fn string, v starlark.Value) (*site.Site, error) {
-	rt := runtime.FromThread(thread)
-	dir := rt.Opts.ConfigDir
-	if dir == "" {
-		dir = "./config"
+	if v == starlark.None {
+		s, err := config.RunSite(runtime.FromThread(thread))
+		if err == nil && s == nil {
+			err = errors.New("no site: --config names no site configuration")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", fn, err)
+		}
+		return s, nil
 	}
-	s, sv, err := config.Load(rt, dir)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", fn, err)
+	if s, ok := site.SiteOf(v); ok {
+		return s, nil
 	}
-	if v != starlark.None && v != sv {
-		return nil, fmt.Errorf("%s: site must be config.site() of --config (%s), got %s", fn, dir, v.Type())
-	}
-	return s, nil
+	return nil, fmt.Errorf("%s: site must be config.site(), got %s", fn, v.Type())
 }
 
 func rulesetFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
