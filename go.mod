@@ -9,6 +9,7 @@ require (
 	github.com/google/nftables v0.3.0
 	github.com/luthermonson/go-proxmox v0.8.2
 	github.com/mdlayher/netlink v1.7.3-0.20250113171957-fbb4dce95f42
+	github.com/miekg/dns v1.1.73
 	github.com/rogpeppe/go-internal v1.16.0
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	github.com/smallstep/certificates v0.30.2

@@ -7,6 +7,8 @@ import (
 
 	"phoenix/builtins/check"
 	"phoenix/builtins/config"
+	"phoenix/builtins/dns"
+	"phoenix/builtins/dnsmasq"
 	"phoenix/builtins/exec"
 	"phoenix/builtins/fs"
 	"phoenix/builtins/host"
@@ -25,6 +27,8 @@ func All() []runtime.Family {
 	return []runtime.Family{
 		check.Family,
 		config.Family,
+		dns.Family,
+		dnsmasq.Family,
 		exec.Family,
 		fs.Family,
 		host.Family,

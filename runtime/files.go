@@ -407,3 +407,42 @@ func ParseOwner(v starlark.Value) (uid, gid int, err error) {
 	}
 	return 0, 0, fmt.Errorf("owner: want None, uid, \"uid:gid\" or (uid, gid), got %s", v.Type())
 }
+
+// RemoveFile converges a file at a site path to absent: a declared delete
+// when it exists (or is planned), nothing when it does not. It refuses a
+// directory.
+func (rt *Runtime) RemoveFile(thread *starlark.Thread, path string) (changed bool, err error) {
+	host, err := rt.Root.ResolveNoFollow(path)
+	if err != nil {
+		return false, err
+	}
+	defer rt.overlay.locks.Hold(host)()
+	resource := "file:" + rt.Root.Rel(host)
+	if f, ok := rt.Planned(host); ok && f.Removed {
+		Unchanged(thread, resource)
+		return false, nil
+	} else if !ok {
+		st, err := os.Lstat(host)
+		if errors.Is(err, fs.ErrNotExist) {
+			Unchanged(thread, resource)
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if st.IsDir() {
+			return false, fmt.Errorf("%s is a directory", rt.Root.Rel(host))
+		}
+	}
+	err = Do(thread, Change{Resource: resource, Action: "delete"}, func() error {
+		if err := os.Remove(host); err != nil {
+			return err
+		}
+		return machine.SyncDir(filepath.Dir(host))
+	})
+	if err != nil {
+		return false, err
+	}
+	rt.PlanFile(host, PlannedFile{Removed: true})
+	return true, nil
+}

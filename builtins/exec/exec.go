@@ -18,7 +18,7 @@ var Family = runtime.Family{
 	Name:   "exec",
 	Module: Module,
 	// Host-side validators of rendered configs: they change nothing.
-	Validators: map[string][]string{"dnsmasq": {"--test"}, "nginx": {"-t"}},
+	Validators: map[string][]string{"nginx": {"-t"}},
 }
 
 // Module is the exec module.

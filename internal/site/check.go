@@ -238,6 +238,9 @@ func (h *Hypervisor) check(c *structCtx) {
 			d.err(root.Key("dns").Key("listen_address"), "%s is not an address of the host (a bridge's gateway or a node's management_ip)", la)
 		}
 	}
+	if ea := h.DNS.ExternalListenAddress; ea.IsValid() && ea == h.DNS.ListenAddress {
+		d.err(root.Key("dns").Key("external_listen_address"), "%s is the listen_address: the external view needs an address of its own, or an external client would be answered from the internal view", ea)
+	}
 	for _, zn := range sortedKeys(h.DNS.Zones) {
 		z := h.DNS.Zones[zn]
 		for _, v := range []struct {

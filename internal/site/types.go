@@ -86,9 +86,10 @@ type PersistentData struct {
 
 // DNS is the host's DNS service.
 type DNS struct {
-	ListenAddress netip.Addr       `json:"listen_address,required" format:"ip" doc:"Where the host's DNS server listens: a bridge gateway or a node's management_ip."`
-	Upstream      []netip.Addr     `json:"upstream" format:"ip" doc:"Resolvers asked for names outside the zones."`
-	Zones         map[string]*Zone `json:"zones,required" key:"dns-name" doc:"Authoritative zones, by zone name. Guests add their own records in their dns_records."`
+	ListenAddress         netip.Addr       `json:"listen_address,required" format:"ip" doc:"Where the host's DNS server listens: a bridge gateway or a node's management_ip."`
+	ExternalListenAddress netip.Addr       `json:"external_listen_address" format:"ip" doc:"Where the external view is answered (zones' external records and guests' records with view external or both), by a second dnsmasq instance; unset, the external view is not served. Never the listen_address."`
+	Upstream              []netip.Addr     `json:"upstream" format:"ip" doc:"Resolvers the internal view asks for names outside the zones; the external view answers only its zones."`
+	Zones                 map[string]*Zone `json:"zones,required" key:"dns-name" doc:"Authoritative zones, by zone name. Guests add their own records in their dns_records."`
 }
 
 // Zone is an authoritative zone with split views.

@@ -1,0 +1,423 @@
+// Package dnsmasq is the Starlark `dnsmasq` module: the host's
+// split-horizon DNS, rendered from the site config into dnsmasq's files.
+package dnsmasq
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+
+	"phoenix/internal/dnsmasq"
+	"phoenix/runtime"
+)
+
+// Family registers dnsmasq with the runtime. `dnsmasq --test` only reads
+// the file it is given, so --sim still runs it when dnsmasq is installed.
+var Family = runtime.Family{
+	Name:       "dnsmasq",
+	Module:     Module,
+	Validators: map[string][]string{"dnsmasq": {"--test"}},
+}
+
+// Module is the dnsmasq module.
+//
+//	records(site) - list of struct(view, name, type, value, source), sorted
+//	render(site, records=None, hosts="hostsdir", options=[]) - struct(files, listen, external_listen)
+//	apply(rendered) - struct(changed, files, actions)
+//
+// records gathers the zones' records and every VM's and LXC's
+// dns_records from config.site(), each with the file and field that
+// declares it. A name with two meanings in one view is an error naming
+// both sources; a name that is not an RFC 1123 DNS name (a line break,
+// space, "=", "#" or "/" in it) or an address that is not IPv4 or IPv6 is
+// an error naming its source, before anything is written.
+//
+// render makes the files of both views: the internal view answers on
+// dns.listen_address, the external view (only when
+// dns.external_listen_address is set) on its own address, served by a
+// second instance, dnsmasq@external, so an external client is never
+// answered from internal data. Each view has a small restart-only file
+// (listen address, local zones, upstream servers, CNAMEs, options: extra
+// lines for the internal view's file) and a hosts file: in a hostsdir=
+// directory, which dnsmasq re-reads by itself, or with
+// hosts="addn-hosts" an addn-hosts file, re-read on SIGHUP. The same
+// records render the same bytes. files are struct(path, kind, unit,
+// content); kind is hostsdir, addn-hosts or conf.
+//
+// apply converges the rendered files under the root: mode 0644 (dnsmasq
+// runs as nobody and silently drops names it cannot read), atomic
+// writes, and every changed conf file passes `dnsmasq --test` before any
+// file is written. Then, per service, by what changed: hostsdir files
+// need nothing, addn-hosts files a reload (SIGHUP), conf files a restart
+// (`systemctl restart dnsmasq`, or dnsmasq@external); the plan lists the
+// reload or restart. The shell script's old
+// /etc/dnsmasq.d/00-phoenix-aggregated-hosts.conf is deleted when
+// present, with a restart. actions maps each service to none, reload or
+// restart.
+var Module = &starlarkstruct.Module{
+	Name: "dnsmasq",
+	Members: starlark.StringDict{
+		"records": starlark.NewBuiltin("dnsmasq.records", recordsFn),
+		"render":  starlark.NewBuiltin("dnsmasq.render", renderFn),
+		"apply":   starlark.NewBuiltin("dnsmasq.apply", applyFn),
+	},
+}
+
+// attr reads a field of a struct or a key of a dict, so that both forms
+// of a site value work.
+func attr(v starlark.Value, name string) (starlark.Value, bool, error) {
+	switch x := v.(type) {
+	case starlark.HasAttrs:
+		f, err := x.Attr(name)
+		if err != nil || f == nil {
+			return nil, false, nil
+		}
+		return f, true, nil
+	case starlark.Mapping:
+		f, found, err := x.Get(starlark.String(name))
+		return f, found, err
+	}
+	return nil, false, fmt.Errorf("want a struct or dict, got %s", v.Type())
+}
+
+func str(v starlark.Value, name string) (string, error) {
+	f, ok, err := attr(v, name)
+	if err != nil || !ok || f == starlark.None {
+		return "", err
+	}
+	if err := runtime.Known(f, name); err != nil {
+		return "", err
+	}
+	s, ok := starlark.AsString(f)
+	if !ok {
+		return "", fmt.Errorf("%s: want a string, got %s", name, f.Type())
+	}
+	return s, nil
+}
+
+// siteRecords reads site.records(), the records of config.site().
+func siteRecords(thread *starlark.Thread, site starlark.Value) ([]dnsmasq.Record, error) {
+	f, ok, err := attr(site, "records")
+	if err != nil {
+		return nil, fmt.Errorf("site: %w", err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("site: want the value of config.site(), which has records()")
+	}
+	if _, callable := f.(starlark.Callable); callable {
+		if f, err = starlark.Call(thread, f, nil, nil); err != nil {
+			return nil, err
+		}
+	}
+	return toRecords(f, "site.records()")
+}
+
+func toRecords(v starlark.Value, what string) ([]dnsmasq.Record, error) {
+	it, ok := v.(starlark.Iterable)
+	if !ok {
+		return nil, fmt.Errorf("%s: want a list of records, got %s", what, v.Type())
+	}
+	var out []dnsmasq.Record
+	iter := it.Iterate()
+	defer iter.Done()
+	var x starlark.Value
+	for i := 0; iter.Next(&x); i++ {
+		var r dnsmasq.Record
+		for _, f := range []struct {
+			name string
+			dst  *string
+		}{{"view", &r.View}, {"name", &r.Name}, {"type", &r.Type}, {"value", &r.Value}, {"source", &r.Source}} {
+			s, err := str(x, f.name)
+			if err != nil {
+				return nil, fmt.Errorf("%s[%d]: %w", what, i, err)
+			}
+			*f.dst = s
+		}
+		if r.Source == "" {
+			r.Source = fmt.Sprintf("%s[%d]", what, i)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func recordValues(recs []dnsmasq.Record) *starlark.List {
+	out := make([]starlark.Value, len(recs))
+	for i, r := range recs {
+		out[i] = runtime.Struct(starlark.StringDict{
+			"view": starlark.String(r.View), "name": starlark.String(r.Name), "type": starlark.String(r.Type),
+			"value": starlark.String(r.Value), "source": starlark.String(r.Source),
+		})
+	}
+	return starlark.NewList(out)
+}
+
+func recordsFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var site starlark.Value
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "site", &site); err != nil {
+		return nil, err
+	}
+	recs, err := siteRecords(thread, site)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
+	recs, err = dnsmasq.Check(recs)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
+	return recordValues(recs), nil
+}
+
+// siteConfig reads site.hypervisor.dns.
+func siteConfig(site starlark.Value) (dnsmasq.Config, error) {
+	var c dnsmasq.Config
+	h, ok, err := attr(site, "hypervisor")
+	if err != nil || !ok {
+		return c, fmt.Errorf("site: want the value of config.site(), which has hypervisor.dns")
+	}
+	dns, ok, err := attr(h, "dns")
+	if err != nil || !ok {
+		return c, fmt.Errorf("site.hypervisor has no dns")
+	}
+	addr := func(field string) (netip.Addr, error) {
+		s, err := str(dns, field)
+		if err != nil || s == "" {
+			return netip.Addr{}, err
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return a, fmt.Errorf("dns.%s: %w", field, err)
+		}
+		return a, nil
+	}
+	if c.Listen, err = addr("listen_address"); err != nil {
+		return c, err
+	}
+	if c.ExternalListen, err = addr("external_listen_address"); err != nil {
+		return c, err
+	}
+	if up, ok, _ := attr(dns, "upstream"); ok && up != starlark.None {
+		it, ok := up.(starlark.Iterable)
+		if !ok {
+			return c, fmt.Errorf("dns.upstream: want a list, got %s", up.Type())
+		}
+		iter := it.Iterate()
+		defer iter.Done()
+		var x starlark.Value
+		for iter.Next(&x) {
+			s, _ := starlark.AsString(x)
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				return c, fmt.Errorf("dns.upstream: %s is not an address", x)
+			}
+			c.Upstream = append(c.Upstream, a)
+		}
+	}
+	if zs, ok, _ := attr(dns, "zones"); ok {
+		it, ok := zs.(starlark.Iterable)
+		if !ok {
+			return c, fmt.Errorf("dns.zones: want a dict, got %s", zs.Type())
+		}
+		iter := it.Iterate()
+		defer iter.Done()
+		var x starlark.Value
+		for iter.Next(&x) {
+			s, ok := starlark.AsString(x)
+			if !ok {
+				return c, fmt.Errorf("dns.zones: want zone names, got %s", x.Type())
+			}
+			c.Zones = append(c.Zones, s)
+		}
+	}
+	return c, nil
+}
+
+// Rendered is what render returns and apply takes: the files, kept as Go
+// values so that apply writes exactly what was rendered.
+type Rendered struct {
+	files []dnsmasq.File
+	attrs starlark.StringDict
+}
+
+var _ starlark.HasAttrs = (*Rendered)(nil)
+
+func (r *Rendered) String() string {
+	return fmt.Sprintf("dnsmasq.rendered(%d files)", len(r.files))
+}
+func (r *Rendered) Type() string          { return "dnsmasq.rendered" }
+func (r *Rendered) Freeze()               { r.attrs.Freeze() }
+func (r *Rendered) Truth() starlark.Bool  { return true }
+func (r *Rendered) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable: %s", r.Type()) }
+func (r *Rendered) Attr(name string) (starlark.Value, error) {
+	return r.attrs[name], nil
+}
+func (r *Rendered) AttrNames() []string { return sortedKeys(r.attrs) }
+
+func sortedKeys(d starlark.StringDict) []string {
+	out := make([]string, 0, len(d))
+	for k := range d {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func renderFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var site starlark.Value
+	var given starlark.Value = starlark.None
+	hosts := string(dnsmasq.HostsDir)
+	var options *starlark.List
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "site", &site, "records?", &given, "hosts?", &hosts, "options?", &options); err != nil {
+		return nil, err
+	}
+	fail := func(err error) (starlark.Value, error) { return nil, fmt.Errorf("%s: %w", b.Name(), err) }
+	c, err := siteConfig(site)
+	if err != nil {
+		return fail(err)
+	}
+	c.Hosts = dnsmasq.Kind(hosts)
+	if options != nil {
+		for i := 0; i < options.Len(); i++ {
+			s, ok := starlark.AsString(options.Index(i))
+			if !ok {
+				return fail(fmt.Errorf("options[%d]: want a string, got %s", i, options.Index(i).Type()))
+			}
+			c.Options = append(c.Options, s)
+		}
+	}
+	var recs []dnsmasq.Record
+	if given == starlark.None {
+		recs, err = siteRecords(thread, site)
+	} else {
+		recs, err = toRecords(given, "records")
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if recs, err = dnsmasq.Check(recs); err != nil {
+		return fail(err)
+	}
+	files, err := dnsmasq.Render(c, recs)
+	if err != nil {
+		return fail(err)
+	}
+	vals := make([]starlark.Value, len(files))
+	for i, f := range files {
+		vals[i] = runtime.Struct(starlark.StringDict{
+			"path": starlark.String(f.Path), "kind": starlark.String(f.Kind),
+			"unit": starlark.String(f.Unit), "content": starlark.String(f.Data),
+		})
+	}
+	ext := starlark.Value(starlark.None)
+	if c.ExternalListen.IsValid() {
+		ext = starlark.String(c.ExternalListen.String())
+	}
+	r := &Rendered{files: files, attrs: starlark.StringDict{
+		"files": starlark.NewList(vals), "listen": starlark.String(c.Listen.String()), "external_listen": ext,
+	}}
+	r.Freeze()
+	return r, nil
+}
+
+func applyFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var r *Rendered
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "rendered", &r); err != nil {
+		return nil, err
+	}
+	res, err := apply(thread, r.files)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
+	return res, nil
+}
+
+// apply validates, writes, then reloads or restarts what needs it.
+func apply(thread *starlark.Thread, files []dnsmasq.File) (starlark.Value, error) {
+	rt := runtime.FromThread(thread)
+	be, err := runtime.UseBackend(rt, "dnsmasq", newHost, newSim)
+	if err != nil {
+		return nil, err
+	}
+	ctx := rt.Context()
+
+	// Nothing is written until every changed conf file passes dnsmasq --test.
+	units := []string{}
+	changedKinds := map[string]map[dnsmasq.Kind][]string{}
+	for _, f := range files {
+		if _, ok := changedKinds[f.Unit]; !ok {
+			units = append(units, f.Unit)
+			changedKinds[f.Unit] = map[dnsmasq.Kind][]string{}
+		}
+		if f.Kind != dnsmasq.Conf || f.Path == dnsmasq.ExternalDefaults {
+			continue
+		}
+		cur, err := rt.ReadFile(f.Path)
+		if err == nil && bytes.Equal(cur, f.Data) {
+			continue
+		}
+		if err := be.Test(ctx, f.Data); err != nil {
+			return nil, fmt.Errorf("%s is not applied, the current file stays: %w", f.Path, err)
+		}
+	}
+
+	// Hosts files first, so that a restarted daemon finds them.
+	ordered := append([]dnsmasq.File(nil), files...)
+	sort.SliceStable(ordered, func(i, j int) bool {
+		return ordered[i].Kind != dnsmasq.Conf && ordered[j].Kind == dnsmasq.Conf
+	})
+	var written []starlark.Value
+	for _, f := range ordered {
+		changed, err := rt.EnsureFile(thread, runtime.FileSpec{Path: f.Path, Data: f.Data, Mode: 0o644, UID: -1, GID: -1})
+		if err != nil {
+			return nil, err
+		}
+		if changed {
+			changedKinds[f.Unit][f.Kind] = append(changedKinds[f.Unit][f.Kind], f.Path)
+			written = append(written, starlark.String(f.Path))
+		}
+	}
+
+	// The shell script's aggregate is replaced by the files above.
+	if _, ok := changedKinds["dnsmasq"]; ok {
+		gone, err := rt.RemoveFile(thread, dnsmasq.OldAggregate)
+		if err != nil {
+			return nil, err
+		}
+		if gone {
+			changedKinds["dnsmasq"][dnsmasq.Conf] = append(changedKinds["dnsmasq"][dnsmasq.Conf], dnsmasq.OldAggregate)
+			written = append(written, starlark.String(dnsmasq.OldAggregate))
+		}
+	}
+
+	actions := starlark.NewDict(len(units))
+	for _, unit := range units {
+		kinds := changedKinds[unit]
+		action := "none"
+		switch {
+		case len(kinds[dnsmasq.Conf]) > 0:
+			action = "restart"
+			err = runtime.Do(thread, runtime.Change{Resource: "dnsmasq:" + unit, Action: "restart",
+				Detail: "systemctl restart " + unit + ": read at start only: " + strings.Join(kinds[dnsmasq.Conf], ", ")},
+				func() error { return be.Restart(ctx, unit) })
+		case len(kinds[dnsmasq.AddnHosts]) > 0:
+			action = "reload"
+			err = runtime.Do(thread, runtime.Change{Resource: "dnsmasq:" + unit, Action: "reload",
+				Detail: "SIGHUP re-reads " + strings.Join(kinds[dnsmasq.AddnHosts], ", ")},
+				func() error { return be.Reload(ctx, unit) })
+		}
+		if err != nil {
+			return nil, err
+		}
+		actions.SetKey(starlark.String(unit), starlark.String(action))
+	}
+	return runtime.Struct(starlark.StringDict{
+		"changed": starlark.Bool(len(written) > 0),
+		"files":   starlark.NewList(written),
+		"actions": actions,
+	}), nil
+}
