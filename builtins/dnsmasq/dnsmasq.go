@@ -71,16 +71,17 @@ var Module = &starlarkstruct.Module{
 // attr reads a field of a struct or a key of a dict, so that both forms
 // of a site value work.
 func attr(v starlark.Value, name string) (starlark.Value, bool, error) {
+	// A dict has attributes too (its methods): keys come first.
 	switch x := v.(type) {
+	case starlark.Mapping:
+		f, found, err := x.Get(starlark.String(name))
+		return f, found, err
 	case starlark.HasAttrs:
 		f, err := x.Attr(name)
 		if err != nil || f == nil {
 			return nil, false, nil
 		}
 		return f, true, nil
-	case starlark.Mapping:
-		f, found, err := x.Get(starlark.String(name))
-		return f, found, err
 	}
 	return nil, false, fmt.Errorf("want a struct or dict, got %s", v.Type())
 }

@@ -78,7 +78,7 @@ func Check(recs []Record) ([]Record, error) {
 			if p.Type == r.Type && p.Value == r.Value {
 				continue
 			}
-			return nil, fmt.Errorf("%s is %s %s in the %s view at %s but %s %s at %s", r.Name, p.Type, p.Value, r.View, p.Source, r.Type, r.Value, r.Source)
+			return nil, fmt.Errorf("%s is %s %s in the %s view at %s but %s %s at %s", p.Name, p.Type, p.Value, r.View, p.Source, r.Type, r.Value, r.Source)
 		}
 		first[k] = len(kept)
 		kept = append(kept, r)
