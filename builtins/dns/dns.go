@@ -161,5 +161,3 @@ func sorted(s []string) []string {
 	slices.Sort(out)
 	return out
 }
-
-

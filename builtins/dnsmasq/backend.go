@@ -99,8 +99,10 @@ func (h *Host) Reload(ctx context.Context, unit string) error {
 	return nil
 }
 
-func (h *Host) Restart(ctx context.Context, unit string) error { return restart(ctx, h.rt.Runner, unit) }
-func (s *Sim) Restart(ctx context.Context, unit string) error  { return restart(ctx, s.rt.Runner, unit) }
+func (h *Host) Restart(ctx context.Context, unit string) error {
+	return restart(ctx, h.rt.Runner, unit)
+}
+func (s *Sim) Restart(ctx context.Context, unit string) error { return restart(ctx, s.rt.Runner, unit) }
 
 // Reload is recorded as the unit's reload, which is its SIGHUP.
 func (s *Sim) Reload(ctx context.Context, unit string) error {
