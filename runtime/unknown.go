@@ -71,6 +71,9 @@ func findUnknown(v starlark.Value, depth int) *Unknown {
 	switch v := v.(type) {
 	case *Unknown:
 		return v
+	case starlark.String, starlark.Bytes:
+		// Indexable, but only by their own characters.
+		return nil
 	case starlark.Indexable:
 		for i := 0; i < v.Len(); i++ {
 			if u := findUnknown(v.Index(i), depth+1); u != nil {

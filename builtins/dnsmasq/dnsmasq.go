@@ -91,11 +91,11 @@ func str(v starlark.Value, name string) (string, error) {
 	if err != nil || !ok || f == starlark.None {
 		return "", err
 	}
-	if err := runtime.Known(f, name); err != nil {
-		return "", err
-	}
 	s, ok := starlark.AsString(f)
 	if !ok {
+		if err := runtime.Known(f, name); err != nil {
+			return "", err
+		}
 		return "", fmt.Errorf("%s: want a string, got %s", name, f.Type())
 	}
 	return s, nil
