@@ -198,6 +198,9 @@ var defects = []defect{
 	{name: "file/dns listen address", schema: schemaGoOnly, why: "a schema cannot compare values in two places",
 		edit: func(e *siteEdit) { e.set(hyp, "10.0.0.2", "dns", "listen_address") },
 		want: []string{`phoenix_hypervisor_config.json: dns.listen_address: 10.0.0.2 is not an address of the host (a bridge's gateway or a node's management_ip)`}},
+	{name: "file/dns external listen address", schema: schemaGoOnly, why: "a schema cannot compare values in two places",
+		edit: func(e *siteEdit) { e.set(hyp, "10.0.0.1", "dns", "external_listen_address") },
+		want: []string{`phoenix_hypervisor_config.json: dns.external_listen_address: 10.0.0.1 is the listen_address: the external view needs an address of its own, or an external client would be answered from the internal view`}},
 	{name: "file/zone record outside zone", schema: schemaGoOnly, why: "a schema cannot compare a key with a value",
 		edit: func(e *siteEdit) {
 			e.set(hyp, "www.example.org", "dns", "zones", "example.com", "external", "0", "name")
