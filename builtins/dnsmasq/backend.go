@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"phoenix/internal/machine"
 	"phoenix/runtime"
@@ -23,6 +24,9 @@ type Backend interface {
 	Reload(ctx context.Context, unit string) error
 	// Restart makes a unit read its conf files again.
 	Restart(ctx context.Context, unit string) error
+	// Started is when the unit's running daemon started; ok is false
+	// when none runs (or none can be known, under --sim).
+	Started(unit string) (t time.Time, ok bool)
 }
 
 var (
@@ -98,6 +102,31 @@ func (h *Host) Reload(ctx context.Context, unit string) error {
 	}
 	return nil
 }
+
+// Started is the mtime of the unit's pidfile, which the daemon writes
+// when it starts, if that PID is alive.
+func (h *Host) Started(unit string) (time.Time, bool) {
+	p, err := h.rt.Root.Resolve(PIDFile(unit))
+	if err != nil {
+		return time.Time{}, false
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		return time.Time{}, false
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return time.Time{}, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 || syscall.Kill(pid, 0) != nil {
+		return time.Time{}, false
+	}
+	return st.ModTime(), true
+}
+
+// Started is never known: no daemon runs under --sim.
+func (s *Sim) Started(string) (time.Time, bool) { return time.Time{}, false }
 
 func (h *Host) Restart(ctx context.Context, unit string) error {
 	return restart(ctx, h.rt.Runner, unit)

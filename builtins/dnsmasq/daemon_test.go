@@ -184,6 +184,15 @@ func (l *lab) stop(unit string) {
 	}
 }
 
+// restart does what the --sim runs only recorded: both units restart.
+func (l *lab) restart() {
+	l.t.Helper()
+	for _, unit := range []string{"dnsmasq", "dnsmasq@external"} {
+		l.stop(unit)
+		l.start(unit)
+	}
+}
+
 func pidFile(unit string) string {
 	if unit == "dnsmasq@external" {
 		return "/run/dnsmasq/dnsmasq.external.pid"
@@ -363,12 +372,33 @@ func TestDaemon(t *testing.T) {
 		}
 	})
 
+	t.Run("stale daemon", func(t *testing.T) {
+		// A conf file newer than the running daemon (a restart that failed
+		// after the write) is restarted by the next run, not forgotten.
+		conf := filepath.Join(l.root, dnsmasq.ConfPath("internal"))
+		now := time.Now()
+		if err := os.Chtimes(conf, now, now.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		code, out := l.phoenixRun("--dry-run", "scripts/dns_server.star")
+		if code != 0 || !strings.Contains(out, "restart  dnsmasq:dnsmasq ") ||
+			!strings.Contains(out, "systemctl restart dnsmasq: running since before /etc/dnsmasq.d/10-phoenix.conf was written") ||
+			strings.Contains(out, "dnsmasq:dnsmasq@external") {
+			t.Fatalf("want a restart of the internal view only (exit %d):\n%s", code, out)
+		}
+		if err := os.Chtimes(conf, now, now.Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if code, out := l.phoenixRun("--dry-run", "scripts/dns_server.star"); code != 0 || !strings.Contains(out, "0 changed") {
+			t.Fatalf("exit %d:\n%s", code, out)
+		}
+	})
+
 	t.Run("sighup", func(t *testing.T) {
 		// addn-hosts files: the switch restarts (the test does it), a
 		// record change then is a SIGHUP that the real backend sends.
 		l.converge("--sim", "--var", "hosts=addn-hosts")
-		l.stop("dnsmasq")
-		l.start("dnsmasq")
+		l.restart()
 		pid := l.pid("dnsmasq")
 		l.editJSON("phoenix_lxc_configs.json", func(m map[string]any) { addRecord(m, "102", "hup.phoenix.internal") })
 		if got := query(t, nsGuest, internalListen, "hup.phoenix.internal", "A"); got.Rcode != "NXDOMAIN" {
@@ -386,8 +416,7 @@ func TestDaemon(t *testing.T) {
 		}
 		// Back to the hostsdir for the checks below.
 		l.converge("--sim")
-		l.stop("dnsmasq")
-		l.start("dnsmasq")
+		l.restart()
 	})
 
 	t.Run("guest view", func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"os"
 	"sort"
 	"strings"
 
@@ -399,7 +400,16 @@ func apply(thread *starlark.Thread, files []dnsmasq.File) (starlark.Value, error
 	for _, unit := range units {
 		kinds := changedKinds[unit]
 		action := "none"
+		stale := ""
+		if len(kinds[dnsmasq.Conf]) == 0 {
+			stale = staleConf(rt, be, unit, files)
+		}
 		switch {
+		case stale != "":
+			action = "restart"
+			err = runtime.Do(thread, runtime.Change{Resource: "dnsmasq:" + unit, Action: "restart",
+				Detail: "systemctl restart " + unit + ": " + stale},
+				func() error { return be.Restart(ctx, unit) })
 		case len(kinds[dnsmasq.Conf]) > 0:
 			action = "restart"
 			err = runtime.Do(thread, runtime.Change{Resource: "dnsmasq:" + unit, Action: "restart",
@@ -421,4 +431,27 @@ func apply(thread *starlark.Thread, files []dnsmasq.File) (starlark.Value, error
 		"files":   starlark.NewList(written),
 		"actions": actions,
 	}), nil
+}
+
+// staleConf says why a running unit has not read its conf files yet: it
+// started before one was last written (a restart that failed after the
+// write, or a hand edit), or "" when it has read them.
+func staleConf(rt *runtime.Runtime, be Backend, unit string, files []dnsmasq.File) string {
+	started, ok := be.Started(unit)
+	if !ok {
+		return ""
+	}
+	for _, f := range files {
+		if f.Unit != unit || f.Kind != dnsmasq.Conf {
+			continue
+		}
+		host, err := rt.Root.Resolve(f.Path)
+		if err != nil {
+			continue
+		}
+		if st, err := os.Stat(host); err == nil && st.ModTime().After(started) {
+			return fmt.Sprintf("running since before %s was written", f.Path)
+		}
+	}
+	return ""
 }
