@@ -56,7 +56,7 @@ func newLab(t *testing.T) *lab {
 		testkit.Tool(t, tool)
 	}
 	l := &lab{t: t, repo: testkit.RepoDir(t), daemons: map[string]*testkit.Daemon{}, inNetns: true}
-	l.phoenix = testkit.Phoenix(t)
+	l.phoenix = phoenixBinary(t)
 	dir := t.TempDir()
 	l.config = filepath.Join(dir, "config")
 	l.root = filepath.Join(dir, "root")
@@ -454,7 +454,7 @@ func TestDaemon(t *testing.T) {
 // the root changes.
 func TestInjection(t *testing.T) {
 	repo := testkit.RepoDir(t)
-	phoenix := testkit.Phoenix(t)
+	phoenix := phoenixBinary(t)
 	const evil = "evil.phoenix.internal\nconf-file=/etc/shadow"
 	for _, c := range []struct {
 		file, field string

@@ -146,7 +146,7 @@ func TestPerfVersusJQ(t *testing.T) {
 	}
 	jq := testkit.Tool(t, "jq")
 	testkit.Tool(t, "dnsmasq")
-	phoenix := testkit.Phoenix(t)
+	phoenix := phoenixBinary(t)
 	repo := testkit.RepoDir(t)
 	for _, n := range []int{10, 100, 1000, 10000, 100000} {
 		dir := t.TempDir()

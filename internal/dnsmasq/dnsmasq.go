@@ -66,13 +66,18 @@ func Check(recs []Record) ([]Record, error) {
 		}
 		out = append(out, r)
 	}
-	sort.SliceStable(out, func(i, j int) bool { return less(out[i], out[j]) })
+	// Lower-cased once: sorting compares names n log n times.
+	keyed := make([]keyedRecord, len(out))
+	for i, r := range out {
+		keyed[i] = keyedRecord{r.View + " " + strings.ToLower(r.Name), r}
+	}
+	sort.Slice(keyed, func(i, j int) bool { return keyed[i].less(keyed[j]) })
 	// A name is either an alias or has addresses, and an address record
 	// is declared once: a second address is a conflict naming both.
-	first := map[string]int{}
+	first := make(map[string]int, len(keyed))
 	kept := out[:0]
-	for _, r := range out {
-		k := r.View + " " + strings.ToLower(r.Name)
+	for _, kr := range keyed {
+		r, k := kr.r, kr.key
 		if i, ok := first[k]; ok {
 			p := kept[i]
 			if p.Type == r.Type && p.Value == r.Value {
@@ -86,13 +91,15 @@ func Check(recs []Record) ([]Record, error) {
 	return kept, nil
 }
 
-func less(a, b Record) bool {
-	if a.View != b.View {
-		return a.View < b.View
-	}
-	an, bn := strings.ToLower(a.Name), strings.ToLower(b.Name)
-	if an != bn {
-		return an < bn
+type keyedRecord struct {
+	key string // view and lower-case name
+	r   Record
+}
+
+func (x keyedRecord) less(y keyedRecord) bool {
+	a, b := x.r, y.r
+	if x.key != y.key {
+		return x.key < y.key
 	}
 	if a.Type != b.Type {
 		return a.Type < b.Type
@@ -123,7 +130,12 @@ func NameProblem(s string) string {
 	if len(s) > 253 {
 		return "is longer than 253 characters"
 	}
-	for _, l := range strings.Split(s, ".") {
+	for rest := s; rest != ""; {
+		l, after, _ := strings.Cut(rest, ".")
+		if after == "" && len(l) < len(rest) {
+			return "has an empty label"
+		}
+		rest = after
 		if l == "" {
 			return "has an empty label"
 		}
