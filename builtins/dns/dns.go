@@ -20,16 +20,18 @@ import (
 // Family registers dns with the runtime.
 var Family = runtime.Family{Name: "dns", Module: Module}
 
-// Module is the dns module. A query is a read: it runs in a plan too.
+// Module is the dns module: DNS queries for health checks.
 //
-//	query(name, type="A", server="127.0.0.1:53", timeout="2s") - struct(name, type, server, rcode, answers, authoritative, latency, latency_ms, error)
+//	query(name: str, type: str = "A", server: str = "127.0.0.1:53", timeout: str = "2s") - struct(name, type, server, rcode, answers, authoritative, latency, latency_ms, error)
+//	    Asks server (IP:port, or IP for port 53) one question over UDP, then TCP when the answer is truncated.
 //
-// answers are the answer section's values for the type asked (addresses;
-// a CNAME's target, with its final dot), sorted. rcode is NOERROR,
-// NXDOMAIN, REFUSED, SERVFAIL, ...; when no answer came (timeout, nothing
-// listening) rcode is "" and error says why, so a check can report it
-// instead of stopping the run. Under --sim, the rendered dnsmasq files
-// under the root answer (see the dnsmasq module), without any network.
+// A query is a read: it runs in a plan too. answers are the answer
+// section's values for the type asked (addresses; a CNAME's target, with
+// its final dot), sorted. rcode is NOERROR, NXDOMAIN, REFUSED, SERVFAIL,
+// ...; when no answer came (timeout, nothing listening) rcode is "" and
+// error says why, so a check can report it instead of stopping the run.
+// Under --sim, the dnsmasq files rendered under the root answer (see the
+// dnsmasq module), without any network.
 var Module = &starlarkstruct.Module{
 	Name: "dns",
 	Members: starlark.StringDict{

@@ -25,41 +25,41 @@ var Family = runtime.Family{
 	Validators: map[string][]string{"dnsmasq": {"--test"}},
 }
 
-// Module is the dnsmasq module.
+// Module is the dnsmasq module: the host's split-horizon DNS.
 //
-//	records(site) - list of struct(view, name, type, value, source), sorted
-//	render(site, records=None, hosts="hostsdir", options=[]) - struct(files, listen, external_listen)
-//	apply(rendered) - struct(changed, files, actions)
+//	records(site: struct) - list of struct(view, name, type, value, source), sorted
+//	    The zones' records and every VM's and LXC's dns_records of config.site(), each with the file and field that declares it.
+//	render(site: struct, records: list|None = None, hosts: str = "hostsdir", options: list = []) - struct(files, listen, external_listen)
+//	    The files of both views, from site's records or the records given (dicts or structs with view, name, type, value, source).
+//	apply(rendered: any) - struct(changed, files, actions)
+//	    Converges what render returned under the root: validated, atomic, 0644; then per service none, reload or restart.
 //
-// records gathers the zones' records and every VM's and LXC's
-// dns_records from config.site(), each with the file and field that
-// declares it. A name with two meanings in one view is an error naming
-// both sources; a name that is not an RFC 1123 DNS name (a line break,
-// space, "=", "#" or "/" in it) or an address that is not IPv4 or IPv6 is
-// an error naming its source, before anything is written.
+// records: a name with two meanings in one view is an error naming both
+// sources; a name that is not an RFC 1123 DNS name (a line break, space,
+// "=", "#" or "/" in it) or an address that is not IPv4 or IPv6 is an
+// error naming its source, before anything is written.
 //
-// render makes the files of both views: the internal view answers on
-// dns.listen_address, the external view (only when
-// dns.external_listen_address is set) on its own address, served by a
-// second instance, dnsmasq@external, so an external client is never
-// answered from internal data. Each view has a small restart-only file
-// (listen address, local zones, upstream servers, CNAMEs, options: extra
-// lines for the internal view's file) and a hosts file: in a hostsdir=
-// directory, which dnsmasq re-reads by itself, or with
+// render: the internal view answers on dns.listen_address, the external
+// view (only when dns.external_listen_address is set) on its own address,
+// served by a second instance, dnsmasq@external, so an external client is
+// never answered from internal data. Each view has a small restart-only
+// file (listen address, local zones, upstream servers, CNAMEs, and
+// options: extra lines for the internal view's file) and a hosts file: in
+// a hostsdir= directory, which dnsmasq re-reads by itself, or with
 // hosts="addn-hosts" an addn-hosts file, re-read on SIGHUP. The same
 // records render the same bytes. files are struct(path, kind, unit,
 // content); kind is hostsdir, addn-hosts or conf.
 //
-// apply converges the rendered files under the root: mode 0644 (dnsmasq
-// runs as nobody and silently drops names it cannot read), atomic
-// writes, and every changed conf file passes `dnsmasq --test` before any
-// file is written. Then, per service, by what changed: hostsdir files
-// need nothing, addn-hosts files a reload (SIGHUP), conf files a restart
-// (`systemctl restart dnsmasq`, or dnsmasq@external); the plan lists the
-// reload or restart. The shell script's old
-// /etc/dnsmasq.d/00-phoenix-aggregated-hosts.conf is deleted when
-// present, with a restart. actions maps each service to none, reload or
-// restart.
+// apply writes mode 0644 files (dnsmasq runs as nobody and silently drops
+// names it cannot read), atomically, and only after every changed conf
+// file has passed `dnsmasq --test`. Then, per service, by what changed:
+// hostsdir files need nothing, addn-hosts files a reload (SIGHUP), conf
+// files a restart (`systemctl restart dnsmasq`, or dnsmasq@external), as
+// does a daemon that started before its conf file was last written (a
+// restart that failed); the plan lists the reload or restart. The shell
+// script's old /etc/dnsmasq.d/00-phoenix-aggregated-hosts.conf is deleted
+// when present, with a restart. actions maps each service to none,
+// reload or restart.
 var Module = &starlarkstruct.Module{
 	Name: "dnsmasq",
 	Members: starlark.StringDict{
