@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -104,11 +105,35 @@ func (Net) Query(ctx context.Context, q Query) Result {
 }
 
 func (s *Sim) Query(_ context.Context, q Query) Result {
-	a, ok := dnsmasq.Lookup(s.rt.Root.Resolve, q.Server.Addr(), q.Name, q.Type)
+	a, ok := dnsmasq.Lookup(siteFiles{s.rt}, q.Server.Addr(), q.Name, q.Type)
 	if !ok || q.Server.Port() != 53 {
 		return Result{Err: fmt.Sprintf("no answer from %s: no rendered dnsmasq view listens there (simulated)", q.Server)}
 	}
 	return Result{Rcode: a.Rcode, Answers: a.Answers, Authoritative: a.Authoritative}
+}
+
+// siteFiles reads site paths as the run sees them, planned writes
+// included.
+type siteFiles struct{ rt *runtime.Runtime }
+
+func (f siteFiles) ReadFile(path string) ([]byte, error) { return f.rt.ReadFile(path) }
+
+// List names what is in dir, and what a plan would add there.
+func (f siteFiles) List(dir string) ([]string, error) {
+	host, err := f.rt.Root.Resolve(dir)
+	if err != nil {
+		return nil, err
+	}
+	ents, _ := os.ReadDir(host)
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	// The file dnsmasq.apply writes there, perhaps only planned so far.
+	if ok, _ := f.rt.Exists(dir + "/" + dnsmasq.HostsFile); ok && !slices.Contains(out, dnsmasq.HostsFile) {
+		out = append(out, dnsmasq.HostsFile)
+	}
+	return out, nil
 }
 
 func query(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {

@@ -60,3 +60,9 @@ func TestNet(t *testing.T) {
 		t.Fatalf("got %+v", r)
 	}
 }
+
+func TestPlan(t *testing.T) {
+	runtimetest.Run(t, "testdata/dryrun/*.star", runtimetest.Options{
+		Families: builtins.All(), ConfigDir: filepath.Join(testkit.RepoDir(t), "config"), DryRun: true,
+	})
+}

@@ -219,8 +219,11 @@ func HostsPath(view string, k Kind) string {
 	if k == AddnHosts {
 		return PhoenixDir + "/" + view + ".hosts"
 	}
-	return HostsDirPath(view) + "/records"
+	return HostsDirPath(view) + "/" + HostsFile
 }
+
+// HostsFile is the name of the file apply writes in a hostsdir.
+const HostsFile = "records"
 
 // HostsDirPath is the hostsdir of a view.
 func HostsDirPath(view string) string { return PhoenixDir + "/" + view + ".hosts.d" }

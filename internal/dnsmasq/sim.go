@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -17,17 +15,20 @@ type Answer struct {
 	Authoritative bool
 }
 
+// Files is how Lookup reads the rendered files: by host path, as a run
+// sees them (a plan's writes included).
+type Files interface {
+	ReadFile(path string) ([]byte, error)
+	// List names the entries of a directory.
+	List(dir string) ([]string, error)
+}
+
 // Lookup answers a query the way the dnsmasq serving the rendered files
-// under a root would, for --sim: resolve maps a host path to the root's
-// copy. ok is false when no rendered view listens on server. Names
-// outside the local zones are REFUSED (no upstream is simulated).
-func Lookup(resolve func(string) (string, error), server netip.Addr, name, qtype string) (a Answer, ok bool) {
+// would, for --sim. ok is false when no rendered view listens on server.
+// Names outside the local zones are REFUSED (no upstream is simulated).
+func Lookup(fs Files, server netip.Addr, name, qtype string) (a Answer, ok bool) {
 	for _, view := range Views {
-		p, err := resolve(ConfPath(view))
-		if err != nil {
-			continue
-		}
-		conf, err := os.ReadFile(p)
+		conf, err := fs.ReadFile(ConfPath(view))
 		if err != nil {
 			continue
 		}
@@ -36,22 +37,17 @@ func Lookup(resolve func(string) (string, error), server netip.Addr, name, qtype
 			continue
 		}
 		hosts := map[string][]string{}
-		var files []string
+		files := v.addn
 		for _, d := range v.hostsdirs {
-			if hp, err := resolve(d); err == nil {
-				ents, _ := os.ReadDir(hp)
-				for _, e := range ents {
-					files = append(files, filepath.Join(hp, e.Name()))
-				}
-			}
-		}
-		for _, f := range v.addn {
-			if hp, err := resolve(f); err == nil {
-				files = append(files, hp)
+			names, _ := fs.List(d)
+			for _, n := range names {
+				files = append(files, d+"/"+n)
 			}
 		}
 		for _, f := range files {
-			readHosts(f, hosts)
+			if b, err := fs.ReadFile(f); err == nil {
+				readHosts(b, hosts)
+			}
 		}
 		return v.answer(hosts, strings.ToLower(strings.TrimSuffix(name, ".")), qtype), true
 	}
@@ -89,11 +85,7 @@ func parseConf(b []byte) viewConf {
 	return v
 }
 
-func readHosts(path string, into map[string][]string) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return
-	}
+func readHosts(b []byte, into map[string][]string) {
 	for _, line := range strings.Split(string(b), "\n") {
 		if i := strings.IndexByte(line, '#'); i >= 0 {
 			line = line[:i]
