@@ -399,30 +399,25 @@ func apply(thread *starlark.Thread, files []dnsmasq.File) (starlark.Value, error
 	actions := starlark.NewDict(len(units))
 	for _, unit := range units {
 		kinds := changedKinds[unit]
-		action := "none"
-		stale := ""
-		if len(kinds[dnsmasq.Conf]) == 0 {
-			stale = staleConf(rt, be, unit, files)
-		}
+		action, detail := "none", ""
 		switch {
-		case stale != "":
-			action = "restart"
-			err = runtime.Do(thread, runtime.Change{Resource: "dnsmasq:" + unit, Action: "restart",
-				Detail: "systemctl restart " + unit + ": " + stale},
-				func() error { return be.Restart(ctx, unit) })
 		case len(kinds[dnsmasq.Conf]) > 0:
-			action = "restart"
-			err = runtime.Do(thread, runtime.Change{Resource: "dnsmasq:" + unit, Action: "restart",
-				Detail: "systemctl restart " + unit + ": read at start only: " + strings.Join(kinds[dnsmasq.Conf], ", ")},
-				func() error { return be.Restart(ctx, unit) })
+			action, detail = "restart", "systemctl restart "+unit+": read at start only: "+strings.Join(kinds[dnsmasq.Conf], ", ")
+		case staleConf(rt, be, unit, files) != "":
+			action, detail = "restart", "systemctl restart "+unit+": "+staleConf(rt, be, unit, files)
 		case len(kinds[dnsmasq.AddnHosts]) > 0:
-			action = "reload"
-			err = runtime.Do(thread, runtime.Change{Resource: "dnsmasq:" + unit, Action: "reload",
-				Detail: "SIGHUP re-reads " + strings.Join(kinds[dnsmasq.AddnHosts], ", ")},
-				func() error { return be.Reload(ctx, unit) })
+			action, detail = "reload", "SIGHUP re-reads "+strings.Join(kinds[dnsmasq.AddnHosts], ", ")
 		}
-		if err != nil {
-			return nil, err
+		if action != "none" {
+			err := runtime.Do(thread, runtime.Change{Resource: "dnsmasq:" + unit, Action: action, Detail: detail}, func() error {
+				if action == "reload" {
+					return be.Reload(ctx, unit)
+				}
+				return be.Restart(ctx, unit)
+			})
+			if err != nil {
+				return nil, err
+			}
 		}
 		actions.SetKey(starlark.String(unit), starlark.String(action))
 	}
