@@ -416,33 +416,25 @@ func (rt *Runtime) RemoveFile(thread *starlark.Thread, path string) (changed boo
 	if err != nil {
 		return false, err
 	}
-	defer rt.overlay.locks.Hold(host)()
+	defer rt.locks.Hold(host)()
 	resource := "file:" + rt.Root.Rel(host)
-	if f, ok := rt.Planned(host); ok && f.Removed {
+	st, err := os.Lstat(host)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	f, d, gone := rt.plannedPath(rt.Root.Rel(host))
+	switch {
+	case d != nil || f == nil && err == nil && st.IsDir():
+		return false, fmt.Errorf("%s is a directory", rt.Root.Rel(host))
+	case gone || f == nil && err != nil:
 		Unchanged(thread, resource)
 		return false, nil
-	} else if !ok {
-		st, err := os.Lstat(host)
-		if errors.Is(err, fs.ErrNotExist) {
-			Unchanged(thread, resource)
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		if st.IsDir() {
-			return false, fmt.Errorf("%s is a directory", rt.Root.Rel(host))
-		}
 	}
-	err = Do(thread, Change{Resource: resource, Action: "delete"}, func() error {
+	_, err = Do(thread, Change{Resource: resource, Action: "delete", Leaves: map[string]any{resource: Gone}}, func() error {
 		if err := os.Remove(host); err != nil {
 			return err
 		}
 		return machine.SyncDir(filepath.Dir(host))
 	})
-	if err != nil {
-		return false, err
-	}
-	rt.PlanFile(host, PlannedFile{Removed: true})
-	return true, nil
+	return err == nil, err
 }

@@ -409,7 +409,7 @@ func apply(thread *starlark.Thread, files []dnsmasq.File) (starlark.Value, error
 			action, detail = "reload", "SIGHUP re-reads "+strings.Join(kinds[dnsmasq.AddnHosts], ", ")
 		}
 		if action != "none" {
-			err := runtime.Do(thread, runtime.Change{Resource: "dnsmasq:" + unit, Action: action, Detail: detail}, func() error {
+			_, err := runtime.Do(thread, runtime.Change{Resource: "dnsmasq:" + unit, Action: action, Detail: detail}, func() error {
 				if action == "reload" {
 					return be.Reload(ctx, unit)
 				}

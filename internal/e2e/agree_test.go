@@ -49,6 +49,9 @@ func agreeCases(t *testing.T, repo string) []agreeCase {
 		agreeCase{file: "builtins/host/testdata/host.star"},
 		agreeCase{file: "builtins/nft/testdata/nft.star"},
 		agreeCase{file: "builtins/stepca/testdata/simissue.star"},
+		agreeCase{file: "builtins/dnsmasq/testdata/apply.star"},
+		agreeCase{file: "builtins/dns/testdata/sim.star"},
+		agreeCase{file: "scripts/checks/check_dns_resolution.star"},
 		agreeCase{file: "internal/e2e/testdata/star/agree.star"},
 	)
 }
