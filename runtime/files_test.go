@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -67,4 +69,41 @@ func newSim(t *testing.T, dry bool) *Runtime {
 	}
 	t.Cleanup(rt.Close)
 	return rt
+}
+
+// RemoveFile deletes once, in a plan as in an apply, and reads after it
+// see the file gone; a directory is refused.
+func TestRemoveFile(t *testing.T) {
+	for _, dry := range []bool{false, true} {
+		t.Run(fmt.Sprintf("dry-run=%v", dry), func(t *testing.T) {
+			rt := newSim(t, dry)
+			if err := os.MkdirAll(filepath.Join(rt.Root.Dir(), "etc/d"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(rt.Root.Dir(), "etc/old.conf"), []byte("x"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			th := rt.NewThread("t", rt.Report(), io.Discard)
+			defer rt.Release(th)
+			for i, want := range []bool{true, false} {
+				changed, err := rt.RemoveFile(th, "/etc/old.conf")
+				if err != nil || changed != want {
+					t.Fatalf("remove %d: changed %v, %v; want %v", i, changed, err, want)
+				}
+				if ok, err := rt.Exists("/etc/old.conf"); ok || err != nil {
+					t.Fatalf("after remove %d: exists %v, %v", i, ok, err)
+				}
+			}
+			if _, err := rt.RemoveFile(th, "/etc/d"); err == nil || !strings.Contains(err.Error(), "is a directory") {
+				t.Fatalf("removing a directory: %v", err)
+			}
+			if changed, _, _ := rt.Report().Counts(); changed != 1 {
+				t.Fatalf("%d changes, want 1 delete", changed)
+			}
+			_, err := os.Stat(filepath.Join(rt.Root.Dir(), "etc/old.conf"))
+			if gone := os.IsNotExist(err); gone == dry {
+				t.Fatalf("on disk after the run: gone=%v in dry-run=%v", gone, dry)
+			}
+		})
+	}
 }
