@@ -58,8 +58,9 @@ var Family = runtime.Family{
 // does a daemon that started before its conf file was last written (a
 // restart that failed); the plan lists the reload or restart. The shell
 // script's old /etc/dnsmasq.d/00-phoenix-aggregated-hosts.conf is deleted
-// when present, with a restart. actions maps each service to none,
-// reload or restart.
+// when present, with a restart, and so is a hosts file of the other kind
+// that an earlier render left. actions maps each service to none, reload
+// or restart.
 var Module = &starlarkstruct.Module{
 	Name: "dnsmasq",
 	Members: starlark.StringDict{
@@ -381,6 +382,20 @@ func apply(thread *starlark.Thread, files []dnsmasq.File) (starlark.Value, error
 		if changed {
 			changedKinds[f.Unit][f.Kind] = append(changedKinds[f.Unit][f.Kind], f.Path)
 			written = append(written, starlark.String(f.Path))
+		}
+	}
+
+	// A hosts file of the other kind, from an earlier render, is read by
+	// nothing now.
+	for _, f := range files {
+		if other := f.Other(); other != "" {
+			gone, err := rt.RemoveFile(thread, other)
+			if err != nil {
+				return nil, err
+			}
+			if gone {
+				written = append(written, starlark.String(other))
+			}
 		}
 	}
 

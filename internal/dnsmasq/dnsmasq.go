@@ -182,7 +182,20 @@ type File struct {
 	Path string
 	Data []byte
 	Kind Kind
+	View string
 	Unit string // the service that reads it: dnsmasq or dnsmasq@external
+}
+
+// Other is the hosts file of the other kind (hostsdir or addn-hosts) that
+// an earlier render may have left for the view; "" for a conf file.
+func (f File) Other() string {
+	switch f.Kind {
+	case HostsDir:
+		return HostsPath(f.View, AddnHosts)
+	case AddnHosts:
+		return HostsPath(f.View, HostsDir)
+	}
+	return ""
 }
 
 // Paths of the rendered files.
@@ -310,10 +323,10 @@ func Render(c Config, recs []Record) ([]File, error) {
 			}
 		}
 		files = append(files,
-			File{Path: HostsPath(view, c.Hosts), Data: hosts.Bytes(), Kind: c.Hosts, Unit: Unit(view)},
-			File{Path: ConfPath(view), Data: conf.Bytes(), Kind: Conf, Unit: Unit(view)})
+			File{Path: HostsPath(view, c.Hosts), Data: hosts.Bytes(), Kind: c.Hosts, View: view, Unit: Unit(view)},
+			File{Path: ConfPath(view), Data: conf.Bytes(), Kind: Conf, View: view, Unit: Unit(view)})
 		if view == "external" {
-			files = append(files, File{Path: ExternalDefaults, Kind: Conf, Unit: Unit(view), Data: []byte(header +
+			files = append(files, File{Path: ExternalDefaults, Kind: Conf, View: view, Unit: Unit(view), Data: []byte(header +
 				"# Debian's dnsmasq@external reads its own conf-dir.\nCONFIG_DIR=" + PhoenixDir + "/external,.dpkg-dist,.dpkg-old,.dpkg-new\n")})
 		}
 	}
