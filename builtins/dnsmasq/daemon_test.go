@@ -49,9 +49,7 @@ type lab struct {
 
 func newLab(t *testing.T) *lab {
 	t.Helper()
-	if os.Getuid() != 0 {
-		testkit.Need(t, "network namespaces and the mount namespace dnsmasq runs in need root")
-	}
+	testkit.NeedRoot(t, "network namespaces and the mount namespace dnsmasq runs in need root")
 	for _, tool := range []string{"dnsmasq", "ip", "unshare", "getent"} {
 		testkit.Tool(t, tool)
 	}

@@ -2,7 +2,6 @@ package dnsmasq_test
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"net/netip"
 	"os"
@@ -21,8 +20,7 @@ import (
 // The figures in docs/performance.md. Wall-clock ratios stay out of the
 // default test run:
 //
-//	go test ./builtins/dnsmasq -run 'TestPerf' -perf -v -count=1
-var perf = flag.Bool("perf", false, "run the timing comparisons (docs/performance.md)")
+//	PHOENIX_TIMING=1 go test ./builtins/dnsmasq -run 'TestPerf' -v -count=1
 
 // The old approach, as a jq pipeline over the same three files: the
 // records of both views, A and AAAA, as "address name" lines, internal
@@ -146,9 +144,7 @@ func recordLines(t testing.TB, root string) string {
 // are recorded), against the jq pipeline writing the same lines to a
 // file. Alternating runs, medians; the target is 5x at 100,000 records.
 func TestPerfVersusJQ(t *testing.T) {
-	if !*perf {
-		t.Skip("timing comparison: run with -perf")
-	}
+	testkit.NeedTiming(t)
 	jq := testkit.Tool(t, "jq")
 	testkit.Tool(t, "dnsmasq")
 	phoenix := phoenixBinary(t)
@@ -215,9 +211,7 @@ func TestPerfVersusJQ(t *testing.T) {
 // (a new hostsdir file, no restart) this long after the apply started,
 // and a restarted one this long after it was started.
 func TestPerfFirstAnswer(t *testing.T) {
-	if !*perf {
-		t.Skip("timing comparison: run with -perf")
-	}
+	testkit.NeedTiming(t)
 	l := newLab(t)
 	l.converge("--sim")
 	l.start("dnsmasq")
