@@ -418,12 +418,14 @@ func (rt *Runtime) RemoveFile(thread *starlark.Thread, path string) (changed boo
 	}
 	defer rt.locks.Hold(host)()
 	resource := "file:" + rt.Root.Rel(host)
-	st, err := os.Lstat(host)
+	st, err := rt.Root.Lstat(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, err
 	}
-	f, d, gone := rt.plannedPath(rt.Root.Rel(host))
+	f, d, gone, perr := rt.PlannedPath(path)
 	switch {
+	case perr != nil:
+		return false, perr
 	case d != nil || f == nil && err == nil && st.IsDir():
 		return false, fmt.Errorf("%s is a directory", rt.Root.Rel(host))
 	case gone || f == nil && err != nil:
@@ -431,10 +433,7 @@ func (rt *Runtime) RemoveFile(thread *starlark.Thread, path string) (changed boo
 		return false, nil
 	}
 	_, err = Do(thread, Change{Resource: resource, Action: "delete", Leaves: map[string]any{resource: Gone}}, func() error {
-		if err := os.Remove(host); err != nil {
-			return err
-		}
-		return machine.SyncDir(filepath.Dir(host))
+		return rt.Root.Remove(path)
 	})
 	return err == nil, err
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -117,24 +116,7 @@ func (s *Sim) Query(_ context.Context, q Query) Result {
 type siteFiles struct{ rt *runtime.Runtime }
 
 func (f siteFiles) ReadFile(path string) ([]byte, error) { return f.rt.ReadFile(path) }
-
-// List names what is in dir, and what a plan would add there.
-func (f siteFiles) List(dir string) ([]string, error) {
-	host, err := f.rt.Root.Resolve(dir)
-	if err != nil {
-		return nil, err
-	}
-	ents, _ := os.ReadDir(host)
-	var out []string
-	for _, e := range ents {
-		out = append(out, e.Name())
-	}
-	// The file dnsmasq.apply writes there, perhaps only planned so far.
-	if ok, _ := f.rt.Exists(dir + "/" + dnsmasq.HostsFile); ok && !slices.Contains(out, dnsmasq.HostsFile) {
-		out = append(out, dnsmasq.HostsFile)
-	}
-	return out, nil
-}
+func (f siteFiles) List(dir string) ([]string, error)    { return f.rt.ReadDir(dir) }
 
 func query(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var name string

@@ -81,11 +81,7 @@ func PIDFile(unit string) string {
 }
 
 func (h *Host) Reload(ctx context.Context, unit string) error {
-	p, err := h.rt.Root.Resolve(PIDFile(unit))
-	if err != nil {
-		return err
-	}
-	b, err := os.ReadFile(p)
+	b, err := h.rt.Root.ReadFile(PIDFile(unit))
 	if errors.Is(err, fs.ErrNotExist) {
 		// Not running: it reads the files when it starts.
 		return nil
