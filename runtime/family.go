@@ -24,6 +24,11 @@ type Family struct {
 	// Flags are the family's own run settings, given as --NAME VALUE to
 	// exec, plan and repl and read with Runtime.Flag.
 	Flags []Flag
+	// Preflight, when set, runs before a script that refers to the
+	// family starts (Runtime.Preflight): it finds what would certainly
+	// fail later, such as missing credentials or names the site config
+	// gives that the world lacks, and returns every cause at once.
+	Preflight func(rt *Runtime) error
 }
 
 // Flag is one family-only setting of a run.

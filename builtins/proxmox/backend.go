@@ -226,6 +226,9 @@ func connection(rt *runtime.Runtime) (pve.Connection, error) {
 			if err != nil {
 				return pve.Connection{}, fmt.Errorf("site config pve.credentials_file: %w", err)
 			}
+			if _, err := os.Stat(host); errors.Is(err, fs.ErrNotExist) {
+				return pve.Connection{}, fmt.Errorf("no PVE credentials: neither %s nor %s is set, and the site config's pve.credentials_file %s does not exist%s", pve.EnvToken, pve.EnvPassword, cfg.CredentialsFile, underRoot(rt))
+			}
 			if conn.Auth, err = pve.ReadCredentialsFile(host); err != nil {
 				return pve.Connection{}, fmt.Errorf("site config pve.credentials_file: %w", err)
 			}
@@ -241,6 +244,9 @@ func connection(rt *runtime.Runtime) (pve.Connection, error) {
 				if err != nil {
 					return pve.Connection{}, fmt.Errorf("site config pve.ca_file: %w", err)
 				}
+				if _, err := os.Stat(host); errors.Is(err, fs.ErrNotExist) {
+					return pve.Connection{}, fmt.Errorf("no way to trust the PVE API's certificate: none of %s, %s and %s is set, and the site config's pve.ca_file %s does not exist%s", pve.EnvFingerprint, pve.EnvCAFile, pve.EnvInsecure, cfg.CAFile, underRoot(rt))
+				}
 				conn.Trust.CAFile = host
 			case cfg.InsecureSkipTLSVerify:
 				conn.Trust.Insecure = true
@@ -251,6 +257,14 @@ func connection(rt *runtime.Runtime) (pve.Connection, error) {
 		conn.URL = pve.DefaultURL
 	}
 	return conn, nil
+}
+
+// underRoot names --root in errors about site paths when it is not /.
+func underRoot(rt *runtime.Runtime) string {
+	if rt.Opts.RootDir == "/" {
+		return ""
+	}
+	return " under --root " + rt.Opts.RootDir
 }
 
 // sitePVE loads the site config's pve section; nil when there is no

@@ -14,6 +14,9 @@ var Family = runtime.Family{
 	Name:   "proxmox",
 	Module: Module,
 	Sim:    SimSetup,
+	// Connecting and checking the site's guests before the script runs
+	// stops a run that PVE would refuse halfway.
+	Preflight: preflight,
 	Flags: []runtime.Flag{{
 		Name:  "guest-netns",
 		Usage: "run proxmox.lxc_exec through `ip netns exec` in this netns pattern ({vmid} replaced) instead of pct exec",

@@ -16,6 +16,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"phoenix/builtins"
+	"phoenix/internal/pve"
 	"phoenix/runtime"
 )
 
@@ -169,6 +170,14 @@ func (f *runFlags) options(dryRun bool, stderr io.Writer) (runtime.Options, map[
 		}
 		vars[k] = val
 	}
+	target := f.target
+	if target != "" {
+		t, err := pve.NormalizeURL(target)
+		if err != nil {
+			return runtime.Options{}, nil, fmt.Errorf("--target: %w", err)
+		}
+		target = t
+	}
 	root := rootDir(f.root, f.sim)
 	flags := map[string]string{}
 	for name, v := range f.familyFlags {
@@ -178,7 +187,7 @@ func (f *runFlags) options(dryRun bool, stderr io.Writer) (runtime.Options, map[
 		DryRun:        dryRun || f.dryRun,
 		Sim:           f.sim,
 		RootDir:       root,
-		Target:        f.target,
+		Target:        target,
 		ConfigDir:     f.config,
 		MaxSteps:      f.maxSteps,
 		Stderr:        stderr,
@@ -249,7 +258,10 @@ func runScript(args []string, plan bool, stdout, stderr io.Writer) int {
 		}
 	}
 
-	_, runErr := rt.ExecScript(script)
+	runErr := rt.Preflight(script)
+	if runErr == nil {
+		_, runErr = rt.ExecScript(script)
+	}
 	rep := rt.Report()
 	if f.output == "json" {
 		rep.WriteJSON(stdout)

@@ -21,7 +21,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -134,13 +133,11 @@ func Connect(ctx context.Context, conn Connection, opts Options) (*Client, error
 	if conn.URL == "" {
 		conn.URL = DefaultURL
 	}
-	u, err := url.Parse(conn.URL)
-	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("PVE API URL %q: want https://HOST:PORT/api2/json", conn.URL)
+	u, err := NormalizeURL(conn.URL)
+	if err != nil {
+		return nil, err
 	}
-	if !strings.HasSuffix(u.Path, "/api2/json") {
-		return nil, fmt.Errorf("PVE API URL %q: the path must end in /api2/json", conn.URL)
-	}
+	conn.URL = u
 	if conn.Auth.IsZero() {
 		return nil, fmt.Errorf("no PVE credentials: set %s (USER@REALM!ID=SECRET) or %s (root@pam), or name a 0600 credentials file in the site config's pve.credentials_file", EnvToken, EnvPassword)
 	}

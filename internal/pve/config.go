@@ -10,7 +10,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -281,4 +284,51 @@ func colonHex(b []byte) string {
 		fmt.Fprintf(&buf, "%02X", x)
 	}
 	return buf.String()
+}
+
+// APIPath is the path of PVE's JSON API below the host.
+const APIPath = "/api2/json"
+
+// NormalizeURL accepts the API URL the way PVE users write it:
+// https://HOST:8006, with or without a trailing slash, or with the API
+// path /api2/json, which is appended when missing. Without a port, PVE's
+// 8006 is meant. Anything else (another scheme or path, a query, user
+// info) is an error that shows the accepted forms.
+func NormalizeURL(raw string) (string, error) {
+	bad := func(why string) (string, error) {
+		return "", fmt.Errorf("PVE API URL %q: %s; want https://HOST:8006 (the path %s is added when missing)", raw, why, APIPath)
+	}
+	u, err := url.Parse(strings.TrimSpace(raw))
+	switch {
+	case err != nil:
+		return bad("not a URL")
+	case u.Scheme != "https":
+		if u.Scheme == "" {
+			return bad("no https:// scheme")
+		}
+		return bad("the scheme must be https, PVE's API serves only TLS")
+	case u.Host == "" || u.Hostname() == "":
+		return bad("no host")
+	case u.User != nil:
+		return bad("user info does not belong in the URL, credentials come from the environment")
+	case u.RawQuery != "" || u.Fragment != "":
+		return bad("a query or fragment does not belong in the URL")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return bad("port " + p + " is not a port number")
+		}
+	} else {
+		u.Host = net.JoinHostPort(u.Hostname(), "8006")
+	}
+	// A proxy may serve the API below a prefix: keep a path that ends in
+	// the API path.
+	p := strings.TrimSuffix(u.Path, "/")
+	switch {
+	case p == "":
+		p = APIPath
+	case !strings.HasSuffix(p, APIPath):
+		return bad("unexpected path " + u.Path)
+	}
+	return "https://" + u.Host + p, nil
 }

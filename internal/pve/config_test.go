@@ -153,7 +153,7 @@ func TestConnectErrors(t *testing.T) {
 	if _, err := pve.Connect(ctx, pve.Connection{URL: e.URL, Trust: tr}, pvesimtest.Fast); err == nil || !strings.Contains(err.Error(), pve.EnvToken) {
 		t.Fatalf("no credentials: %v", err)
 	}
-	for _, u := range []string{"http://127.0.0.1:8006/api2/json", "https://127.0.0.1:8006/"} {
+	for _, u := range []string{"http://127.0.0.1:8006/api2/json", "https://127.0.0.1:8006/api2"} {
 		if _, err := pve.Connect(ctx, pve.Connection{URL: u, Auth: tokenAuth(t), Trust: tr}, pvesimtest.Fast); err == nil {
 			t.Errorf("URL %s accepted", u)
 		}
@@ -165,5 +165,36 @@ func TestConnectErrors(t *testing.T) {
 	}
 	if _, err := c.Nodes(ctx); err == nil || !strings.Contains(err.Error(), "cannot reach the PVE API at https://127.0.0.1:1/api2/json") {
 		t.Fatalf("unreachable: %v", err)
+	}
+}
+
+func TestNormalizeURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://pve.example:8006":                "https://pve.example:8006/api2/json",
+		"https://pve.example:8006/":               "https://pve.example:8006/api2/json",
+		"https://pve.example:8006/api2/json":      "https://pve.example:8006/api2/json",
+		"https://pve.example:8006/api2/json/":     "https://pve.example:8006/api2/json",
+		"https://10.0.0.2":                        "https://10.0.0.2:8006/api2/json",
+		"https://[::1]:8006":                      "https://[::1]:8006/api2/json",
+		" https://pve.example:443/pve/api2/json ": "https://pve.example:443/pve/api2/json",
+	} {
+		got, err := pve.NormalizeURL(in)
+		if err != nil || got != want {
+			t.Errorf("NormalizeURL(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for in, why := range map[string]string{
+		"pve.example:8006":                     "scheme",
+		"http://pve.example:8006":              "must be https",
+		"https://":                             "no host",
+		"https://pve.example:99999":            "not a port",
+		"https://pve.example:8006/api2":        "unexpected path /api2",
+		"https://root:pw@pve.example:8006":     "user info",
+		"https://pve.example:8006/api2/json?x": "query",
+	} {
+		_, err := pve.NormalizeURL(in)
+		if err == nil || !strings.Contains(err.Error(), why) || !strings.Contains(err.Error(), "want https://HOST:8006") {
+			t.Errorf("NormalizeURL(%q): %v, want an error saying %q", in, err, why)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -502,4 +503,49 @@ func (c *Client) EnsureTemplate(ctx context.Context, node, volid string) error {
 // node, so parallel converges fetch it once.
 func (c *Client) TemplateLock(node, volid string) *sync.Mutex {
 	return c.nodeLock("template|" + node + "|" + volid)
+}
+
+// Storage is one storage as a node sees it.
+type Storage struct {
+	Name    string
+	Content []string // rootdir, images, vztmpl, ...
+	Active  bool
+}
+
+// Holds reports whether the storage takes content of type ct.
+func (s Storage) Holds(ct string) bool { return slices.Contains(s.Content, ct) }
+
+// Storages lists the storages a node can use, sorted by name.
+func (c *Client) Storages(ctx context.Context, node string) ([]Storage, error) {
+	var items []struct {
+		Storage string          `json:"storage"`
+		Content string          `json:"content"`
+		Active  json.RawMessage `json:"active"`
+	}
+	if err := c.get(ctx, fmt.Sprintf("/nodes/%s/storage", url.PathEscape(node)), &items); err != nil {
+		return nil, err
+	}
+	out := make([]Storage, len(items))
+	for i, it := range items {
+		act, _ := rawString(it.Active)
+		out[i] = Storage{Name: it.Storage, Content: strings.Split(it.Content, ","), Active: act == "1"}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Appliances lists the template names a node can download (aplinfo).
+func (c *Client) Appliances(ctx context.Context, node string) ([]string, error) {
+	var items []struct {
+		Template string `json:"template"`
+	}
+	if err := c.get(ctx, fmt.Sprintf("/nodes/%s/aplinfo", url.PathEscape(node)), &items); err != nil {
+		return nil, err
+	}
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = it.Template
+	}
+	sort.Strings(out)
+	return out, nil
 }

@@ -146,6 +146,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, started
 	if *debug {
 		fmt.Fprintf(stdout, "Debug:       %s/debug/requests\n", strings.TrimSuffix(url, apiPrefix))
 	}
+	fmt.Fprint(stdout, pasteBlock(strings.TrimSuffix(url, apiPrefix), fp, toks, pw))
 	if started != nil {
 		started(srv)
 	}
@@ -179,4 +180,34 @@ func randomHex(n int) string {
 func randomUUID() string {
 	h := randomHex(16)
 	return h[0:8] + "-" + h[8:12] + "-4" + h[13:16] + "-a" + h[17:20] + "-" + h[20:32]
+}
+
+// pasteBlock is what a user pastes into a shell to run phoenix against
+// this simulator: the trust pin, one login and an example run. The
+// password is preferred: PVE refuses bind mounts to API tokens, and the
+// example site's containers have them.
+func pasteBlock(base, fp string, toks []string, pw string) string {
+	var b strings.Builder
+	b.WriteString("\nTo run phoenix against it, paste this into a shell in a directory with\nthe site's scripts/ and config/ (the phoenix repository has both):\n\n")
+	fmt.Fprintf(&b, "export PHOENIX_PVE_FINGERPRINT=%s\n", fp)
+	switch {
+	case pw != "":
+		fmt.Fprintf(&b, "export PHOENIX_PVE_PASSWORD=%s\n", shellQuote(pw))
+		b.WriteString("unset PHOENIX_PVE_TOKEN PHOENIX_PVE_USER PHOENIX_PVE_CA_FILE PHOENIX_PVE_INSECURE\n")
+	case len(toks) > 0:
+		fmt.Fprintf(&b, "export PHOENIX_PVE_TOKEN=%s\n", shellQuote(toks[0]))
+		b.WriteString("unset PHOENIX_PVE_PASSWORD PHOENIX_PVE_USER PHOENIX_PVE_CA_FILE PHOENIX_PVE_INSECURE\n")
+		b.WriteString("# PVE refuses bind mounts to API tokens: for the example site's containers,\n# start the simulator with --root-password and use PHOENIX_PVE_PASSWORD.\n")
+	}
+	fmt.Fprintf(&b, "phoenix exec --sim --target %s scripts/guests.star\n", base)
+	return b.String()
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it; single quotes
+// also keep an interactive bash from expanding the '!' of a token.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -1,0 +1,293 @@
+package proxmox
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"go.starlark.net/starlark"
+
+	"phoenix/internal/pve"
+	"phoenix/runtime"
+)
+
+// preflight connects before the script runs (so a bad URL, missing
+// credentials or a refused login stop the run first) and, with a site
+// config, checks every guest of the site against PVE: what converging it
+// would need that PVE will certainly refuse. The checks follow PVE's own
+// rules: bind mounts, and container features other than nesting, only
+// for root@pam logged in with a password (never a token); a new guest's
+// node, storages (holding rootdir, vztmpl) and template (present, or
+// downloadable through aplinfo); a VM's clone source. Every cause is
+// reported, guests that fail the same way together.
+func preflight(rt *runtime.Runtime) error {
+	be, err := runBackend(rt)
+	if err != nil {
+		return fmt.Errorf("proxmox: %w", err)
+	}
+	s, err := loadSite(rt)
+	if err != nil || s == nil {
+		return err
+	}
+	ctx := rt.Context()
+	pf := &preflightRun{be: be, ctx: ctx, storages: map[string][]pve.Storage{}, appliances: map[string][]string{}}
+	ns, err := be.Client.Nodes(ctx)
+	if err != nil {
+		return fmt.Errorf("proxmox: reading the nodes: %w", err)
+	}
+	for _, n := range ns {
+		pf.nodes = append(pf.nodes, n.Node)
+	}
+	st := s.Starlark()
+	for _, field := range []string{"lxcs", "vms"} {
+		v, err := st.Attr(field)
+		if err != nil {
+			return err
+		}
+		iter := starlark.Iterate(v)
+		if iter == nil {
+			return fmt.Errorf("proxmox: site.%s is not a list", field)
+		}
+		var g starlark.Value
+		for iter.Next(&g) {
+			if err := pf.guest(field == "lxcs", g); err != nil {
+				iter.Done()
+				return err
+			}
+		}
+		iter.Done()
+	}
+	if len(pf.causes) == 0 {
+		return nil
+	}
+	return &runtime.PreflightError{Family: "proxmox", Causes: groupCauses(pf.causes)}
+}
+
+// cause is one certain failure: what it concerns (lxc:101) and why.
+type cause struct{ what, msg string }
+
+// groupCauses joins the guests that fail for the same reason, in the
+// order first seen: "lxc:101, lxc:102: why".
+func groupCauses(cs []cause) []string {
+	var order []string
+	by := map[string][]string{}
+	for _, c := range cs {
+		if _, ok := by[c.msg]; !ok {
+			order = append(order, c.msg)
+		}
+		if !slices.Contains(by[c.msg], c.what) {
+			by[c.msg] = append(by[c.msg], c.what)
+		}
+	}
+	out := make([]string, len(order))
+	for i, m := range order {
+		out[i] = strings.Join(by[m], ", ") + ": " + m
+	}
+	return out
+}
+
+type preflightRun struct {
+	be         *Backend
+	ctx        context.Context
+	nodes      []string
+	storages   map[string][]pve.Storage // by node
+	appliances map[string][]string      // by node
+	causes     []cause
+}
+
+func (pf *preflightRun) add(what, format string, args ...any) {
+	pf.causes = append(pf.causes, cause{what, fmt.Sprintf(format, args...)})
+}
+
+// root reports whether PVE treats the run's login as root@pam: a
+// password login as root@pam, never a token (even root@pam's own).
+func (pf *preflightRun) root() bool {
+	a := pf.be.Client.Auth()
+	return !a.IsToken() && a.User == pve.DefaultUser
+}
+
+func (pf *preflightRun) login() string {
+	a := pf.be.Client.Auth()
+	if a.IsToken() {
+		return fmt.Sprintf("this run uses the API token %s: set %s for root@pam instead of %s", a.TokenID, pve.EnvPassword, pve.EnvToken)
+	}
+	return fmt.Sprintf("this run logs in as %s: log in as root@pam (%s)", a.User, pve.EnvUser)
+}
+
+func (pf *preflightRun) guest(lxc bool, v starlark.Value) error {
+	if lxc {
+		r, err := newRecord("proxmox preflight", v, nil, lxcFields)
+		if err != nil {
+			return err
+		}
+		spec, _, err := lxcSpec(r)
+		if err != nil {
+			return err
+		}
+		pf.lxc(spec)
+		return nil
+	}
+	r, err := newRecord("proxmox preflight", v, nil, vmFields)
+	if err != nil {
+		return err
+	}
+	spec, err := vmSpec(r)
+	if err != nil {
+		return err
+	}
+	pf.vm(spec)
+	return nil
+}
+
+func (pf *preflightRun) lxc(s *pve.LXCSpec) {
+	what := pve.Resource(pve.LXC, s.VMID)
+	plan, err := pf.be.Client.PlanLXC(pf.ctx, s)
+	if err != nil {
+		pf.add(what, "%s", strings.TrimPrefix(err.Error(), what+" "))
+		return
+	}
+	if !plan.Exists {
+		if !pf.node(what, s.Node) {
+			return
+		}
+		if s.RootFSStorage != "" {
+			pf.storage(what, s.Node, s.RootFSStorage, "rootdir", "its root disk")
+		}
+		pf.template(what, s.Node, s.Template)
+		if len(s.MountPoints) > 0 && !pf.root() {
+			pf.add(what, "PVE allows bind mount points only to root@pam logged in with a password; %s", pf.login())
+		}
+		if msg := featureProblem("", s.Features, s.Unprivileged); msg != "" && !pf.root() {
+			pf.add(what, "%s; %s", msg, pf.login())
+		}
+		return
+	}
+	if pf.root() {
+		return
+	}
+	for _, c := range plan.Changes {
+		switch {
+		case isBindMP(c.Key, c.Old) || isBindMP(c.Key, c.New):
+			pf.add(what, "changing bind mount points (%s) is allowed only to root@pam logged in with a password; %s", c.Key, pf.login())
+		case c.Key == "features":
+			if msg := featureProblem(c.Old, c.New, s.Unprivileged); msg != "" {
+				pf.add(what, "%s; %s", msg, pf.login())
+			}
+		}
+	}
+}
+
+// isBindMP reports an mpN value that is a host path.
+func isBindMP(key, v string) bool {
+	if !strings.HasPrefix(key, "mp") || v == "" {
+		return false
+	}
+	vol, _, _ := strings.Cut(v, ",")
+	return strings.HasPrefix(vol, "/")
+}
+
+// featureProblem follows PVE: anyone but root@pam may only toggle
+// nesting, and only on an unprivileged container.
+func featureProblem(oldV, newV string, unprivileged bool) string {
+	if oldV == newV {
+		return ""
+	}
+	if !unprivileged {
+		return "PVE allows feature flags on a privileged container only to root@pam"
+	}
+	o, n := pve.ParseProp(pve.LXC, "features", oldV), pve.ParseProp(pve.LXC, "features", newV)
+	for _, m := range []map[string]string{o, n} {
+		for k := range m {
+			if k != "nesting" && o[k] != n[k] {
+				return "PVE allows container features other than nesting (" + k + ") only to root@pam"
+			}
+		}
+	}
+	return ""
+}
+
+func (pf *preflightRun) vm(s *pve.VMSpec) {
+	what := pve.Resource(pve.QEMU, s.VMID)
+	plan, err := pf.be.Client.PlanVM(pf.ctx, s)
+	if err != nil {
+		pf.add(what, "%s", strings.TrimPrefix(err.Error(), what+" "))
+		return
+	}
+	if plan.Exists || !pf.node(what, s.Node) {
+		return
+	}
+	src, ok, err := pf.be.Client.Guest(pf.ctx, s.CloneFrom)
+	switch {
+	case err != nil:
+		pf.add(what, "reading its clone source vm:%d: %v", s.CloneFrom, err)
+	case !ok:
+		pf.add(what, "its clone source vm:%d (clone_from) does not exist in PVE; create or restore that template first", s.CloneFrom)
+	case src.Kind != pve.QEMU:
+		pf.add(what, "its clone source %d (clone_from) is a container, not a VM", s.CloneFrom)
+	case src.Node != s.Node && !src.Template:
+		pf.add(what, "its clone source vm:%d is on node %s and not a template; PVE clones a plain VM only onto its own node", s.CloneFrom, src.Node)
+	}
+}
+
+func (pf *preflightRun) node(what, node string) bool {
+	if slices.Contains(pf.nodes, node) {
+		return true
+	}
+	pf.add(what, "node %s does not exist (the cluster has %s)", node, strings.Join(pf.nodes, ", "))
+	return false
+}
+
+// storage checks that node has storage and that it holds ct.
+func (pf *preflightRun) storage(what, node, name, ct, forWhat string) bool {
+	list, ok := pf.storages[node]
+	if !ok {
+		var err error
+		if list, err = pf.be.Client.Storages(pf.ctx, node); err != nil {
+			pf.add(what, "reading the storages of node %s: %v", node, err)
+			return false
+		}
+		pf.storages[node] = list
+	}
+	var names []string
+	for _, st := range list {
+		names = append(names, st.Name)
+		if st.Name != name {
+			continue
+		}
+		if !st.Holds(ct) {
+			pf.add(what, "storage %s on node %s, for %s, does not hold %s (it holds %s)", name, node, forWhat, ct, strings.Join(st.Content, ", "))
+			return false
+		}
+		return true
+	}
+	pf.add(what, "storage %s, for %s, does not exist on node %s (it has %s)", name, forWhat, node, strings.Join(names, ", "))
+	return false
+}
+
+// template checks that the OS template is on its storage or downloadable.
+func (pf *preflightRun) template(what, node, volid string) {
+	storage, rest, _ := strings.Cut(volid, ":")
+	if !pf.storage(what, node, storage, "vztmpl", "the template "+volid) {
+		return
+	}
+	have, err := pf.be.Client.HasTemplate(pf.ctx, node, volid)
+	if err != nil {
+		pf.add(what, "listing the templates on %s of node %s: %v", storage, node, err)
+		return
+	}
+	if have {
+		return
+	}
+	list, ok := pf.appliances[node]
+	if !ok {
+		if list, err = pf.be.Client.Appliances(pf.ctx, node); err != nil {
+			pf.add(what, "listing the downloadable templates of node %s: %v", node, err)
+			return
+		}
+		pf.appliances[node] = list
+	}
+	if !slices.Contains(list, strings.TrimPrefix(rest, "vztmpl/")) {
+		pf.add(what, "the template %s is not on node %s and PVE cannot download it (not in `pveam available`)", volid, node)
+	}
+}

@@ -1,0 +1,76 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"go.starlark.net/syntax"
+)
+
+// Preflight runs, before a script starts, the preflight checks of every
+// family the script (or a module it loads) refers to, so that a run that
+// would certainly fail stops before its first change. The errors of all
+// families are returned together.
+func (rt *Runtime) Preflight(script string) error {
+	abs, err := filepath.Abs(script)
+	if err != nil {
+		return err
+	}
+	names := map[string]bool{}
+	usedNames(abs, map[string]bool{}, names)
+	var errs []error
+	for _, f := range rt.Opts.Families {
+		if f.Preflight == nil || !names[f.Name] {
+			continue
+		}
+		if err := f.Preflight(rt); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// usedNames adds every identifier that key and the modules it loads
+// mention. Unreadable or malformed files add nothing: running the script
+// reports them properly.
+func usedNames(key string, seen, names map[string]bool) {
+	if seen[key] {
+		return
+	}
+	seen[key] = true
+	src, err := readModule(key)
+	if err != nil {
+		return
+	}
+	f, err := FileOptions.Parse(key, src, 0)
+	if err != nil {
+		return
+	}
+	syntax.Walk(f, func(n syntax.Node) bool {
+		switch n := n.(type) {
+		case *syntax.Ident:
+			names[n.Name] = true
+		case *syntax.LoadStmt:
+			if k, _, err := resolveModule(key, n.ModuleName()); err == nil {
+				usedNames(k, seen, names)
+			}
+		}
+		return true
+	})
+}
+
+// PreflightError is what a family's preflight found: every cause, each
+// naming what it concerns.
+type PreflightError struct {
+	Family string
+	Causes []string
+}
+
+func (e *PreflightError) Error() string {
+	s := fmt.Sprintf("%s: the run would fail; stopped before any change:", e.Family)
+	for _, c := range e.Causes {
+		s += "\n  - " + c
+	}
+	return s
+}
