@@ -37,8 +37,9 @@ func TestScripts(t *testing.T) {
 
 // simServe starts `phoenix sim serve` as its own process on a free
 // loopback port, with a fresh root password, and exports what a client
-// needs: PVE_URL, PHOENIX_PVE_FINGERPRINT and PHOENIX_PVE_PASSWORD. The
-// process is stopped with SIGTERM when the script ends.
+// needs: PVE_URL, PHOENIX_PVE_FINGERPRINT and PHOENIX_PVE_PASSWORD (also
+// as SIM_PASSWORD). The process is stopped with SIGTERM when the script
+// ends.
 //
 //	simserve [sim serve flags]
 func simServe(ts *testscript.TestScript, neg bool, args []string) {
@@ -69,4 +70,5 @@ func simServe(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv("PVE_URL", url)
 	ts.Setenv("PHOENIX_PVE_FINGERPRINT", fp)
 	ts.Setenv("PHOENIX_PVE_PASSWORD", pw)
+	ts.Setenv("SIM_PASSWORD", pw)
 }

@@ -1,0 +1,87 @@
+package proxmox_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"phoenix/internal/cli"
+)
+
+// editJSON rewrites one config file through edit.
+func editJSON(t *testing.T, path string, edit func(m map[string]any)) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	edit(m)
+	if b, err = json.Marshal(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPreflightNamesEveryCause: a site naming a storage, a template, a
+// node and a clone source PVE lacks stops both plan and exec before the
+// first change (the host-side datasets come first in guests.star), with
+// every cause listed.
+func TestPreflightNamesEveryCause(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "config")
+	if err := simConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	editJSON(t, filepath.Join(cfg, "phoenix_hypervisor_config.json"), func(m map[string]any) {
+		m["nodes"].(map[string]any)["pve9"] = map[string]any{"management_ip": "192.168.10.19"}
+		fw := m["firewall"].(map[string]any)
+		fw["flows"] = append(fw["flows"].([]any), map[string]any{"source": "nodes", "destination": "nodes", "proto": "udp", "port": 5405.0, "comment": "corosync"})
+		m["storage"].(map[string]any)["tank"] = map[string]any{"type": "zfspool", "pool": "tank/data", "content": []any{"rootdir", "images"}}
+	})
+	editJSON(t, filepath.Join(cfg, "phoenix_lxc_configs.json"), func(m map[string]any) {
+		m["101"].(map[string]any)["rootfs"].(map[string]any)["storage"] = "tank"
+		m["102"].(map[string]any)["template"] = "local:vztmpl/nosuch-os_1.0_amd64.tar.zst"
+		m["103"].(map[string]any)["node"] = "pve9"
+	})
+	editJSON(t, filepath.Join(cfg, "phoenix_vm_configs.json"), func(m map[string]any) {
+		m["1001"].(map[string]any)["clone_from"] = 9999.0
+		m["1002"].(map[string]any)["clone_from"] = 9999.0
+	})
+	root := filepath.Join(t.TempDir(), "root")
+	script, err := filepath.Abs("../../scripts/guests.star")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"plan", "exec"} {
+		var out, errb bytes.Buffer
+		code := cli.Run([]string{cmd, "--sim", "--root", root, "--config", cfg, script}, nil, &out, &errb)
+		if code != cli.ExitError {
+			t.Fatalf("%s exited %d, want 1\n%s%s", cmd, code, out.String(), errb.String())
+		}
+		for _, want := range []string{
+			"stopped before any change",
+			"lxc:101: storage tank, for its root disk, does not exist on node pve (it has local, local-zfs)",
+			"lxc:102: the template local:vztmpl/nosuch-os_1.0_amd64.tar.zst is not on node pve and PVE cannot download it",
+			"lxc:103: node pve9 does not exist (the cluster has pve)",
+			"vm:1001, vm:1002: its clone source vm:9999 (clone_from) does not exist in PVE",
+		} {
+			if !strings.Contains(errb.String(), want) {
+				t.Errorf("%s: stderr lacks %q:\n%s", cmd, want, errb.String())
+			}
+		}
+		if !strings.HasPrefix(out.String(), "0 changed, 0 unchanged") {
+			t.Errorf("%s reported changes:\n%s", cmd, out.String())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "mnt/pve/quickOS/lxc-persistent-data")); err == nil {
+		t.Error("exec made the persistent-data directory before stopping")
+	}
+}
