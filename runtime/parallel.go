@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -189,6 +190,7 @@ func parallelBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark
 			if ee, ok := res.err.(*starlark.EvalError); ok {
 				cause, trace = ee.Msg, ee.Backtrace()
 			}
+			cause = withoutOwnName(cause, tasks[i].name)
 			if f := byCause[cause]; f != nil {
 				f.steps = append(f.steps, tasks[i].name)
 			} else {
@@ -214,3 +216,18 @@ func parallelBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark
 	}
 	return starlark.NewList(out), nil
 }
+
+// withoutOwnName replaces in msg the words of a step's own name ("lxc" and
+// "101" of lxc:101), so that failures differing only in the guest they
+// name count as the same.
+func withoutOwnName(msg, step string) string {
+	for _, w := range nameWord.FindAllString(step, -1) {
+		if len(w) < 2 {
+			continue
+		}
+		msg = regexp.MustCompile(`\b`+regexp.QuoteMeta(w)+`\b`).ReplaceAllString(msg, "\x00")
+	}
+	return msg
+}
+
+var nameWord = regexp.MustCompile(`[A-Za-z0-9]+`)
