@@ -67,18 +67,30 @@ type Report struct {
 	marks []mark
 }
 
-// Counts returns changed, unchanged and failed.
+// Counts returns changed, unchanged and failed. Changes are counted one
+// by one; unchanged counts resources, each once, and only those the run
+// did not change: a script may look at one resource several times (a
+// dataset each guest's mount shares), and a converged site must report
+// the same number however its steps met them.
 func (r *Report) Counts() (changed, unchanged, failed int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	touched := map[string]bool{}
 	for _, c := range r.Changes {
+		touched[c.Resource] = true
 		if c.Error != "" {
 			failed++
 		} else {
 			changed++
 		}
 	}
-	return changed, len(r.Unchanged), failed
+	for _, res := range r.Unchanged {
+		if !touched[res] {
+			touched[res] = true
+			unchanged++
+		}
+	}
+	return changed, unchanged, failed
 }
 
 // ChecksFailed reports whether any health check failed.

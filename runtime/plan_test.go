@@ -84,3 +84,16 @@ func TestPlannedPaths(t *testing.T) {
 		t.Errorf("ReadFile of unknown content: %v", err)
 	}
 }
+
+// Unchanged counts resources once, and not those the run changed: the
+// same converged site reports the same number however often a script
+// looks at a resource.
+func TestCountsUnchangedOncePerResource(t *testing.T) {
+	r := &Report{
+		Changes:   []Change{{Resource: "dir:/a"}, {Resource: "dir:/a"}, {Resource: "lxc:1", Error: "x"}},
+		Unchanged: []string{"dir:/a", "zfs:p", "zfs:p", "lxc:1", "file:/f"},
+	}
+	if c, u, f := r.Counts(); c != 2 || u != 2 || f != 1 {
+		t.Errorf("counts %d, %d, %d; want 2 changed, 2 unchanged, 1 failed", c, u, f)
+	}
+}
