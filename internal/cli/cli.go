@@ -109,10 +109,52 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return ExitUsage
 }
 
-// Version is the module version stamped by the go tool, or "devel".
+// Version is the module version stamped by the go tool and the VCS
+// revision the binary was built from (with "+dirty" for uncommitted
+// changes); "devel" only when the build info has neither.
 func Version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	return versionOf(bi)
+}
+
+func versionOf(bi *debug.BuildInfo) string {
+	v := bi.Main.Version
+	if v == "(devel)" {
+		v = ""
+	}
+	var rev, at string
+	dirty := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if dirty {
+			rev += "+dirty"
+		}
+		if at != "" {
+			rev += " " + at
+		}
+	}
+	switch {
+	case v != "" && rev != "":
+		return v + " (" + rev + ")"
+	case v != "":
+		return v
+	case rev != "":
+		return "devel (" + rev + ")"
 	}
 	return "devel"
 }
