@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -271,6 +272,10 @@ func runScript(args []string, plan bool, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "phoenix %s: %v\n", name, err)
 		return ExitError
 	}
+	if msg := misplacedFlag(f.fs, name, script, scriptArgs, decls); msg != "" {
+		fmt.Fprintf(stderr, "phoenix %s: %s\n", name, msg)
+		return ExitUsage
+	}
 
 	rt, err := runtime.New(context.Background(), opts)
 	if err != nil {
@@ -331,6 +336,25 @@ func runScript(args []string, plan bool, stdout, stderr io.Writer) int {
 		return ExitPending
 	}
 	return ExitOK
+}
+
+// misplacedFlag explains a phoenix flag given after the script, where
+// the script's own parameters go, unless the script declares that name.
+func misplacedFlag(fs *pflag.FlagSet, cmd, script string, args []string, decls []runtime.Param) string {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if !strings.HasPrefix(a, "-") || a == "-h" || a == "--help" {
+			continue
+		}
+		n, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if fs.Lookup(n) == nil || slices.ContainsFunc(decls, func(p runtime.Param) bool { return p.Name == strings.ReplaceAll(n, "-", "_") }) {
+			continue
+		}
+		return fmt.Sprintf("%s is a phoenix flag, but it comes after the script, where the script's own parameters go: move it before the script (phoenix %s %s %s ...)", a, cmd, a, script)
+	}
+	return ""
 }
 
 // flagError reports a flag parse error (or -h) with the right exit code.
