@@ -311,7 +311,7 @@ func runScript(args []string, plan bool, stdout, stderr io.Writer) int {
 	}
 	rep := rt.Report()
 	if f.output == "json" {
-		rep.WriteJSON(stdout)
+		rep.WriteJSONResult(stdout, runErr)
 	} else {
 		rep.WriteText(stdout, opts.DryRun)
 	}
