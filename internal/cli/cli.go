@@ -40,7 +40,7 @@ usage:
   phoenix fmt      [-w] [-d] FILE|DIR...               format Starlark files
   phoenix doc      [MODULE[.FUNCTION]]                 the builtin reference: signatures, typed parameters, descriptions
   phoenix repl     [flags]                             interactive session, plan first
-  phoenix validate [--config DIR]                      validate the site configuration
+  phoenix validate [--config DIR] [--output json]      validate the site configuration
   phoenix log      [--since WHEN] [--resource PATTERN]  the audit journal of applied changes
   phoenix sim serve [flags]                            run the Proxmox VE API simulator
   phoenix ca serve  [flags]                            run the CA daemon from a ca.json
