@@ -336,7 +336,7 @@ func Ensure(thread *starlark.Thread, name string, props map[string]string) (*Ens
 	}
 	detail := "filesystem"
 	for _, k := range sortedKeys(want) {
-		detail += ", " + k + "=" + want[k]
+		detail += ", " + k + "=" + zfscli.HumanValue(k, want[k])
 	}
 	mp, err := b.create(thread, name, parentMP, want, detail)
 	if err != nil {
@@ -433,7 +433,7 @@ func (b *backend) update(thread *starlark.Thread, name string, v view, want map[
 			c = "(unset)"
 		}
 		diff[k] = want[k]
-		details = append(details, fmt.Sprintf("%s: %s -> %s", k, c, want[k]))
+		details = append(details, fmt.Sprintf("%s: %s -> %s", k, zfscli.HumanValue(k, c), zfscli.HumanValue(k, want[k])))
 	}
 	if len(diff) == 0 {
 		runtime.Unchanged(thread, "zfs:"+name)

@@ -352,3 +352,22 @@ func Default(name string) (string, bool) {
 	}
 	return p.def, true
 }
+
+// HumanValue is a property value as an operator writes it, for plans:
+// byte sizes as "50G" (exact when the size is a whole number of a unit,
+// as zfs prints them otherwise), 0 of a quota as "none"; every other
+// value as given.
+func HumanValue(name, value string) string {
+	def := lookupProp(name)
+	if def == nil || !def.bytes {
+		return value
+	}
+	n, err := strconv.ParseUint(value, 10, 64)
+	if err != nil {
+		return value
+	}
+	if n == 0 && def.none0 {
+		return "none"
+	}
+	return niceBytes(n)
+}
