@@ -187,6 +187,8 @@ func clientOptions(rt *runtime.Runtime) pve.Options {
 	o := pve.Options{Logf: func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }}
 	if isTerminal(w) {
 		o.Progress = w
+	} else {
+		o.TaskLines = w
 	}
 	return o
 }

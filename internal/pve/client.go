@@ -73,6 +73,10 @@ type Options struct {
 	// it only for a terminal.
 	Progress      io.Writer
 	ProgressAfter time.Duration // default 2s
+	// TaskLines, when set, receives a timestamped line when each task
+	// starts and when it ends: progress for logs, CI and cron, where
+	// Progress's redrawn line does not work.
+	TaskLines io.Writer
 	// Logf reports retries; nil is quiet.
 	Logf func(format string, args ...any)
 	// HTTPClient replaces the transport (tests); Trust is then ignored.

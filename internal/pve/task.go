@@ -22,13 +22,25 @@ var ErrTaskTimeout = errors.New("task did not finish in time")
 // OK is a *TaskError with the tail of its log (go-proxmox's own Wait
 // returns nil then). It stops when ctx is cancelled or after
 // Options.TaskTimeout; what names the task in errors ("create lxc:103").
-func (c *Client) Wait(ctx context.Context, upid, what string) error {
+func (c *Client) Wait(ctx context.Context, upid, what string) (err error) {
 	if upid == "" {
 		return fmt.Errorf("%s: PVE returned no task ID", what)
 	}
 	t := proxmox.NewTask(proxmox.UPID(upid), c.api)
 	if t.Node == "" {
 		return fmt.Errorf("%s: malformed task ID %q", what, upid)
+	}
+	if c.opts.TaskLines != nil {
+		began := time.Now()
+		c.taskLine("started %s on %s", what, t.Node)
+		defer func() {
+			took := time.Since(began).Round(time.Millisecond)
+			if err != nil {
+				c.taskLine("failed %s after %s", what, took)
+			} else {
+				c.taskLine("finished %s in %s", what, took)
+			}
+		}()
 	}
 	wctx, cancel := context.WithTimeout(ctx, c.opts.TaskTimeout)
 	defer cancel()
@@ -109,6 +121,13 @@ func (c *Client) taskLog(ctx context.Context, t *proxmox.Task) ([]string, error)
 	return out, nil
 }
 
+// taskLine writes one timestamped line to Options.TaskLines.
+func (c *Client) taskLine(format string, args ...any) {
+	c.progressMu.Lock()
+	defer c.progressMu.Unlock()
+	fmt.Fprintf(c.opts.TaskLines, "%s pve task %s\n", time.Now().UTC().Format(time.RFC3339), fmt.Sprintf(format, args...))
+}
+
 // progress is the one-line display of a long wait: the task's latest log
 // line and the elapsed time, redrawn in place.
 type progress struct {
@@ -130,9 +149,13 @@ func (p *progress) show(ctx context.Context, t *proxmox.Task, elapsed time.Durat
 	if len(line) > 100 {
 		line = line[:97] + "..."
 	}
+	msg := fmt.Sprintf("%s: %s", p.what, elapsed.Round(time.Second))
+	if line = strings.TrimSpace(line); line != "" {
+		msg += ": " + line
+	}
 	p.c.progressMu.Lock()
 	defer p.c.progressMu.Unlock()
-	fmt.Fprintf(p.c.opts.Progress, "\r\x1b[K%s: %s (%s)", p.what, strings.TrimSpace(line), elapsed.Round(time.Second))
+	fmt.Fprintf(p.c.opts.Progress, "\r\x1b[K%s", msg)
 	p.shown = true
 }
 
