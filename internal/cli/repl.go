@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/chzyer/readline"
+	"github.com/spf13/pflag"
 	"go.starlark.net/starlark"
 
 	"phoenix/builtins/config"
@@ -76,6 +77,7 @@ func replCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	failed, err := repl.Run(rt, repl.Options{
 		Globals:       globals,
 		GlobalsSource: sources,
+		RunFlags:      f.runFlagsForScript(),
 		Stdin:         stdin,
 		Stdout:        stdout,
 		Stderr:        stderr,
@@ -112,4 +114,25 @@ func replSite(rt *runtime.Runtime, dir string, stderr io.Writer) (starlark.Strin
 func isTerminal(x any) bool {
 	f, ok := x.(*os.File)
 	return ok && readline.IsTerminal(int(f.Fd()))
+}
+
+// runFlagsForScript lists the flags given to the session that a run of a
+// script saved from it needs too: where and against what it runs, not
+// how the session asked or printed.
+func (f *runFlags) runFlagsForScript() []string {
+	var out []string
+	f.fs.Visit(func(fl *pflag.Flag) {
+		switch fl.Name {
+		case "yes", "dry-run", "output", "detailed-exitcode", "var":
+			return
+		}
+		if fl.Value.Type() == "bool" {
+			if fl.Value.String() == "true" {
+				out = append(out, "--"+fl.Name)
+			}
+			return
+		}
+		out = append(out, "--"+fl.Name, repl.ShellWord(fl.Value.String()))
+	})
+	return out
 }

@@ -43,6 +43,10 @@ type Options struct {
 	// Globals in a script, e.g. "site = config.site()".
 	GlobalsSource map[string]string
 
+	// RunFlags are the session's flags that a run of the saved script
+	// needs too (--sim, --root DIR, --config DIR), for :save's header.
+	RunFlags []string
+
 	// HistoryFile overrides HistoryPath (tests).
 	HistoryFile string
 	// Signals delivers Ctrl-C (os.Interrupt), which cancels the running

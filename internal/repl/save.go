@@ -77,7 +77,8 @@ func (s *session) save(path string) (int, error) {
 	if s.o.DryRun {
 		what = "the statements that succeeded, changing ones as planned (--dry-run)"
 	}
-	fmt.Fprintf(&b, "# Saved from a phoenix repl session: %s.\n# Run it with: phoenix exec %s\n\n", what, path)
+	run := append([]string{"phoenix", "exec"}, s.o.RunFlags...)
+	fmt.Fprintf(&b, "# Saved from a phoenix repl session: %s.\n# Run it with: %s\n\n", what, strings.Join(append(run, ShellWord(path)), " "))
 	names := make([]string, 0, len(used))
 	for n := range used {
 		names = append(names, n)
@@ -109,4 +110,12 @@ func isBlock(f *syntax.File) bool {
 		return true
 	}
 	return false
+}
+
+// ShellWord quotes s for a shell when it needs it.
+func ShellWord(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\n'\"\\$`!*?[]{}()<>|&;#~") {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
