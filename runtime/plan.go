@@ -188,6 +188,25 @@ func Do(thread *starlark.Thread, c Change, apply func() error) (applied bool, er
 	return err == nil, err
 }
 
+// Confirm asks the operator before a change that converging again cannot
+// undo, such as replacing a CA root; in a dry run it does nothing, since
+// the plan shows the change. A refusal is an error that stops the run
+// before the change.
+func Confirm(thread *starlark.Thread, question string) error {
+	rt := FromThread(thread)
+	if rt.Opts.DryRun || rt.Opts.Confirm == nil {
+		return nil
+	}
+	ok, err := rt.Opts.Confirm(question)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("not confirmed: %s; nothing of it was done", question)
+	}
+	return nil
+}
+
 // Unchanged records that resource already matches its declared state.
 func Unchanged(thread *starlark.Thread, resource string) {
 	reportOf(thread).add(func(r *Report) {

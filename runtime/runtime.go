@@ -41,6 +41,11 @@ type Options struct {
 	Globals starlark.StringDict
 	// Runner overrides the command runner (tests).
 	Runner machine.Runner
+	// Confirm, when set, is asked before a change that cannot be undone
+	// by converging again (a CA root replaced) is applied; false or an
+	// error stops the run before it. The CLI asks on a terminal and
+	// otherwise needs --yes. Nil allows (library use, tests).
+	Confirm func(question string) (bool, error)
 }
 
 // Runtime is one run of phoenix: one script execution or one REPL session.

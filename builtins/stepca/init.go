@@ -223,6 +223,10 @@ func converge(thread *starlark.Thread, fn string, be Backend, a *initArgs, st *c
 
 	res := &initResult{}
 	if backup {
+		q := fmt.Sprintf("replace the CA in %s (root %s) with a new one? It is snapshotted and moved aside, and every consumer must then trust the new root", a.dir, ca.ShortFingerprint(st.Fingerprint))
+		if err := runtime.Confirm(thread, q); err != nil {
+			return nil, fmt.Errorf("%s: %w", fn, err)
+		}
 		if err := backupCA(thread, fn, be, a, st, res); err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -249,6 +250,9 @@ func runScript(args []string, plan bool, stdout, stderr io.Writer) int {
 	f.fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: phoenix %s [flags] SCRIPT [script parameters]\n\nflags:\n%s", name, f.fs.FlagUsages())
 	}
+	if !plan {
+		f.fs.BoolVar(&f.yes, "yes", false, "confirm changes that cannot be undone (replacing a CA root) without asking; needed off a terminal")
+	}
 	if err := f.fs.Parse(args); err != nil {
 		return flagError(stderr, name, err)
 	}
@@ -277,6 +281,7 @@ func runScript(args []string, plan bool, stdout, stderr io.Writer) int {
 		return ExitUsage
 	}
 
+	opts.Confirm = confirmer(f.yes, os.Stdin, stderr)
 	rt, err := runtime.New(context.Background(), opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "phoenix %s: %v\n", name, err)
@@ -336,6 +341,25 @@ func runScript(args []string, plan bool, stdout, stderr io.Writer) int {
 		return ExitPending
 	}
 	return ExitOK
+}
+
+// confirmer asks on a terminal, like terraform apply; off a terminal
+// only --yes confirms.
+func confirmer(yes bool, stdin *os.File, stderr io.Writer) func(string) (bool, error) {
+	return func(q string) (bool, error) {
+		if yes {
+			return true, nil
+		}
+		if !isTerminal(stdin) || !isTerminal(stderr) {
+			return false, fmt.Errorf("%s: this needs confirmation; run phoenix exec --yes to confirm it off a terminal", q)
+		}
+		fmt.Fprintf(stderr, "%s\nOnly 'yes' confirms: ", q)
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && line == "" {
+			return false, nil
+		}
+		return strings.TrimSpace(line) == "yes", nil
+	}
 }
 
 // misplacedFlag explains a phoenix flag given after the script, where
