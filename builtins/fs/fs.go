@@ -26,7 +26,7 @@ var Family = runtime.Family{Name: "fs", Module: Module}
 //	read(path: str) - the file's content as a string
 //	    Reads a file under --root; an error when it is missing.
 //	write(path: str, content: str, mode: int|None = None, owner: str|int|tuple|None = None, readable: bool = False) - struct(changed, path)
-//	    Converges a file: missing parent directories are created (mode 0755), then content, mode and owner are written in one atomic step (temp file, fsync, rename). Nothing is written when all three already match. owner is "uid:gid", (uid, gid) or one uid for both; None keeps the current owner (root for a new file). mode defaults to 0o644, and to 0o600 when content is a secret; a secret in a file that group or others may read (mode 0o640, say) is refused unless readable=True.
+//	    Converges a file: missing parent directories are created (mode 0755), then content, mode and owner are written in one atomic step (temp file, fsync, rename). Nothing is written when all three already match. owner is "uid:gid", (uid, gid) or one uid for both, or names resolved in the root's /etc/passwd and /etc/group ("www-data" for the user and its primary group, "www-data:adm"); None keeps the current owner (root for a new file). mode defaults to 0o644, and to 0o600 when content is a secret; a secret in a file that group or others may read (mode 0o640, say) is refused unless readable=True.
 //	mkdir(path: str, mode: int = 0o755, owner: str|int|tuple|None = None) - struct(changed, path)
 //	    Converges a directory and its parents, with mode and owner on the last one.
 //	exists(path: str) - bool
@@ -126,7 +126,7 @@ func write(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 		spec.Mode = os.FileMode(mode)
 	}
 	var err error
-	if spec.UID, spec.GID, err = runtime.ParseOwner(owner); err != nil {
+	if spec.UID, spec.GID, err = runtime.Owner(thread, owner); err != nil {
 		return nil, wrap(b, err)
 	}
 	changed, err := runtime.FromThread(thread).EnsureFile(thread, spec)
@@ -143,7 +143,7 @@ func mkdir(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "path", &path, "mode?", &mode, "owner?", &owner); err != nil {
 		return nil, err
 	}
-	uid, gid, err := runtime.ParseOwner(owner)
+	uid, gid, err := runtime.Owner(thread, owner)
 	if err != nil {
 		return nil, wrap(b, err)
 	}
@@ -280,7 +280,7 @@ func chown(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "path", &path, "owner", &owner); err != nil {
 		return nil, err
 	}
-	uid, gid, err := runtime.ParseOwner(owner)
+	uid, gid, err := runtime.Owner(thread, owner)
 	if err != nil {
 		return nil, wrap(b, err)
 	}

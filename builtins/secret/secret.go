@@ -73,7 +73,7 @@ func read(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwa
 }
 
 func writeSecret(thread *starlark.Thread, path string, s *runtime.Secret, mode int, owner starlark.Value) (bool, error) {
-	uid, gid, err := runtime.ParseOwner(owner)
+	uid, gid, err := runtime.Owner(thread, owner)
 	if err != nil {
 		return false, err
 	}

@@ -47,7 +47,7 @@ func certificate(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	if err != nil {
 		return nil, err
 	}
-	uid, gid, err := runtime.ParseOwner(owner)
+	uid, gid, err := runtime.Owner(thread, owner)
 	if err != nil {
 		return nil, siteErr(rt, fn, err)
 	}

@@ -37,7 +37,7 @@ func export(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if err != nil {
 		return nil, err
 	}
-	uid, gid, err := runtime.ParseOwner(owner)
+	uid, gid, err := runtime.Owner(thread, owner)
 	if err != nil {
 		return nil, siteErr(rt, fn, err)
 	}

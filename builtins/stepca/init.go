@@ -74,7 +74,7 @@ func parseInit(thread *starlark.Thread, fn string, args starlark.Tuple, kwargs [
 	if err != nil {
 		return nil, err
 	}
-	uid, gid, err := runtime.ParseOwner(owner)
+	uid, gid, err := runtime.Owner(thread, owner)
 	if err != nil {
 		return nil, siteErr(rt, fn, err)
 	}
