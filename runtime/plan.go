@@ -17,7 +17,12 @@ type Change struct {
 	Applied        bool   `json:"applied"`
 	PendingRestart bool   `json:"pending_restart"`
 	Detail         string `json:"detail"`
-	At             string `json:"at"`
+	// Before and After are the changed settings, structured, where the
+	// builtin knows them (a guest's options, a dataset's properties);
+	// absent ones are "" in Before for a setting that was unset.
+	Before map[string]string `json:"before,omitempty"`
+	After  map[string]string `json:"after,omitempty"`
+	At     string            `json:"at"`
 	Error          string `json:"error,omitempty"`
 
 	// Leaves is the state the change leaves, by resource: a family's own

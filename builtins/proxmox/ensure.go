@@ -114,7 +114,7 @@ func lxcEnsure(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 		}
 		var net0 string
 		leaves := map[string]any{want.Resource(): want}
-		applied, err := runtime.Do(thread, runtime.Change{Resource: want.Resource(), Action: "create", Detail: lxcCreateDetail(spec), Leaves: leaves}, func() error {
+		applied, err := runtime.Do(thread, runtime.Change{Resource: want.Resource(), Action: "create", Detail: lxcCreateDetail(spec), Leaves: leaves, After: spec.CreateConfig()}, func() error {
 			g, err := be.Client.CreateLXC(ctx, spec.Node, spec.VMID, spec.CreateConfig())
 			if err != nil {
 				return err
@@ -164,7 +164,7 @@ func vmEnsure(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 		var net0 string
 		detail := fmt.Sprintf("clone of vm:%d on %s: %s", spec.CloneFrom, spec.Node, optionList(spec.Options()))
 		leaves := map[string]any{want.Resource(): want}
-		applied, err := runtime.Do(thread, runtime.Change{Resource: want.Resource(), Action: "create", Detail: detail, Leaves: leaves}, func() error {
+		applied, err := runtime.Do(thread, runtime.Change{Resource: want.Resource(), Action: "create", Detail: detail, Leaves: leaves, After: spec.Options()}, func() error {
 			g, err := be.Client.CloneVM(ctx, src.Node, src.VMID, spec.VMID, spec.Node, spec.Name, true)
 			if err != nil {
 				return err
@@ -274,7 +274,11 @@ func update(thread *starlark.Thread, be *conn, plan *pve.Plan, out *ensured) err
 	out.action = "update"
 	out.pendingRestart = plan.PendingRestart
 	set, del := plan.Split()
-	_, err := runtime.Do(thread, runtime.Change{Resource: res, Action: "update", Detail: plan.Detail(), PendingRestart: plan.PendingRestart}, func() error {
+	before, after := map[string]string{}, map[string]string{}
+	for _, c := range plan.Changes {
+		before[c.Key], after[c.Key] = c.Old, c.New
+	}
+	_, err := runtime.Do(thread, runtime.Change{Resource: res, Action: "update", Detail: plan.Detail(), PendingRestart: plan.PendingRestart, Before: before, After: after}, func() error {
 		return be.Client.Configure(rt.Context(), plan.Guest, set, del)
 	})
 	return err

@@ -357,7 +357,7 @@ func (b *backend) create(thread *starlark.Thread, name, parentMP string, props m
 	if cm, ok := props["canmount"]; !ok || cm == "on" {
 		planDir(rt, leaves, mp)
 	}
-	_, err := runtime.Do(thread, runtime.Change{Resource: "zfs:" + name, Action: "create", Detail: detail, Leaves: leaves}, func() error {
+	_, err := runtime.Do(thread, runtime.Change{Resource: "zfs:" + name, Action: "create", Detail: detail, Leaves: leaves, After: props}, func() error {
 		return b.c.Create(rt.Context(), name, props, false)
 	})
 	if err != nil {
@@ -439,6 +439,10 @@ func (b *backend) update(thread *starlark.Thread, name string, v view, want map[
 		runtime.Unchanged(thread, "zfs:"+name)
 		return res, nil
 	}
+	before, afterProps := map[string]string{}, map[string]string{}
+	for k := range diff {
+		before[k], afterProps[k] = cur[k], want[k]
+	}
 	after := b.plannedOf(name, v)
 	after.props = copyMap(after.props)
 	for k, x := range diff {
@@ -450,7 +454,7 @@ func (b *backend) update(thread *starlark.Thread, name string, v view, want map[
 		planDir(rt, leaves, mp)
 	}
 	leaves["zfs:"+name] = after
-	_, err = runtime.Do(thread, runtime.Change{Resource: "zfs:" + name, Action: "update", Detail: strings.Join(details, ", "), Leaves: leaves}, func() error {
+	_, err = runtime.Do(thread, runtime.Change{Resource: "zfs:" + name, Action: "update", Detail: strings.Join(details, ", "), Leaves: leaves, Before: before, After: afterProps}, func() error {
 		return b.c.Set(rt.Context(), name, diff)
 	})
 	if err != nil {
