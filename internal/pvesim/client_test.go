@@ -308,8 +308,8 @@ func TestInvalidParameters(t *testing.T) {
 	}
 	// A real PVE parameter the simulator does not model is a 501, not a 400.
 	_, err := n.NewContainer(context.Background(), 140, proxmox.ContainerOption{Name: "ostemplate", Value: testTemplate},
-		proxmox.ContainerOption{Name: "pool", Value: "prod"})
-	errContains(t, err, "501 parameter 'pool' is not supported by the simulator")
+		proxmox.ContainerOption{Name: "restore", Value: "1"})
+	errContains(t, err, "501 parameter 'restore' is not supported by the simulator")
 	if _, ok := s.Server.w.Guests[140]; ok || len(s.Server.w.Guests) != 1 { // the seeded template only
 		t.Error("a refused create left a guest")
 	}

@@ -136,6 +136,9 @@ func (s *Server) getResources(c *call) (any, error) {
 			if g.Conf["template"] == "1" {
 				e["template"] = 1
 			}
+			if g.Pool != "" {
+				e["pool"] = g.Pool
+			}
 			out = append(out, e)
 		}
 	}

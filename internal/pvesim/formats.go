@@ -13,6 +13,8 @@ import (
 var formats = map[string]func(string) string{
 	"pve-node":                  reFormat(`[a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?`, "invalid node name"),
 	"pve-vmid":                  func(string) string { return "" }, // range checked as integer
+	"pve-poolid":                reFormat(`[A-Za-z0-9.\-_]+`, "invalid pool ID '%s'"),
+	"pve-vmid-list":             listFormat(`[1-9][0-9]{2,8}`, "value '%s' does not look like a valid VMID"),
 	"pve-storage-id":            reFormat(`[a-z][a-z0-9\-_.]*[a-z0-9]`, "storage ID '%s' contains illegal characters"),
 	"pve-bridge-id":             reFormat(`[-_.\w\d]+`, "invalid bridge ID"),
 	"pve-configid":              reFormat(`[a-z][a-z0-9_]+`, "invalid configuration ID '%s'"),

@@ -720,6 +720,16 @@ func (s *Server) createLXC(c *call) (any, error) {
 	if err := s.vmidFree(c, vmid); err != nil {
 		return nil, err
 	}
+	// unique needs restore, which the simulator does not take; force
+	// only matters with restore: without it an existing VMID is refused
+	// whatever force says, as on PVE.
+	if err := requiresMissing(c, "unique", "restore"); err != nil {
+		return nil, err
+	}
+	poolID, err := s.joinPool(c)
+	if err != nil {
+		return nil, err
+	}
 	tmpl := c.p["ostemplate"]
 	if v := c.w.findVolume(c.node, tmpl); v == nil || v.Content != "vztmpl" {
 		return nil, fail(http.StatusInternalServerError, "volume '%s' does not exist", tmpl)
@@ -747,11 +757,14 @@ func (s *Server) createLXC(c *call) (any, error) {
 	if set["ostype"] == "" {
 		set["ostype"] = osTypeOf(tmpl)
 	}
+	if c.flag("template") {
+		set["template"] = "1"
+	}
 	set["lock"] = "create"
-	g := &guest{VMID: vmid, Type: "lxc", Node: c.node, Conf: set}
+	g := &guest{VMID: vmid, Type: "lxc", Node: c.node, Conf: set, Pool: poolID}
 	c.w.Guests[vmid] = g
 	t := s.startTask(c, "vzcreate", strconv.Itoa(vmid), vmid, "create")
-	t.StartCT = c.flag("start")
+	t.StartCT = c.flag("start") && !c.flag("template") // a template is never started
 	_, name, _ := strings.Cut(tmpl, ":")
 	t.Log = taskLogLines("create", g, "/var/lib/vz/template/cache/"+strings.TrimPrefix(name, "vztmpl/"))
 	return t.UPID, nil
@@ -776,9 +789,28 @@ func (s *Server) createQEMU(c *call) (any, error) {
 	if err := s.vmidFree(c, vmid); err != nil {
 		return nil, err
 	}
+	// force and unique need archive (a restore), which the simulator
+	// does not take.
+	for _, p := range []string{"force", "unique"} {
+		if err := requiresMissing(c, p, "archive"); err != nil {
+			return nil, err
+		}
+	}
+	poolID, err := s.joinPool(c)
+	if err != nil {
+		return nil, err
+	}
+	if st := c.p["storage"]; st != "" {
+		if _, err := s.checkVolume(c, st+":1", "images"); err != nil {
+			return nil, err
+		}
+	}
 	set := configKeys(c.p, qemuKind)
 	if err := s.prepareQEMU(c, nil, set); err != nil {
 		return nil, err
+	}
+	if c.flag("template") {
+		set["template"] = "1"
 	}
 	if _, ok := set["smbios1"]; !ok {
 		set["smbios1"] = "uuid=" + c.w.uuidFor("smbios1", vmid)
@@ -787,10 +819,10 @@ func (s *Server) createQEMU(c *call) (any, error) {
 		set["vmgenid"] = c.w.uuidFor("vmgenid", vmid)
 	}
 	set["lock"] = "create"
-	g := &guest{VMID: vmid, Type: "qemu", Node: c.node, Conf: set}
+	g := &guest{VMID: vmid, Type: "qemu", Node: c.node, Conf: set, Pool: poolID}
 	c.w.Guests[vmid] = g
 	t := s.startTask(c, "qmcreate", strconv.Itoa(vmid), vmid, "create")
-	t.StartCT = c.flag("start")
+	t.StartCT = c.flag("start") && !c.flag("template")
 	for _, k := range sortedKeys(set) {
 		if qemuVolumeKeyRE.MatchString(k) {
 			t.Log = append(t.Log, fmt.Sprintf("%s: successfully created disk '%s'", k, set[k]))
@@ -814,8 +846,12 @@ func (s *Server) cloneGuest(c *call) (any, error) {
 	if err := s.vmidFree(c, newid); err != nil {
 		return nil, err
 	}
-	if v, ok := c.p["full"]; ok && v == "0" {
+	if v, ok := c.p["full"]; ok && v == "0" && src.Conf["template"] != "1" {
 		return nil, fail(http.StatusInternalServerError, "linked clone of %s %d is not possible: it is not a template", src.typeWord(), src.VMID)
+	}
+	poolID, err := s.joinPool(c)
+	if err != nil {
+		return nil, err
 	}
 	target := c.p["target"]
 	if target != "" && target != src.Node {
@@ -889,7 +925,7 @@ func (s *Server) cloneGuest(c *call) (any, error) {
 		conf["description"] = d
 	}
 	conf["lock"] = "create"
-	ng := &guest{VMID: newid, Type: src.Type, Node: src.Node, Conf: conf}
+	ng := &guest{VMID: newid, Type: src.Type, Node: src.Node, Conf: conf, Pool: poolID}
 	c.w.Guests[newid] = ng
 	prefix := strconv.Itoa(src.VMID) + ":"
 	for k, v := range c.w.Files {

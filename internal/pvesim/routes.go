@@ -53,6 +53,7 @@ var pathParams = params{
 	"vmid":    vmidParam().req(),
 	"storage": strf("pve-storage-id").req(),
 	"upid":    str().req(),
+	"poolid":  strf("pve-poolid").req(),
 }
 
 func r(method, pattern string, ps params, unsupported string, h func(*Server, *call) (any, error)) *route {
@@ -86,6 +87,11 @@ var routes = []*route{
 	r("GET", "/cluster/resources", params{"type": enum("vm", "storage", "node", "sdn")}, "", (*Server).getResources),
 	r("GET", "/cluster/nextid", params{"vmid": vmidParam()}, "", (*Server).getNextID),
 	r("GET", "/nodes", nil, "", (*Server).getNodes),
+	r("GET", "/pools", params{"poolid": strf("pve-poolid")}, "type", (*Server).listPools),
+	r("POST", "/pools", poolParams, "", (*Server).createPool),
+	r("GET", "/pools/{poolid}", params{"type": enum("qemu", "lxc", "storage")}, "", (*Server).getPool),
+	r("PUT", "/pools/{poolid}", poolUpdate, "storage", (*Server).updatePool),
+	r("DELETE", "/pools/{poolid}", nil, "", (*Server).deletePool),
 	r("GET", "/nodes/{node}/status", nil, "", (*Server).getNodeStatus),
 
 	r("GET", "/nodes/{node}/lxc", nil, "", (*Server).listLXC),
@@ -94,7 +100,8 @@ var routes = []*route{
 	r("GET", "/nodes/{node}/lxc/{vmid}/config", params{"current": boolean()}, "snapshot", (*Server).getConfig),
 	r("PUT", "/nodes/{node}/lxc/{vmid}/config", lxcUpdate, lxcUpdateUnsupported, (*Server).putConfig).withLimits(lxcLimits),
 	r("GET", "/nodes/{node}/lxc/{vmid}/pending", nil, "", (*Server).getPending),
-	r("POST", "/nodes/{node}/lxc/{vmid}/clone", lxcClone, "pool snapname", (*Server).cloneGuest),
+	r("POST", "/nodes/{node}/lxc/{vmid}/clone", lxcClone, "snapname", (*Server).cloneGuest),
+	r("POST", "/nodes/{node}/lxc/{vmid}/template", nil, "", (*Server).templateLXC),
 	r("GET", "/nodes/{node}/lxc/{vmid}/status/current", nil, "", (*Server).getGuestStatus),
 	r("POST", "/nodes/{node}/lxc/{vmid}/status/start", params{"debug": boolean()}, "skiplock", (*Server).powerStart),
 	r("POST", "/nodes/{node}/lxc/{vmid}/status/stop", params{"overrule-shutdown": boolean()}, "skiplock", (*Server).powerStop),
@@ -108,7 +115,8 @@ var routes = []*route{
 	r("PUT", "/nodes/{node}/qemu/{vmid}/config", qemuUpdate, qemuPutUnsupported, (*Server).putConfig).withLimits(qemuLimits),
 	r("POST", "/nodes/{node}/qemu/{vmid}/config", qemuUpdate, qemuPostUnsupported, (*Server).postConfig).withLimits(qemuLimits),
 	r("GET", "/nodes/{node}/qemu/{vmid}/pending", nil, "", (*Server).getPending),
-	r("POST", "/nodes/{node}/qemu/{vmid}/clone", qemuClone, "pool snapname", (*Server).cloneGuest),
+	r("POST", "/nodes/{node}/qemu/{vmid}/clone", qemuClone, "snapname", (*Server).cloneGuest),
+	r("POST", "/nodes/{node}/qemu/{vmid}/template", nil, "disk", (*Server).templateQEMU),
 	r("GET", "/nodes/{node}/qemu/{vmid}/status/current", nil, "", (*Server).getGuestStatus),
 	r("POST", "/nodes/{node}/qemu/{vmid}/status/start", params{"timeout": intMin(0)}, "force-cpu machine migratedfrom migration_network migration_type nets-host-mtu skiplock stateuri targetstorage with-conntrack-state", (*Server).powerStart),
 	r("POST", "/nodes/{node}/qemu/{vmid}/status/stop", params{"timeout": intMin(0), "overrule-shutdown": boolean(), "keepActive": boolean()}, "migratedfrom skiplock", (*Server).powerStop),

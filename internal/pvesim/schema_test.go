@@ -327,6 +327,11 @@ var corpusBase = map[string]struct {
 	"GET /nodes/{node}/storage/{storage}/content":    {"/nodes/pve/storage/local/content", nil},
 	"POST /nodes/{node}/aplinfo":                     {"/nodes/pve/aplinfo", map[string]string{"storage": "local", "template": seedTemplate}},
 	"GET /nodes/{node}/tasks/{upid}/log":             {"/nodes/pve/tasks/UPID:pve:00001000:00000001:00000001:x:1:root@pam:/log", nil},
+	"GET /pools":                                     {"/pools", nil},
+	"POST /pools":                                    {"/pools", map[string]string{"poolid": "p1"}},
+	"GET /pools/{poolid}":                            {"/pools/p1", nil},
+	"PUT /pools/{poolid}":                            {"/pools/p1", map[string]string{"comment": "x"}},
+	"POST /nodes/{node}/qemu/{vmid}/template":        {"/nodes/pve/qemu/200/template", nil},
 }
 
 // propBaseline is a valid value of each property-string parameter.
@@ -664,6 +669,8 @@ func TestAnswersAgainstSchema(t *testing.T) {
 	s := startSim(t, Options{Nodes: 2, TaskDuration: time.Millisecond})
 	c := s.rootClient()
 	createCT(t, c, 100, optsFor("mp1", "/srv/bind,mp=/bind", "net1", "name=eth1,bridge=vmbr1,tag=5,mtu=1400")...)
+	s.raw(t, "POST", "/pools", nil, map[string]any{"poolid": "prod", "comment": "production"}, s.rootAuth(t))
+	s.raw(t, "PUT", "/pools/prod", nil, map[string]any{"vms": "100"}, s.rootAuth(t))
 	for _, p := range []string{"/nodes/pve/qemu"} {
 		s.raw(t, "POST", p, nil, map[string]any{"vmid": 200, "name": "vm", "memory": "1024", "scsi0": "local-zfs:4",
 			"net0": "virtio,bridge=vmbr0", "agent": "1", "onboot": true, "cores": 2}, tokenAuth)
@@ -692,6 +699,7 @@ func TestAnswersAgainstSchema(t *testing.T) {
 		"GET /nodes/{node}/storage":                    "/nodes/pve/storage", "GET /nodes/{node}/storage/{storage}/status": "/nodes/pve/storage/local-zfs/status",
 		"GET /nodes/{node}/storage/{storage}/content": "/nodes/pve/storage/local-zfs/content",
 		"GET /nodes/{node}/aplinfo":                   "/nodes/pve/aplinfo",
+		"GET /pools":                                  "/pools", "GET /pools/{poolid}": "/pools/prod",
 		"GET /nodes/{node}/tasks/{upid}/status":       "/nodes/pve/tasks/" + upid + "/status",
 		"GET /nodes/{node}/tasks/{upid}/log":          "/nodes/pve/tasks/" + upid + "/log",
 	}

@@ -25,6 +25,7 @@ type world struct {
 	Volumes []*volume         `json:"volumes"`
 	Tasks   []*task           `json:"tasks"`
 	Files   map[string]string `json:"files"` // "vmid:path" -> sha256 hex
+	Pools   map[string]*pool  `json:"pools,omitempty"`
 	MACSeq  uint64            `json:"mac_seq"`
 	PIDSeq  uint32            `json:"pid_seq"`
 }
@@ -41,6 +42,12 @@ type guest struct {
 	Pending  map[string]string `json:"pending,omitempty"`
 	Deletes  []string          `json:"deletes,omitempty"` // pending deletions, sorted
 	LockTask string            `json:"lock_task,omitempty"`
+	Pool     string            `json:"pool,omitempty"` // the resource pool it is a member of
+}
+
+// pool is a resource pool (/pools): a name for a set of guests.
+type pool struct {
+	Comment string `json:"comment,omitempty"`
 }
 
 // volume is an allocated guest volume or a template/ISO on a storage.

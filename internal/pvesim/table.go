@@ -116,6 +116,10 @@ var lxcConfig = params{
 }
 
 var lxcCreate = merge(lxcConfig, params{
+	"force":           boolean(),
+	"pool":            strf("pve-poolid"),
+	"template":        boolean(),
+	"unique":          boolean(),
 	"vmid":            vmidParam().req(),
 	"ostemplate":      str().maxlen(255).req(),
 	"password":        str().minlen(5),
@@ -135,7 +139,7 @@ var configUpdate = params{
 var lxcUpdate = merge(lxcConfig, configUpdate)
 
 const (
-	lxcCreateUnsupported = "entrypoint env force ha-managed ignore-unpack-errors lock pool restore template unique"
+	lxcCreateUnsupported = "entrypoint env ha-managed ignore-unpack-errors lock restore"
 	lxcUpdateUnsupported = "entrypoint env lock template"
 )
 
@@ -277,21 +281,27 @@ var qemuConfig = params{
 }
 
 var qemuCreate = merge(qemuConfig, params{
-	"vmid":  vmidParam().req(),
-	"start": boolean(),
+	"vmid":     vmidParam().req(),
+	"start":    boolean(),
+	"force":    boolean(),
+	"pool":     strf("pve-poolid"),
+	"storage":  strf("pve-storage-id"),
+	"template": boolean(),
+	"unique":   boolean(),
 })
 
 var qemuUpdate = merge(qemuConfig, configUpdate)
 
 const (
-	qemuUnsupportedCommon = "affinity allow-ksm amd-sev arch args audio0 bootdisk cdrom cicustom efidisk0 freeze hookscript hostpci[n] hugepages intel-tdx ivshmem keephugepages keyboard localtime lock migrate_downtime migrate_speed numa[n] parallel[n] reboot rng0 smbios1 smp spice_enhancements startdate tdf template tpmstate0 usb[n] virtiofs[n] vmstatestorage watchdog"
-	qemuCreateUnsupported = qemuUnsupportedCommon + " archive bwlimit force ha-managed import-working-storage live-restore pool storage unique"
-	qemuPutUnsupported    = qemuUnsupportedCommon + " force skiplock"
+	qemuUnsupportedCommon = "affinity allow-ksm amd-sev arch args audio0 bootdisk cdrom cicustom efidisk0 freeze hookscript hostpci[n] hugepages intel-tdx ivshmem keephugepages keyboard localtime lock migrate_downtime migrate_speed numa[n] parallel[n] reboot rng0 smbios1 smp spice_enhancements startdate tdf tpmstate0 usb[n] virtiofs[n] vmstatestorage watchdog"
+	qemuCreateUnsupported = qemuUnsupportedCommon + " archive bwlimit ha-managed import-working-storage live-restore"
+	qemuPutUnsupported    = qemuUnsupportedCommon + " force skiplock template"
 	qemuPostUnsupported   = qemuPutUnsupported + " background_delay import-working-storage"
 )
 
 var lxcClone = params{
 	"newid":       vmidParam().req(),
+	"pool":        strf("pve-poolid"),
 	"hostname":    strf("dns-name"),
 	"description": str(),
 	"full":        boolean(),
@@ -302,6 +312,7 @@ var lxcClone = params{
 
 var qemuClone = params{
 	"newid":       vmidParam().req(),
+	"pool":        strf("pve-poolid"),
 	"name":        strf("dns-name"),
 	"description": str(),
 	"full":        boolean(),
@@ -316,4 +327,16 @@ var loginParams = params{
 	"password":   str().req(),
 	"realm":      strp(`[A-Za-z][A-Za-z0-9\.\-_]+`).maxlen(32),
 	"new-format": boolean(),
+}
+
+var poolParams = params{
+	"poolid":  strf("pve-poolid").req(),
+	"comment": str(),
+}
+
+var poolUpdate = params{
+	"comment":    str(),
+	"vms":        strf("pve-vmid-list"),
+	"delete":     boolean(),
+	"allow-move": boolean(),
 }

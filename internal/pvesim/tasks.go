@@ -198,6 +198,8 @@ func (s *Server) applyTask(t *task, now time.Time) error {
 		if ng := w.Guests[t.Target]; ng != nil {
 			delete(ng.Conf, "lock")
 		}
+	case "template":
+		g.Conf["template"] = "1"
 	case "start":
 		s.powerOn(g, now)
 	case "stop", "shutdown":

@@ -1,0 +1,207 @@
+package pvesim
+
+import (
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Resource pools, as PVE keeps them in user.cfg: a name, a comment and
+// member guests. Storage members are not simulated.
+
+func (s *Server) poolOf(c *call, id string) (*pool, error) {
+	p := c.w.Pools[id]
+	if p == nil {
+		return nil, fail(http.StatusInternalServerError, "pool '%s' does not exist", id)
+	}
+	return p, nil
+}
+
+func (s *Server) poolMembers(c *call, id, typ string) []map[string]any {
+	out := []map[string]any{}
+	for _, g := range c2guests(c.w, "") {
+		if g.Pool != id || typ != "" && typ != g.Type {
+			continue
+		}
+		e := map[string]any{
+			"id": g.Type + "/" + strconv.Itoa(g.VMID), "type": g.Type, "node": g.Node, "vmid": g.VMID,
+			"name": s.guestStatus(g, c)["name"], "status": s.guestStatus(g, c)["status"], "template": 0,
+		}
+		if g.Conf["template"] == "1" {
+			e["template"] = 1
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func (s *Server) listPools(c *call) (any, error) {
+	out := []map[string]any{}
+	ids := make([]string, 0, len(c.w.Pools))
+	for id := range c.w.Pools {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		if want := c.p["poolid"]; want != "" && want != id {
+			continue
+		}
+		e := map[string]any{"poolid": id}
+		if cm := c.w.Pools[id].Comment; cm != "" {
+			e["comment"] = cm
+		}
+		if c.p["poolid"] != "" {
+			e["members"] = s.poolMembers(c, id, "")
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func (s *Server) createPool(c *call) (any, error) {
+	id := c.p["poolid"]
+	if c.w.Pools[id] != nil {
+		return nil, fail(http.StatusInternalServerError, "create pool failed: pool '%s' already exists", id)
+	}
+	if c.w.Pools == nil {
+		c.w.Pools = map[string]*pool{}
+	}
+	c.w.Pools[id] = &pool{Comment: c.p["comment"]}
+	c.dirty = true
+	return nil, nil
+}
+
+func (s *Server) getPool(c *call) (any, error) {
+	p, err := s.poolOf(c, c.vars["poolid"])
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]any{"members": s.poolMembers(c, c.vars["poolid"], c.p["type"])}
+	if p.Comment != "" {
+		out["comment"] = p.Comment
+	}
+	return out, nil
+}
+
+// updatePool sets the comment and adds (or, with delete=1, removes) the
+// guests in vms. A guest in another pool moves only with allow-move.
+func (s *Server) updatePool(c *call) (any, error) {
+	id := c.vars["poolid"]
+	p, err := s.poolOf(c, id)
+	if err != nil {
+		return nil, err
+	}
+	var gs []*guest
+	for _, v := range strings.FieldsFunc(c.p["vms"], func(r rune) bool { return r == ',' || r == ';' || r == ' ' }) {
+		vmid, _ := strconv.Atoi(v)
+		g := c.w.Guests[vmid]
+		if g == nil {
+			return nil, fail(http.StatusInternalServerError, "VM %d does not exist", vmid)
+		}
+		switch {
+		case c.flag("delete"):
+			if g.Pool != id {
+				return nil, fail(http.StatusInternalServerError, "VM %d is not a pool member", vmid)
+			}
+		case g.Pool != "" && g.Pool != id && !c.flag("allow-move"):
+			return nil, fail(http.StatusInternalServerError, "VM %d belongs already to pool '%s' and 'allow-move' is not set", vmid, g.Pool)
+		}
+		gs = append(gs, g)
+	}
+	for _, g := range gs {
+		if c.flag("delete") {
+			g.Pool = ""
+		} else {
+			g.Pool = id
+		}
+	}
+	if v, ok := c.p["comment"]; ok {
+		p.Comment = v
+	}
+	c.dirty = true
+	return nil, nil
+}
+
+func (s *Server) deletePool(c *call) (any, error) {
+	id := c.vars["poolid"]
+	if _, err := s.poolOf(c, id); err != nil {
+		return nil, err
+	}
+	for _, g := range c.w.Guests {
+		if g.Pool == id {
+			return nil, fail(http.StatusInternalServerError, "delete pool failed: pool '%s' is not empty", id)
+		}
+	}
+	delete(c.w.Pools, id)
+	c.dirty = true
+	return nil, nil
+}
+
+// joinPool checks the pool parameter of a create or clone before the
+// guest exists; the guest joins it when made.
+func (s *Server) joinPool(c *call) (string, error) {
+	id := c.p["pool"]
+	if id == "" {
+		return "", nil
+	}
+	if _, err := s.poolOf(c, id); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// requiresMissing answers PVE's schema error for a parameter that needs
+// one the simulator does not take (unique needs restore or archive).
+func requiresMissing(c *call, param, needs string) error {
+	if _, ok := c.p[param]; !ok {
+		return nil
+	}
+	return paramFail(map[string]string{needs: "missing property - '" + param + "' requires this property"})
+}
+
+// templateLXC converts a stopped container to a template, at once as
+// PVE does (the answer is null, not a task).
+func (s *Server) templateLXC(c *call) (any, error) {
+	g, err := s.templatable(c)
+	if err != nil {
+		return nil, err
+	}
+	g.Conf["template"] = "1"
+	c.dirty = true
+	return nil, nil
+}
+
+// templateQEMU converts a stopped VM to a template in a task (qmtemplate).
+func (s *Server) templateQEMU(c *call) (any, error) {
+	g, err := s.templatable(c)
+	if err != nil {
+		return nil, err
+	}
+	t := s.startTask(c, "qmtemplate", strconv.Itoa(g.VMID), g.VMID, "template")
+	return t.UPID, nil
+}
+
+func (s *Server) templatable(c *call) (*guest, error) {
+	g, err := c.guest()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.lock(g); err != nil {
+		return nil, err
+	}
+	if err := checkConfLock(g); err != nil {
+		return nil, err
+	}
+	word := "VM"
+	if g.Type == "lxc" {
+		word = "CT"
+	}
+	switch {
+	case g.Conf["template"] == "1":
+		return nil, fail(http.StatusInternalServerError, "you can't convert a template to a template")
+	case g.Running:
+		return nil, fail(http.StatusInternalServerError, "you can't convert a %s to template if %s is running", word, word)
+	}
+	return g, nil
+}
