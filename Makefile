@@ -1,6 +1,6 @@
 # The test command (README): installs what the tests need, then runs every test.
 GO ?= go
-DEBIAN_PACKAGES := dnsmasq nftables nginx iproute2 jq curl tmux dnsutils util-linux procps zsh fish
+DEBIAN_PACKAGES := dnsmasq nftables nginx iproute2 jq curl tmux dnsutils util-linux procps zsh fish python3-proxmoxer
 
 .PHONY: test deps build sim vet
 
