@@ -23,7 +23,7 @@ type Change struct {
 	Before map[string]string `json:"before,omitempty"`
 	After  map[string]string `json:"after,omitempty"`
 	At     string            `json:"at"`
-	Error          string `json:"error,omitempty"`
+	Error  string            `json:"error,omitempty"`
 
 	// Leaves is the state the change leaves, by resource: a family's own
 	// record (PlannedFile, PlannedDir, a guest, a dataset) or Gone. A plan

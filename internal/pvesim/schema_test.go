@@ -699,7 +699,8 @@ func TestAnswersAgainstSchema(t *testing.T) {
 		"GET /nodes/{node}/storage":                    "/nodes/pve/storage", "GET /nodes/{node}/storage/{storage}/status": "/nodes/pve/storage/local-zfs/status",
 		"GET /nodes/{node}/storage/{storage}/content": "/nodes/pve/storage/local-zfs/content",
 		"GET /nodes/{node}/aplinfo":                   "/nodes/pve/aplinfo",
-		"GET /pools":                                  "/pools", "GET /pools/{poolid}": "/pools/prod",
+		"GET /pools":                                  "/pools",
+		"GET /pools/{poolid}":                         "/pools/prod",
 		"GET /nodes/{node}/tasks/{upid}/status":       "/nodes/pve/tasks/" + upid + "/status",
 		"GET /nodes/{node}/tasks/{upid}/log":          "/nodes/pve/tasks/" + upid + "/log",
 	}
