@@ -406,7 +406,7 @@ func TestProgressOnLongWaits(t *testing.T) {
 	c := e.Connect(t, rootLogin(), o)
 	create(t, c, lxcSpec(112))
 	out := buf.String()
-	if !strings.Contains(out, "\r\x1b[Kcreate lxc:112: ") || !strings.Contains(out, "(0s)") {
+	if !strings.Contains(out, "\r\x1b[Kcreate lxc:112: 0s: ") {
 		t.Fatalf("progress = %q; want the task, its last log line and the time elapsed", out)
 	}
 	if !strings.HasSuffix(out, "\r\x1b[K") {
