@@ -143,7 +143,7 @@ func writeRows(tw *tabwriter.Writer, rows [][]string, flex, width int) {
 		}
 		fixed += wmax + 2
 	}
-	room := max(width-fixed, 24)
+	room := max(width-fixed, 16)
 	for _, r := range rows {
 		r[flex] = clip(r[flex], room)
 		fmt.Fprintln(tw, strings.Join(r, "\t"))

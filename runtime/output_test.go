@@ -24,7 +24,7 @@ func longReport() *Report {
 
 // On a terminal every line fits; the summary counts by action.
 func TestWriteTextFitsWidth(t *testing.T) {
-	for _, width := range []int{80, 120} {
+	for _, width := range []int{80, 100, 120} {
 		var b bytes.Buffer
 		if err := longReport().WriteTextWidth(&b, true, width); err != nil {
 			t.Fatal(err)
