@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"go.starlark.net/starlark"
@@ -31,7 +32,7 @@ func preflight(rt *runtime.Runtime) error {
 		return err
 	}
 	ctx := rt.Context()
-	pf := &preflightRun{be: be, ctx: ctx, storages: map[string][]pve.Storage{}, appliances: map[string][]string{}}
+	pf := &preflightRun{be: be, ctx: ctx, storages: map[string][]pve.Storage{}, appliances: map[string][]string{}, perms: map[string]map[string]bool{}}
 	ns, err := be.Client.Nodes(ctx)
 	if err != nil {
 		return fmt.Errorf("proxmox: reading the nodes: %w", err)
@@ -90,6 +91,7 @@ func groupCauses(cs []cause) []string {
 type preflightRun struct {
 	be         *Backend
 	ctx        context.Context
+	perms      map[string]map[string]bool // ACL path -> privileges; nil entry: unknown
 	nodes      []string
 	storages   map[string][]pve.Storage // by node
 	appliances map[string][]string      // by node
@@ -113,6 +115,46 @@ func (pf *preflightRun) login() string {
 		return fmt.Sprintf("this run uses the API token %s: set %s for root@pam instead of %s", a.TokenID, pve.EnvPassword, pve.EnvToken)
 	}
 	return fmt.Sprintf("this run logs in as %s: log in as root@pam (%s)", a.User, pve.EnvUser)
+}
+
+// need reports a privilege the login lacks on an ACL path, as PVE's
+// /access/permissions tells; root@pam has them all. When PVE does not
+// answer, nothing is reported: the check is not certain then.
+func (pf *preflightRun) need(what, path, priv, why string) {
+	if pf.root() {
+		return
+	}
+	privs, ok := pf.perms[path]
+	if !ok {
+		privs, _ = pf.be.Client.Permissions(pf.ctx, path)
+		pf.perms[path] = privs
+	}
+	if privs != nil && !privs[priv] {
+		a := pf.be.Client.Auth()
+		who := a.User
+		if a.IsToken() {
+			who = "the API token " + a.TokenID
+		}
+		pf.add(what, "%s needs %s on %s, which %s lacks", why, priv, path, who)
+	}
+}
+
+// configPriv is the privilege PVE checks to change a guest option.
+func configPriv(kind pve.Kind, key string) string {
+	k := strings.TrimRight(key, "0123456789")
+	switch {
+	case k == "memory" || k == "swap" || k == "balloon":
+		return "VM.Config.Memory"
+	case k == "cores" || k == "cpulimit" || k == "cpuunits" || k == "sockets" || k == "vcpus":
+		return "VM.Config.CPU"
+	case k == "net":
+		return "VM.Config.Network"
+	case k == "rootfs" || k == "mp" || k == "scsi" || k == "virtio" || k == "sata" || k == "ide":
+		return "VM.Config.Disk"
+	case kind == pve.QEMU && (k == "ipconfig" || k == "nameserver" || k == "searchdomain" || k == "ciuser" || k == "sshkeys"):
+		return "VM.Config.Cloudinit"
+	}
+	return "VM.Config.Options"
 }
 
 func (pf *preflightRun) guest(lxc bool, v starlark.Value) error {
@@ -155,6 +197,10 @@ func (pf *preflightRun) lxc(s *pve.LXCSpec) {
 			pf.storage(what, s.Node, s.RootFSStorage, "rootdir", "its root disk")
 		}
 		pf.template(what, s.Node, s.Template)
+		pf.need(what, fmt.Sprintf("/vms/%d", s.VMID), "VM.Allocate", "creating it")
+		if s.RootFSStorage != "" {
+			pf.need(what, "/storage/"+s.RootFSStorage, "Datastore.AllocateSpace", "its root disk")
+		}
 		if len(s.MountPoints) > 0 && !pf.root() {
 			pf.add(what, "PVE allows bind mount points only to root@pam logged in with a password; %s", pf.login())
 		}
@@ -167,6 +213,7 @@ func (pf *preflightRun) lxc(s *pve.LXCSpec) {
 		return
 	}
 	for _, c := range plan.Changes {
+		pf.need(what, fmt.Sprintf("/vms/%d", s.VMID), configPriv(pve.LXC, c.Key), "changing "+c.Key)
 		switch {
 		case isBindMP(c.Key, c.Old) || isBindMP(c.Key, c.New):
 			pf.add(what, "changing bind mount points (%s) is allowed only to root@pam logged in with a password; %s", c.Key, pf.login())
@@ -214,9 +261,17 @@ func (pf *preflightRun) vm(s *pve.VMSpec) {
 		pf.add(what, "%s", strings.TrimPrefix(err.Error(), what+" "))
 		return
 	}
-	if plan.Exists || !pf.node(what, s.Node) {
+	if plan.Exists {
+		for _, c := range plan.Changes {
+			pf.need(what, fmt.Sprintf("/vms/%d", s.VMID), configPriv(pve.QEMU, c.Key), "changing "+c.Key)
+		}
 		return
 	}
+	if !pf.node(what, s.Node) {
+		return
+	}
+	pf.need(what, fmt.Sprintf("/vms/%d", s.VMID), "VM.Allocate", "creating it")
+	pf.need(what, fmt.Sprintf("/vms/%d", s.CloneFrom), "VM.Clone", "cloning vm:"+strconv.Itoa(s.CloneFrom))
 	src, ok, err := pf.be.Client.Guest(pf.ctx, s.CloneFrom)
 	switch {
 	case err != nil:

@@ -549,3 +549,19 @@ func (c *Client) Appliances(ctx context.Context, node string) ([]string, error) 
 	sort.Strings(out)
 	return out, nil
 }
+
+// Permissions are the privileges the client's login has on an ACL path
+// (/vms/103, /storage/local-zfs), as GET /access/permissions answers.
+func (c *Client) Permissions(ctx context.Context, path string) (map[string]bool, error) {
+	var m map[string]map[string]json.RawMessage
+	if err := c.get(ctx, "/access/permissions?path="+url.QueryEscape(path), &m); err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, privs := range m {
+		for p := range privs {
+			out[p] = true
+		}
+	}
+	return out, nil
+}

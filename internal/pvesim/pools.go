@@ -205,3 +205,31 @@ func (s *Server) templatable(c *call) (*guest, error) {
 	}
 	return g, nil
 }
+
+// privileges are the PVE privileges the simulator grants: it models no
+// ACLs, so root@pam and every token may do what a privileged user may
+// (PVE's own root-only checks, such as bind mounts, still apply).
+var privileges = []string{
+	"Datastore.Allocate", "Datastore.AllocateSpace", "Datastore.AllocateTemplate", "Datastore.Audit",
+	"Pool.Allocate", "Pool.Audit", "SDN.Use", "Sys.Audit", "Sys.Modify",
+	"VM.Allocate", "VM.Audit", "VM.Clone", "VM.Config.CDROM", "VM.Config.CPU", "VM.Config.Cloudinit",
+	"VM.Config.Disk", "VM.Config.HWType", "VM.Config.Memory", "VM.Config.Network", "VM.Config.Options",
+	"VM.Console", "VM.PowerMgmt", "VM.Snapshot",
+}
+
+// getPermissions answers GET /access/permissions: the caller's effective
+// privileges, on path when given ("/" otherwise), as PVE maps them.
+func (s *Server) getPermissions(c *call) (any, error) {
+	if u := c.p["userid"]; u != "" && u != c.id.user && !c.isRoot() {
+		return nil, fail(http.StatusForbidden, "Permission check failed")
+	}
+	privs := map[string]int{}
+	for _, p := range privileges {
+		privs[p] = 1
+	}
+	path := c.p["path"]
+	if path == "" {
+		path = "/"
+	}
+	return map[string]any{path: privs}, nil
+}

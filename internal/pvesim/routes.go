@@ -83,6 +83,7 @@ var routes = []*route{
 		rt.public = true
 		return rt
 	}(),
+	r("GET", "/access/permissions", params{"path": str(), "userid": strp(`[^\s:/]+@[A-Za-z][A-Za-z0-9.\-_]+(?:![A-Za-z][A-Za-z0-9.\-_]+)?`)}, "", (*Server).getPermissions),
 	r("GET", "/cluster/status", nil, "", (*Server).getClusterStatus),
 	r("GET", "/cluster/resources", params{"type": enum("vm", "storage", "node", "sdn")}, "", (*Server).getResources),
 	r("GET", "/cluster/nextid", params{"vmid": vmidParam()}, "", (*Server).getNextID),
