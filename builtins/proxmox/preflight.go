@@ -3,6 +3,7 @@ package proxmox
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -69,21 +70,36 @@ func preflight(rt *runtime.Runtime) error {
 type cause struct{ what, msg string }
 
 // groupCauses joins the guests that fail for the same reason, in the
-// order first seen: "lxc:101, lxc:102: why".
+// order first seen: "lxc:101, lxc:102: why". Messages that differ only
+// in the guest's own VMID are the same reason, told with VMID in its
+// place.
 func groupCauses(cs []cause) []string {
 	var order []string
-	by := map[string][]string{}
+	by := map[string][]cause{}
 	for _, c := range cs {
-		if _, ok := by[c.msg]; !ok {
-			order = append(order, c.msg)
+		key := c.msg
+		if _, id, ok := strings.Cut(c.what, ":"); ok {
+			key = regexp.MustCompile(`\b`+regexp.QuoteMeta(id)+`\b`).ReplaceAllString(c.msg, "VMID")
 		}
-		if !slices.Contains(by[c.msg], c.what) {
-			by[c.msg] = append(by[c.msg], c.what)
+		if _, ok := by[key]; !ok {
+			order = append(order, key)
+		}
+		if !slices.ContainsFunc(by[key], func(o cause) bool { return o.what == c.what }) {
+			by[key] = append(by[key], c)
 		}
 	}
 	out := make([]string, len(order))
-	for i, m := range order {
-		out[i] = strings.Join(by[m], ", ") + ": " + m
+	for i, k := range order {
+		g := by[k]
+		if len(g) == 1 {
+			out[i] = g[0].what + ": " + g[0].msg
+			continue
+		}
+		whats := make([]string, len(g))
+		for j, c := range g {
+			whats[j] = c.what
+		}
+		out[i] = strings.Join(whats, ", ") + ": " + k
 	}
 	return out
 }
@@ -147,7 +163,7 @@ func configPriv(kind pve.Kind, key string) string {
 		return "VM.Config.Memory"
 	case k == "cores" || k == "cpulimit" || k == "cpuunits" || k == "sockets" || k == "vcpus":
 		return "VM.Config.CPU"
-	case k == "net":
+	case k == "net" || kind == pve.LXC && (k == "nameserver" || k == "searchdomain"):
 		return "VM.Config.Network"
 	case k == "rootfs" || k == "mp" || k == "scsi" || k == "virtio" || k == "sata" || k == "ide":
 		return "VM.Config.Disk"

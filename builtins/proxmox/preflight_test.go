@@ -2,13 +2,18 @@ package proxmox_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"phoenix/internal/cli"
+	"phoenix/internal/pve"
+	"phoenix/internal/pvesim"
+	"phoenix/internal/pvesim/pvesimtest"
 )
 
 // editJSON rewrites one config file through edit.
@@ -83,5 +88,43 @@ func TestPreflightNamesEveryCause(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "mnt/pve/quickOS/lxc-persistent-data")); err == nil {
 		t.Error("exec made the persistent-data directory before stopping")
+	}
+}
+
+// A privilege-separated token that may only read: the preflight names
+// the privileges it lacks for every guest, as PVE's /access/permissions
+// tells, and nothing is created. Without the preflight PVE refuses the
+// first create with its 403.
+func TestPreflightPrivileges(t *testing.T) {
+	ro := "root@pam!ro"
+	h := startSim(t, pvesim.Options{Tokens: []string{ro + "=s3cret"}, TaskDuration: time.Millisecond,
+		TokenPrivileges: map[string][]string{ro: {"VM.Audit", "Sys.Audit", "Datastore.Audit"}}}, pve.Auth{}, pvesimtest.Fast)
+	roAuth, err := pve.ParseToken(ro + "=s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := h.Connect(t, roAuth, pvesimtest.Fast)
+	cfg := filepath.Join(t.TempDir(), "config")
+	if err := simConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	script, err := filepath.Abs("../../scripts/guests.star")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := newRun(t, filepath.Join(t.TempDir(), "root"), cfg, false, h, c)
+	err = rt.Preflight(script)
+	for _, want := range []string{
+		"  - lxc:101, lxc:102, lxc:103, vm:1001, vm:1002: creating it needs VM.Allocate on /vms/VMID, which the API token root@pam!ro lacks\n",
+		"its root disk needs Datastore.AllocateSpace on /storage/local-zfs, which the API token root@pam!ro lacks",
+		"vm:1001, vm:1002: cloning vm:9000 needs VM.Clone on /vms/9000",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("preflight: %v\nwant %q", err, want)
+		}
+	}
+	_, err = c.CreateLXC(context.Background(), "pve", 150, pve.Config{"ostemplate": "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", "rootfs": "local-zfs:1"})
+	if err == nil || !strings.Contains(err.Error(), "403 Permission check failed (/vms/150, VM.Allocate)") {
+		t.Errorf("create with a read-only token: %v", err)
 	}
 }

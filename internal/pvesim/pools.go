@@ -224,7 +224,7 @@ func (s *Server) getPermissions(c *call) (any, error) {
 		return nil, fail(http.StatusForbidden, "Permission check failed")
 	}
 	privs := map[string]int{}
-	for _, p := range privileges {
+	for _, p := range s.privilegesOf(c) {
 		privs[p] = 1
 	}
 	path := c.p["path"]
@@ -232,4 +232,82 @@ func (s *Server) getPermissions(c *call) (any, error) {
 		path = "/"
 	}
 	return map[string]any{path: privs}, nil
+}
+
+// privilegesOf is what the caller may do, on any path.
+func (s *Server) privilegesOf(c *call) []string {
+	if c.id.token {
+		if ps, ok := s.opts.TokenPrivileges[c.id.user]; ok {
+			return ps
+		}
+	}
+	return privileges
+}
+
+// checkPrivileges refuses a guest write the caller's privileges do not
+// cover, as PVE's permission check does: creating and deleting need
+// VM.Allocate, cloning VM.Clone, power VM.PowerMgmt, config changes a
+// VM.Config privilege per option.
+func (s *Server) checkPrivileges(c *call, rt *route) error {
+	if rt.method == "GET" || !c.id.token {
+		return nil
+	}
+	have := map[string]bool{}
+	for _, p := range s.privilegesOf(c) {
+		have[p] = true
+	}
+	vmid := c.vars["vmid"]
+	if vmid == "" {
+		vmid = c.p["vmid"]
+	}
+	need := func(priv string) error {
+		if have[priv] {
+			return nil
+		}
+		return permDenied("/vms/" + vmid + ", " + priv)
+	}
+	switch {
+	case rt.guestType == "":
+		return nil
+	case strings.HasSuffix(rt.pattern, "/clone"):
+		if err := need("VM.Clone"); err != nil {
+			return err
+		}
+		vmid = c.p["newid"]
+		return need("VM.Allocate")
+	case strings.Contains(rt.pattern, "/status/"):
+		return need("VM.PowerMgmt")
+	case strings.HasSuffix(rt.pattern, "/config"):
+		for k := range c.p {
+			if k == "digest" || k == "delete" || k == "revert" {
+				continue
+			}
+			if err := need(configPrivilege(rt.guestType, k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return need("VM.Allocate") // create, delete, template
+}
+
+// configPrivilege is the privilege PVE checks to set an option.
+func configPrivilege(guestType, key string) string {
+	k := strings.TrimRight(key, "0123456789")
+	if guestType == "lxc" && (k == "nameserver" || k == "searchdomain") {
+		return "VM.Config.Network"
+	}
+	switch k {
+	case "memory", "swap", "balloon":
+		return "VM.Config.Memory"
+	case "cores", "cpulimit", "cpuunits", "sockets", "vcpus":
+		return "VM.Config.CPU"
+	case "net":
+		return "VM.Config.Network"
+	case "rootfs", "mp", "scsi", "virtio", "sata", "ide", "unused":
+		return "VM.Config.Disk"
+	case "ipconfig", "nameserver", "searchdomain", "ciuser", "cipassword", "sshkeys":
+		return "VM.Config.Cloudinit"
+	}
+	return "VM.Config.Options"
 }
