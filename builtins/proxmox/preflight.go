@@ -33,8 +33,8 @@ func preflight(rt *runtime.Runtime) error {
 		return err
 	}
 	ctx := rt.Context()
-	pf := &preflightRun{be: be, ctx: ctx, storages: map[string][]pve.Storage{}, appliances: map[string][]string{}, perms: map[string]map[string]bool{}}
-	ns, err := be.Client.Nodes(ctx)
+	pf := &preflightRun{c: be.API(), ctx: ctx, storages: map[string][]pve.Storage{}, appliances: map[string][]string{}, perms: map[string]map[string]bool{}}
+	ns, err := pf.c.Nodes(ctx)
 	if err != nil {
 		return fmt.Errorf("proxmox: reading the nodes: %w", err)
 	}
@@ -105,7 +105,7 @@ func groupCauses(cs []cause) []string {
 }
 
 type preflightRun struct {
-	be         *Backend
+	c          *pve.Client
 	ctx        context.Context
 	perms      map[string]map[string]bool // ACL path -> privileges; nil entry: unknown
 	nodes      []string
@@ -121,12 +121,12 @@ func (pf *preflightRun) add(what, format string, args ...any) {
 // root reports whether PVE treats the run's login as root@pam: a
 // password login as root@pam, never a token (even root@pam's own).
 func (pf *preflightRun) root() bool {
-	a := pf.be.Client.Auth()
+	a := pf.c.Auth()
 	return !a.IsToken() && a.User == pve.DefaultUser
 }
 
 func (pf *preflightRun) login() string {
-	a := pf.be.Client.Auth()
+	a := pf.c.Auth()
 	if a.IsToken() {
 		return fmt.Sprintf("this run uses the API token %s: set %s for root@pam instead of %s", a.TokenID, pve.EnvPassword, pve.EnvToken)
 	}
@@ -142,11 +142,11 @@ func (pf *preflightRun) need(what, path, priv, why string) {
 	}
 	privs, ok := pf.perms[path]
 	if !ok {
-		privs, _ = pf.be.Client.Permissions(pf.ctx, path)
+		privs, _ = pf.c.Permissions(pf.ctx, path)
 		pf.perms[path] = privs
 	}
 	if privs != nil && !privs[priv] {
-		a := pf.be.Client.Auth()
+		a := pf.c.Auth()
 		who := a.User
 		if a.IsToken() {
 			who = "the API token " + a.TokenID
@@ -200,7 +200,7 @@ func (pf *preflightRun) guest(lxc bool, v starlark.Value) error {
 
 func (pf *preflightRun) lxc(s *pve.LXCSpec) {
 	what := pve.Resource(pve.LXC, s.VMID)
-	plan, err := pf.be.Client.PlanLXC(pf.ctx, s)
+	plan, err := pf.c.PlanLXC(pf.ctx, s)
 	if err != nil {
 		pf.add(what, "%s", strings.TrimPrefix(err.Error(), what+" "))
 		return
@@ -272,7 +272,7 @@ func featureProblem(oldV, newV string, unprivileged bool) string {
 
 func (pf *preflightRun) vm(s *pve.VMSpec) {
 	what := pve.Resource(pve.QEMU, s.VMID)
-	plan, err := pf.be.Client.PlanVM(pf.ctx, s)
+	plan, err := pf.c.PlanVM(pf.ctx, s)
 	if err != nil {
 		pf.add(what, "%s", strings.TrimPrefix(err.Error(), what+" "))
 		return
@@ -288,7 +288,7 @@ func (pf *preflightRun) vm(s *pve.VMSpec) {
 	}
 	pf.need(what, fmt.Sprintf("/vms/%d", s.VMID), "VM.Allocate", "creating it")
 	pf.need(what, fmt.Sprintf("/vms/%d", s.CloneFrom), "VM.Clone", "cloning vm:"+strconv.Itoa(s.CloneFrom))
-	src, ok, err := pf.be.Client.Guest(pf.ctx, s.CloneFrom)
+	src, ok, err := pf.c.Guest(pf.ctx, s.CloneFrom)
 	switch {
 	case err != nil:
 		pf.add(what, "reading its clone source vm:%d: %v", s.CloneFrom, err)
@@ -314,7 +314,7 @@ func (pf *preflightRun) storage(what, node, name, ct, forWhat string) bool {
 	list, ok := pf.storages[node]
 	if !ok {
 		var err error
-		if list, err = pf.be.Client.Storages(pf.ctx, node); err != nil {
+		if list, err = pf.c.Storages(pf.ctx, node); err != nil {
 			pf.add(what, "reading the storages of node %s: %v", node, err)
 			return false
 		}
@@ -342,7 +342,7 @@ func (pf *preflightRun) template(what, node, volid string) {
 	if !pf.storage(what, node, storage, "vztmpl", "the template "+volid) {
 		return
 	}
-	have, err := pf.be.Client.HasTemplate(pf.ctx, node, volid)
+	have, err := pf.c.HasTemplate(pf.ctx, node, volid)
 	if err != nil {
 		pf.add(what, "listing the templates on %s of node %s: %v", storage, node, err)
 		return
@@ -352,7 +352,7 @@ func (pf *preflightRun) template(what, node, volid string) {
 	}
 	list, ok := pf.appliances[node]
 	if !ok {
-		if list, err = pf.be.Client.Appliances(pf.ctx, node); err != nil {
+		if list, err = pf.c.Appliances(pf.ctx, node); err != nil {
 			pf.add(what, "listing the downloadable templates of node %s: %v", node, err)
 			return
 		}
