@@ -20,7 +20,7 @@ vet:
 	$(GO) vet ./...
 
 build:
-	$(GO) build -o phoenix .
+	$(GO) build -buildvcs=auto -o phoenix .
 
 # The main job on the embedded simulator.
 sim: build
