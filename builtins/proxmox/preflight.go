@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"go.starlark.net/starlark"
-
 	"phoenix/internal/pve"
 	"phoenix/runtime"
 )
@@ -41,24 +39,19 @@ func preflight(rt *runtime.Runtime) error {
 	for _, n := range ns {
 		pf.nodes = append(pf.nodes, n.Node)
 	}
-	st := s.Starlark()
-	for _, field := range []string{"lxcs", "vms"} {
-		v, err := st.Attr(field)
+	for _, l := range s.LXCs {
+		spec, err := lxcSpecOf("proxmox preflight", l)
 		if err != nil {
 			return err
 		}
-		iter := starlark.Iterate(v)
-		if iter == nil {
-			return fmt.Errorf("proxmox: site.%s is not a list", field)
+		pf.lxc(spec)
+	}
+	for _, v := range s.VMs {
+		spec, err := vmSpecOf("proxmox preflight", v)
+		if err != nil {
+			return err
 		}
-		var g starlark.Value
-		for iter.Next(&g) {
-			if err := pf.guest(field == "lxcs", g); err != nil {
-				iter.Done()
-				return err
-			}
-		}
-		iter.Done()
+		pf.vm(spec)
 	}
 	if len(pf.causes) == 0 {
 		return nil
@@ -171,31 +164,6 @@ func configPriv(kind pve.Kind, key string) string {
 		return "VM.Config.Cloudinit"
 	}
 	return "VM.Config.Options"
-}
-
-func (pf *preflightRun) guest(lxc bool, v starlark.Value) error {
-	if lxc {
-		r, err := newRecord("proxmox preflight", v, nil, lxcFields)
-		if err != nil {
-			return err
-		}
-		spec, _, err := lxcSpec(r)
-		if err != nil {
-			return err
-		}
-		pf.lxc(spec)
-		return nil
-	}
-	r, err := newRecord("proxmox preflight", v, nil, vmFields)
-	if err != nil {
-		return err
-	}
-	spec, err := vmSpec(r)
-	if err != nil {
-		return err
-	}
-	pf.vm(spec)
-	return nil
 }
 
 func (pf *preflightRun) lxc(s *pve.LXCSpec) {

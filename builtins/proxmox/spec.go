@@ -19,6 +19,12 @@ func lxcSpec(thread *starlark.Thread, fn string, spec starlark.Value, over []sta
 	if err := config.DecodeGuest(thread, fn, spec, over, l); err != nil {
 		return nil, nil, err
 	}
+	s, err := lxcSpecOf(fn, l)
+	return l, s, err
+}
+
+// lxcSpecOf is the PVE side of a site container.
+func lxcSpecOf(fn string, l *site.LXC) (*pve.LXCSpec, error) {
 	s := &pve.LXCSpec{
 		VMID: l.VMID, Node: l.Node, Hostname: l.Hostname, Template: l.Template,
 		RootFSStorage: l.RootFS.Storage, RootFSSizeGB: l.RootFS.SizeGB,
@@ -30,9 +36,9 @@ func lxcSpec(thread *starlark.Thread, fn string, spec starlark.Value, over []sta
 		s.MountPoints = append(s.MountPoints, pve.MountPoint{HostPath: m.HostPath, ContainerPath: m.ContainerPath, ReadOnly: m.ReadOnly})
 	}
 	if err := s.Validate(); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", fn, err)
+		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
-	return l, s, nil
+	return s, nil
 }
 
 // vmSpec reads a VM spec with its overrides.
@@ -41,6 +47,11 @@ func vmSpec(thread *starlark.Thread, fn string, spec starlark.Value, over []star
 	if err := config.DecodeGuest(thread, fn, spec, over, v); err != nil {
 		return nil, err
 	}
+	return vmSpecOf(fn, v)
+}
+
+// vmSpecOf is the PVE side of a site VM.
+func vmSpecOf(fn string, v *site.VM) (*pve.VMSpec, error) {
 	s := &pve.VMSpec{
 		VMID: v.VMID, Node: v.Node, Name: v.Name, CloneFrom: v.CloneFrom,
 		MemoryMB: v.MemoryMB, Cores: v.Cores,
