@@ -29,6 +29,9 @@ type Family struct {
 	// fail later, such as missing credentials or names the site config
 	// gives that the world lacks, and returns every cause at once.
 	Preflight func(rt *Runtime) error
+	// PreflightExempt are members whose use alone does not call for the
+	// preflight.
+	PreflightExempt []string
 }
 
 // Flag is one family-only setting of a run.

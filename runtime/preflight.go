@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"go.starlark.net/syntax"
 )
@@ -21,7 +23,7 @@ func (rt *Runtime) Preflight(script string) error {
 	usedNames(abs, map[string]bool{}, names)
 	var errs []error
 	for _, f := range rt.Opts.Families {
-		if f.Preflight == nil || !names[f.Name] {
+		if f.Preflight == nil || !usesFamily(names, f) {
 			continue
 		}
 		if err := f.Preflight(rt); err != nil {
@@ -49,6 +51,10 @@ func usedNames(key string, seen, names map[string]bool) {
 	}
 	syntax.Walk(f, func(n syntax.Node) bool {
 		switch n := n.(type) {
+		case *syntax.DotExpr:
+			if id, ok := n.X.(*syntax.Ident); ok {
+				names[id.Name+"."+n.Name.Name] = true
+			}
 		case *syntax.Ident:
 			names[n.Name] = true
 		case *syntax.LoadStmt:
@@ -73,4 +79,20 @@ func (e *PreflightError) Error() string {
 		s += "\n  - " + c
 	}
 	return s
+}
+
+// usesFamily reports whether the script uses a member of f that needs its
+// preflight: any but those f exempts (proxmox.lxc_exec through
+// --guest-netns needs no API).
+func usesFamily(names map[string]bool, f Family) bool {
+	if !names[f.Name] {
+		return false
+	}
+	for n := range names {
+		member, ok := strings.CutPrefix(n, f.Name+".")
+		if ok && !slices.Contains(f.PreflightExempt, member) {
+			return true
+		}
+	}
+	return false
 }

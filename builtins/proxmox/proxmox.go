@@ -17,6 +17,8 @@ var Family = runtime.Family{
 	// Connecting and checking the site's guests before the script runs
 	// stops a run that PVE would refuse halfway.
 	Preflight: preflight,
+	// Commands in guests need no API with --guest-netns.
+	PreflightExempt: []string{"lxc_exec", "lxc_push"},
 	Flags: []runtime.Flag{{
 		Name:  "guest-netns",
 		Usage: "run proxmox.lxc_exec through `ip netns exec` in this netns pattern ({vmid} replaced) instead of pct exec",
