@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 
 	"phoenix/internal/site"
 )
@@ -110,6 +111,23 @@ func (f Flow) Label() string {
 // traffic on forward). Flows whose source is the host need no rule: the
 // host's output is not filtered.
 func Build(flows []Flow, o Options) (*Ruleset, error) {
+	for _, f := range flows {
+		// Flows built in Go skip the site's validator; a protocol is also
+		// rendered as nft text, so only the known words may pass.
+		switch f.Proto {
+		case "tcp", "udp", "icmp", "icmpv6":
+		default:
+			return nil, fmt.Errorf("flow %d: protocol %q: want tcp, udp, icmp or icmpv6", f.N, f.Proto)
+		}
+		if f.Port < 0 || f.Port > 65535 {
+			return nil, fmt.Errorf("flow %d: port %d is out of range", f.N, f.Port)
+		}
+		for _, typ := range f.ICMPTypes {
+			if typ == "" || strings.Trim(typ, "abcdefghijklmnopqrstuvwxyz-") != "" {
+				return nil, fmt.Errorf("flow %d: ICMP type %q is not an nft type name", f.N, typ)
+			}
+		}
+	}
 	rs := &Ruleset{Chains: []Chain{
 		{Name: "input", Hook: "input", Policy: "drop", Rules: []Rule{
 			{IIf: "lo", Verdict: "accept", Comment: "the host talks to itself"},
