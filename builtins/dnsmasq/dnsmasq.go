@@ -14,6 +14,7 @@ import (
 	"go.starlark.net/starlarkstruct"
 
 	"phoenix/internal/dnsmasq"
+	sitepkg "phoenix/internal/site"
 	"phoenix/runtime"
 )
 
@@ -103,8 +104,17 @@ func str(v starlark.Value, name string) (string, error) {
 	return s, nil
 }
 
-// siteRecords reads site.records(), the records of config.site().
+// siteRecords reads site.records(), the records of config.site(): from
+// the typed site when it is one, else through its attributes (a site
+// written in a script).
 func siteRecords(thread *starlark.Thread, site starlark.Value) ([]dnsmasq.Record, error) {
+	if s, ok := sitepkg.SiteOf(site); ok {
+		var out []dnsmasq.Record
+		for _, r := range s.Records() {
+			out = append(out, dnsmasq.Record{View: r.View, Name: r.Name, Type: r.Type, Value: r.Value, Source: r.Source})
+		}
+		return out, nil
+	}
 	f, ok, err := attr(site, "records")
 	if err != nil {
 		return nil, fmt.Errorf("site: %w", err)
@@ -176,9 +186,19 @@ func recordsFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 	return recordValues(recs), nil
 }
 
-// siteConfig reads site.hypervisor.dns.
+// siteConfig reads site.hypervisor.dns, typed when the site is a
+// config.site() value.
 func siteConfig(site starlark.Value) (dnsmasq.Config, error) {
 	var c dnsmasq.Config
+	if s, ok := sitepkg.SiteOf(site); ok {
+		d := s.Hypervisor.DNS
+		c.Listen, c.ExternalListen = d.ListenAddress, d.ExternalListenAddress
+		c.Upstream = append(c.Upstream, d.Upstream...)
+		for z := range d.Zones {
+			c.Zones = append(c.Zones, z)
+		}
+		return c, nil
+	}
 	h, ok, err := attr(site, "hypervisor")
 	if err != nil || !ok {
 		return c, fmt.Errorf("site: want the value of config.site(), which has hypervisor.dns")
