@@ -144,6 +144,15 @@ func (r *Ruleset) Attr(name string) (starlark.Value, error) {
 	return nil, nil
 }
 
+// siteArg is the typed site of a builtin whose one argument is site=.
+func siteArg(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (*site.Site, error) {
+	var sv starlark.Value = starlark.None
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "site?", &sv); err != nil {
+		return nil, err
+	}
+	return siteOf(thread, b.Name(), sv)
+}
+
 // siteOf returns the typed site behind a config.site() value (None: the
 // run's --config).
 func siteOf(thread *starlark.Thread, fn string, v starlark.Value) (*site.Site, error) {
@@ -164,11 +173,7 @@ func siteOf(thread *starlark.Thread, fn string, v starlark.Value) (*site.Site, e
 }
 
 func rulesetFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var sv starlark.Value = starlark.None
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "site?", &sv); err != nil {
-		return nil, err
-	}
-	s, err := siteOf(thread, b.Name(), sv)
+	s, err := siteArg(thread, b, args, kwargs)
 	if err != nil {
 		return nil, err
 	}
@@ -372,11 +377,7 @@ func applyConfirmed(rt *runtime.Runtime, be engine.Backend, path string, prev, r
 }
 
 func matrix(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var sv starlark.Value = starlark.None
-	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "site?", &sv); err != nil {
-		return nil, err
-	}
-	s, err := siteOf(thread, b.Name(), sv)
+	s, err := siteArg(thread, b, args, kwargs)
 	if err != nil {
 		return nil, err
 	}
