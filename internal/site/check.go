@@ -425,6 +425,7 @@ func checkSite(s *Site, ps *problems) {
 	checkCA(s, ps)
 	checkMounts(s, ps)
 	checkFlowGuests(s, ps)
+	checkServices(s, ps)
 	s.records = checkRecords(s, ps)
 }
 
@@ -581,6 +582,27 @@ func checkFlowGuests(s *Site, ps *problems) {
 			}
 			if _, ok := s.Guest(e.ep.VMID); !ok && !s.broken[e.ep.VMID] {
 				ps.at(place{HypervisorFile, fp.Index(i).Key(e.key)}, "guest %d does not exist (not in %s or %s)", e.ep.VMID, LXCFile, VMFile)
+			}
+		}
+	}
+}
+
+// checkServices checks that the guests the gateway and the mesh send
+// traffic to exist.
+func checkServices(s *Site, ps *problems) {
+	ref := func(at place, vmid int) {
+		if _, ok := s.Guest(vmid); !ok && vmid != 0 && !s.broken[vmid] {
+			ps.at(at, "guest %d does not exist (not in %s or %s)", vmid, LXCFile, VMFile)
+		}
+	}
+	for _, l := range s.LXCs {
+		at := s.guestAt("lxc", l.VMID)
+		if g := l.Gateway; g != nil {
+			ref(place{at.file, at.p.Key("gateway").Key("upstream").Key("vmid")}, g.Upstream.VMID)
+		}
+		if t := l.Traefik; t != nil {
+			for i, r := range t.Routes {
+				ref(place{at.file, at.p.Key("traefik").Key("routes").Index(i).Key("vmid")}, r.VMID)
 			}
 		}
 	}

@@ -76,8 +76,8 @@ func TestGoAPI(t *testing.T) {
 		t.Error("Flows() exposes the site's own slice")
 	}
 	recs := s.Records()
-	if len(recs) != 13 {
-		t.Errorf("%d records, want 13: %v", len(recs), recs)
+	if len(recs) != 14 {
+		t.Errorf("%d records, want 14: %v", len(recs), recs)
 	}
 	var found bool
 	for _, r := range recs {

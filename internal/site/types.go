@@ -175,6 +175,38 @@ type LXC struct {
 	OnBoot       bool          `json:"onboot" default:"true" doc:"Start when the node boots."`
 	MountPoints  []MountPoint  `json:"mount_points" doc:"Bind mounts from the host (mp0, mp1, ... in this order)."`
 	DNSRecords   []GuestRecord `json:"dns_records" doc:"DNS records for this guest; without address or cname they point at the guest's IP."`
+	Gateway      *Gateway      `json:"gateway" doc:"This container is the site's nginx gateway (scripts/lxc_101.star)."`
+	Traefik      *Traefik      `json:"traefik" doc:"This container runs the site's Traefik mesh (scripts/lxc_102.star)."`
+}
+
+// Gateway is the nginx entry point: TLS for its names, proxied to the mesh.
+type Gateway struct {
+	ServerNames []string `json:"server_names,required" nonempty:"true" format:"dns-name" doc:"Names the gateway answers for; its certificate from the CA holds all of them."`
+	ListenPort  int      `json:"listen_port" min:"1" max:"65535" default:"443" doc:"HTTPS port nginx listens on."`
+	Upstream    Upstream `json:"upstream,required" doc:"Where every request is proxied, over TLS verified against the site's root."`
+}
+
+// Upstream is the TLS backend the gateway proxies to.
+type Upstream struct {
+	VMID       int    `json:"vmid,required" min:"100" max:"999999999" doc:"The guest that serves it (its IP is dialled)."`
+	Port       int    `json:"port,required" min:"1" max:"65535" doc:"Its HTTPS port, e.g. Traefik's 8443."`
+	ServerName string `json:"server_name,required" format:"dns-name" doc:"The name sent as SNI and verified in its certificate."`
+}
+
+// Traefik is the mesh's configuration: one entry point, routes by host name.
+type Traefik struct {
+	EntrypointPort int     `json:"entrypoint_port" min:"1" max:"65535" default:"8443" doc:"HTTPS entry point the gateway proxies to."`
+	DashboardName  string  `json:"dashboard_name,required" format:"dns-name" doc:"Host name of Traefik's dashboard; its certificate comes from the CA over ACME."`
+	Routes         []Route `json:"routes" doc:"Routers and services, matched by Host (and SNI for the certificate)."`
+}
+
+// Route sends requests for some host names to one guest's port.
+type Route struct {
+	Name   string   `json:"name,required" format:"label" doc:"Router and service name."`
+	Hosts  []string `json:"hosts,required" nonempty:"true" format:"dns-name" doc:"Host names this route matches; Traefik obtains a certificate for them over ACME."`
+	VMID   int      `json:"vmid,required" min:"100" max:"999999999" doc:"The guest that serves the route."`
+	Port   int      `json:"port,required" min:"1" max:"65535" doc:"The guest's port."`
+	Scheme string   `json:"scheme" enum:"http|https" default:"https" doc:"How Traefik talks to the guest."`
 }
 
 // RootFS is a container's root disk.
