@@ -24,6 +24,8 @@ type Backend interface {
 	Reload(ctx context.Context, unit string) error
 	// Restart makes a unit read its conf files again.
 	Restart(ctx context.Context, unit string) error
+	// Stop stops a unit and keeps it from starting at boot.
+	Stop(ctx context.Context, unit string) error
 	// Started is when the unit's running daemon started; ok is false
 	// when none runs (or none can be known, under --sim).
 	Started(unit string) (t time.Time, ok bool)
@@ -134,12 +136,19 @@ func (s *Sim) Reload(ctx context.Context, unit string) error {
 	return systemctl(ctx, s.rt.Runner, "reload", unit)
 }
 
+func (h *Host) Stop(ctx context.Context, unit string) error { return stop(ctx, h.rt.Runner, unit) }
+func (s *Sim) Stop(ctx context.Context, unit string) error  { return stop(ctx, s.rt.Runner, unit) }
+
+func stop(ctx context.Context, r machine.Runner, unit string) error {
+	return systemctl(ctx, r, "disable", "--now", unit)
+}
+
 func restart(ctx context.Context, r machine.Runner, unit string) error {
 	return systemctl(ctx, r, "restart", unit)
 }
 
-func systemctl(ctx context.Context, r machine.Runner, verb, unit string) error {
-	cmd := machine.Cmd{Argv: []string{"systemctl", verb, unit}}
+func systemctl(ctx context.Context, r machine.Runner, args ...string) error {
+	cmd := machine.Cmd{Argv: append([]string{"systemctl"}, args...)}
 	res, err := r.Run(ctx, cmd)
 	_, err = machine.Check(cmd, res, err)
 	return err

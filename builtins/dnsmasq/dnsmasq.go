@@ -60,7 +60,9 @@ var Family = runtime.Family{
 // restart that failed); the plan lists the reload or restart. The shell
 // script's old /etc/dnsmasq.d/00-phoenix-aggregated-hosts.conf is deleted
 // when present, with a restart, and so is a hosts file of the other kind
-// that an earlier render left. actions maps each service to none, reload
+// that an earlier render left. A site without an external view any more
+// has the external instance's files removed and dnsmasq@external stopped
+// and disabled. actions maps each service to none, reload
 // or restart.
 var Module = &starlarkstruct.Module{
 	Name: "dnsmasq",
@@ -431,6 +433,12 @@ func apply(thread *starlark.Thread, files []dnsmasq.File) (starlark.Value, error
 		}
 	}
 
+	retired, err := retireExternal(thread, rt, be, files)
+	if err != nil {
+		return nil, err
+	}
+	written = append(written, retired...)
+
 	actions := starlark.NewDict(len(units))
 	for _, unit := range units {
 		kinds := changedKinds[unit]
@@ -461,6 +469,40 @@ func apply(thread *starlark.Thread, files []dnsmasq.File) (starlark.Value, error
 		"files":   starlark.NewList(written),
 		"actions": actions,
 	}), nil
+}
+
+// retireExternal removes what an earlier render wrote for the external
+// view when the site no longer has one, and stops and disables its
+// service, which would otherwise go on answering from the old records.
+func retireExternal(thread *starlark.Thread, rt *runtime.Runtime, be Backend, files []dnsmasq.File) ([]starlark.Value, error) {
+	const view = "external"
+	for _, f := range files {
+		if f.View == view {
+			return nil, nil
+		}
+	}
+	var gone []starlark.Value
+	for _, p := range []string{dnsmasq.ConfPath(view), dnsmasq.ExternalDefaults, dnsmasq.HostsPath(view, dnsmasq.HostsDir), dnsmasq.HostsPath(view, dnsmasq.AddnHosts)} {
+		// Absent files are not resources of a site without the view.
+		if have, err := rt.Exists(p); err != nil {
+			return nil, err
+		} else if !have {
+			continue
+		}
+		if _, err := rt.RemoveFile(thread, p); err != nil {
+			return nil, err
+		}
+		gone = append(gone, starlark.String(p))
+	}
+	if len(gone) == 0 {
+		return nil, nil
+	}
+	unit := dnsmasq.Unit(view)
+	_, err := runtime.Do(thread, runtime.Change{Resource: "dnsmasq:" + unit, Action: "run",
+		Detail: "systemctl disable --now " + unit + ": the site has no dns.external_listen_address any more"}, func() error {
+		return be.Stop(rt.Context(), unit)
+	})
+	return gone, err
 }
 
 // staleConf says why a running unit has not read its conf files yet: it

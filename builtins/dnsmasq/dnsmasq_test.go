@@ -1,6 +1,8 @@
 package dnsmasq_test
 
 import (
+	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,4 +100,66 @@ func execString(t *testing.T, rt *runtime.Runtime, name, src string) (starlark.S
 		t.Fatal(err)
 	}
 	return rt.ExecScript(p)
+}
+
+// TestRetireExternalView: when the site drops dns.external_listen_address,
+// the external instance's files go and its service is stopped and
+// disabled, once; the internal view stays as it was.
+func TestRetireExternalView(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"phoenix_hypervisor_config.json", "phoenix_lxc_configs.json", "phoenix_vm_configs.json"} {
+		b, err := os.ReadFile(filepath.Join(config(t), f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rt := runtimetest.New(t, runtimetest.Options{Families: builtins.All(), ConfigDir: dir})
+	if _, err := execString(t, rt, "with.star", `dnsmasq.apply(dnsmasq.render(config.site()))`); err != nil {
+		t.Fatal(err)
+	}
+	hv := filepath.Join(dir, "phoenix_hypervisor_config.json")
+	b, err := os.ReadFile(hv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	without := strings.Replace(string(b), `"external_listen_address": "203.0.113.2",`, "", 1)
+	if without == string(b) {
+		t.Fatal("the example site has no external_listen_address to drop")
+	}
+	if err := os.WriteFile(hv, []byte(without), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A later run, as the operator's next one: the site is read anew.
+	rt, err = runtime.New(context.Background(), runtime.Options{Sim: true, RootDir: rt.Root.Dir(), ConfigDir: dir, Families: builtins.All(), Stderr: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner := rt.Runner.(*machine.SimRunner)
+	before := len(runner.Log())
+	if _, err := execString(t, rt, "without.star", `
+r = dnsmasq.apply(dnsmasq.render(config.site()))
+if sorted(r.files) != ["/etc/default/dnsmasq.external", "/etc/dnsmasq.d/phoenix/external.hosts.d/records", "/etc/dnsmasq.d/phoenix/external/10-phoenix.conf"]:
+    fail("removed %s" % r.files)
+if r.actions != {"dnsmasq": "none"}:
+    fail("actions %s" % r.actions)
+for p in r.files:
+    if fs.exists(p):
+        fail(p + " is still there")
+if dnsmasq.apply(dnsmasq.render(config.site())).changed:
+    fail("a second run changed something")
+`); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range runner.Log()[before:] {
+		if c.Argv[0] != "dnsmasq" {
+			got = append(got, c.String())
+		}
+	}
+	if want := "systemctl disable --now dnsmasq@external"; strings.Join(got, "\n") != want {
+		t.Fatalf("commands %q, want %q", got, want)
+	}
 }
