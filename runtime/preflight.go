@@ -21,13 +21,30 @@ func (rt *Runtime) Preflight(script string) error {
 	}
 	names := map[string]bool{}
 	usedNames(abs, map[string]bool{}, names)
+	return rt.preflight(names, nil)
+}
+
+// PreflightStatement is Preflight for one REPL statement, parsed as if
+// from a file at key (its loads resolve from there). Families in passed
+// are not checked again; those that pass now are added to it, so that a
+// session checks each family once, when a statement first refers to it,
+// and again after a failure.
+func (rt *Runtime) PreflightStatement(key string, f *syntax.File, passed map[string]bool) error {
+	names := map[string]bool{}
+	walkNames(key, f, map[string]bool{key: true}, names)
+	return rt.preflight(names, passed)
+}
+
+func (rt *Runtime) preflight(names, passed map[string]bool) error {
 	var errs []error
 	for _, f := range rt.Opts.Families {
-		if f.Preflight == nil || !usesFamily(names, f) {
+		if f.Preflight == nil || passed[f.Name] || !usesFamily(names, f) {
 			continue
 		}
 		if err := f.Preflight(rt); err != nil {
 			errs = append(errs, err)
+		} else if passed != nil {
+			passed[f.Name] = true
 		}
 	}
 	return errors.Join(errs...)
@@ -49,6 +66,10 @@ func usedNames(key string, seen, names map[string]bool) {
 	if err != nil {
 		return
 	}
+	walkNames(key, f, seen, names)
+}
+
+func walkNames(key string, f *syntax.File, seen, names map[string]bool) {
 	syntax.Walk(f, func(n syntax.Node) bool {
 		switch n := n.(type) {
 		case *syntax.DotExpr:

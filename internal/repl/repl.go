@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -87,8 +88,12 @@ type session struct {
 	stopCur func() // cancels the running statement's context
 
 	applied *runtime.Report // applied changes (planned ones under --dry-run)
-	saved   []string        // statements for :save
-	failed  int
+	// preflighted are the families whose preflight passed this session;
+	// loadKey is where a statement's loads resolve from.
+	preflighted map[string]bool
+	loadKey     string
+	saved       []string // statements for :save
+	failed      int
 
 	done     chan struct{}
 	stopOnce sync.Once
@@ -104,7 +109,10 @@ func Run(rt *runtime.Runtime, o Options) (failed int, err error) {
 	if o.Stderr == nil {
 		o.Stderr = os.Stderr
 	}
-	s := &session{rt: rt, o: o, docs: o.Docs, applied: &runtime.Report{}, done: make(chan struct{})}
+	s := &session{rt: rt, o: o, docs: o.Docs, applied: &runtime.Report{}, done: make(chan struct{}), preflighted: map[string]bool{}}
+	if wd, err := os.Getwd(); err == nil {
+		s.loadKey = filepath.Join(wd, "<repl>")
+	}
 	if s.docs == nil {
 		s.docs = builtins.Docs
 	}
@@ -302,6 +310,12 @@ func (s *session) run(c chunk) {
 		return
 	}
 	if len(f.Stmts) == 0 {
+		return
+	}
+	// A statement that would certainly fail (no credentials, a missing
+	// node) stops before its first change, as a script does.
+	if err := s.rt.PreflightStatement(s.loadKey, f, s.preflighted); err != nil {
+		s.fail(err)
 		return
 	}
 	before := s.fingerprints()
