@@ -24,33 +24,56 @@ var Family = runtime.Family{Name: "tls", Module: Module}
 
 // Module is the tls module.
 //
-//	verify(addr: str, root: str, server_name: str|None = None, wait: str|None = None) - struct(ok, chain, sans, not_after, days_left, error)
+//	verify(addr: str, root: str, server_name: str|None = None, wait: str|None = None, sans: list|None = None, min_days: int|None = None, timeout: str = "2s") - struct(ok, chain, sans, not_after, days_left, fingerprint, error)
+//	get(url: str, root: str, server_name: str|None = None, timeout: str = "2s") - struct(ok, status, body, error)
 //
 // verify connects to addr ("host:port"), does a TLS handshake that
 // verifies the server's certificate for server_name (addr's host when
 // None) against the certificates in root (a site path), and reports what
 // it saw: ok, the chain's subjects leaf first up to the root, the leaf's
-// SANs, not_after (RFC 3339, UTC) and whole days_left, and the error text
-// when it failed (None when ok). A failed handshake is a result, not an
-// error: chain, sans and not_after still show what the server sent. It is
-// a read and runs in a plan too; a root that only the plan creates gives
-// unknown fields. wait (a Go duration such as "15s") retries, until it
-// has passed, while no certificate comes back (a daemon just restarted
-// and not listening yet); a certificate that fails to verify is never
-// retried. With --netns NAME it connects from inside that network
-// namespace, as the host side of the site does.
+// SANs, not_after (RFC 3339, UTC), whole days_left, the fingerprint of the
+// root the chain verified to (SHA-256, lowercase hex, as `step certificate
+// fingerprint` prints it; None when it did not verify), and the error
+// when it failed (None when ok). sans lists names (DNS names or IPs) that
+// must all be SANs of the leaf; min_days fails a certificate with fewer
+// whole days left. The error names one cause, checked in this order:
+// "connection refused", "timeout after 2s", "certificate signed by
+// unknown authority (issuer CN=..., expected root fingerprint ...)",
+// "expired 2 days ago", "not valid for 3 more days", "certificate is
+// valid for a, b, not NAME", "SAN NAME missing", "only 3 days left (want
+// at least 7)". A failed handshake is a result, not an error: chain, sans
+// and not_after still show what the server sent. timeout (a Go duration)
+// bounds the connection and handshake. wait (a Go duration such as "15s")
+// retries, until it has passed, while no certificate comes back (a
+// daemon just restarted and not listening yet); a certificate that fails
+// to verify is never retried.
+//
+// get does an HTTPS GET of url ("https://host[:port]/path"), its
+// connection verified as verify does (server_name defaults to the URL's
+// host), within timeout for the whole request, and returns ok (verified
+// and a 2xx status), the status (None when no response came back), the
+// body (at most 1 MiB; None without a response) and the error (a cause
+// as verify names it, or "status 503 Service Unavailable"; None when ok).
+// Redirects are not followed.
+//
+// Both are reads and run in a plan too; a root that only the plan
+// creates gives unknown fields. With --netns NAME they connect from inside
+// that network namespace, as the host side of the site does.
 var Module = &starlarkstruct.Module{
 	Name: "tls",
 	Members: starlark.StringDict{
 		"verify": starlark.NewBuiltin("tls.verify", verify),
+		"get":    starlark.NewBuiltin("tls.get", get),
 	},
 }
 
 func verify(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	fn := b.Name()
 	var addr, root string
-	var serverName, waitV starlark.Value = starlark.None, starlark.None
-	if err := starlark.UnpackArgs(fn, args, kwargs, "addr", &addr, "root", &root, "server_name?", &serverName, "wait?", &waitV); err != nil {
+	var serverName, waitV, sansV, minDaysV starlark.Value = starlark.None, starlark.None, starlark.None, starlark.None
+	timeoutV := "2s"
+	if err := starlark.UnpackArgs(fn, args, kwargs, "addr", &addr, "root", &root, "server_name?", &serverName,
+		"wait?", &waitV, "sans?", &sansV, "min_days?", &minDaysV, "timeout?", &timeoutV); err != nil {
 		return nil, err
 	}
 	var wait time.Duration
@@ -65,64 +88,175 @@ func verify(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		}
 		wait = d
 	}
-	name := ""
-	if serverName != starlark.None {
-		s, ok := starlark.AsString(serverName)
-		if !ok {
-			return nil, fmt.Errorf("%s: server_name: want a string, got %s", fn, serverName.Type())
-		}
-		name = s
+	o, err := options(fn, serverName, timeoutV)
+	if err != nil {
+		return nil, err
 	}
-	if !path.IsAbs(root) {
-		return nil, fmt.Errorf("%s: root %q: want an absolute site path", fn, root)
+	if o.SANs, err = stringList(fn, "sans", sansV); err != nil {
+		return nil, err
+	}
+	if minDaysV != starlark.None {
+		n, err := starlark.AsInt32(minDaysV)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%s: min_days: want a whole number of days >= 0, got %s", fn, minDaysV.String())
+		}
+		o.MinDays = n
 	}
 	rt := runtime.FromThread(thread)
-	host, err := rt.Root.Resolve(root)
+	host, planned, err := rootFile(thread, fn, root)
 	if err != nil {
-		return nil, fmt.Errorf("%s: root: %w", fn, err)
+		return nil, err
 	}
-	if _, err := os.Stat(host); errors.Is(err, fs.ErrNotExist) {
-		// Missing on disk, but written earlier in this plan.
-		if f, _, _, _ := rt.PlannedPath(root); f != nil {
-			u := func(f string) starlark.Value {
-				return runtime.NewUnknown(thread, fn+"(...)."+f+": the root comes with this plan")
-			}
-			return starlarkstruct.FromStringDict(starlarkstruct.Default, starlark.StringDict{
-				"ok": u("ok"), "chain": u("chain"), "sans": u("sans"), "not_after": u("not_after"),
-				"days_left": u("days_left"), "error": u("error"),
-			}), nil
-		}
+	if planned {
+		return unknowns(thread, fn, "ok", "chain", "sans", "not_after", "days_left", "fingerprint", "error"), nil
 	}
-	r := probe(rt.Context(), rt.Flag("netns"), addr, name, host, wait)
-	var notAfter, daysLeft, errText starlark.Value = starlark.None, starlark.None, starlark.None
+	o.Root, o.NetNS = host, rt.Flag("netns")
+	r := probe(rt.Context(), addr, o, wait)
+	var notAfter, daysLeft, fp starlark.Value = starlark.None, starlark.None, starlark.None
 	if !r.NotAfter.IsZero() {
 		notAfter = starlark.String(r.NotAfter.UTC().Format(time.RFC3339))
 		daysLeft = starlark.MakeInt(r.DaysLeft)
 	}
-	if r.Error != "" {
-		// Errors name the site path, not where --root put it.
-		errText = starlark.String(strings.ReplaceAll(r.Error, host, root))
+	if r.Fingerprint != "" {
+		fp = starlark.String(r.Fingerprint)
 	}
-	return starlarkstruct.FromStringDict(starlarkstruct.Default, starlark.StringDict{
-		"ok":        starlark.Bool(r.OK),
-		"chain":     runtime.Strings(r.Chain),
-		"sans":      runtime.Strings(r.SANs),
-		"not_after": notAfter,
-		"days_left": daysLeft,
-		"error":     errText,
+	return runtime.Struct(starlark.StringDict{
+		"ok":          starlark.Bool(r.OK),
+		"chain":       runtime.Strings(r.Chain),
+		"sans":        runtime.Strings(r.SANs),
+		"not_after":   notAfter,
+		"days_left":   daysLeft,
+		"fingerprint": fp,
+		"error":       errText(r.Error, host, root),
 	}), nil
 }
 
-// probe verifies addr from network namespace ns (--netns), retrying until wait has passed while the server
+func get(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	fn := b.Name()
+	var url, root string
+	var serverName starlark.Value = starlark.None
+	timeoutV := "2s"
+	if err := starlark.UnpackArgs(fn, args, kwargs, "url", &url, "root", &root, "server_name?", &serverName, "timeout?", &timeoutV); err != nil {
+		return nil, err
+	}
+	o, err := options(fn, serverName, timeoutV)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.HasPrefix(url, "https://") {
+		return nil, fmt.Errorf("%s: url %q: want https://host[:port]/path", fn, url)
+	}
+	rt := runtime.FromThread(thread)
+	host, planned, err := rootFile(thread, fn, root)
+	if err != nil {
+		return nil, err
+	}
+	if planned {
+		return unknowns(thread, fn, "ok", "status", "body", "error"), nil
+	}
+	o.Root, o.NetNS = host, rt.Flag("netns")
+	g := tlsprobe.Get(rt.Context(), url, o)
+	var status, body starlark.Value = starlark.None, starlark.None
+	if g.Status != 0 {
+		status, body = starlark.MakeInt(g.Status), starlark.String(g.Body)
+	}
+	return runtime.Struct(starlark.StringDict{
+		"ok":     starlark.Bool(g.OK),
+		"status": status,
+		"body":   body,
+		"error":  errText(g.Error, host, root),
+	}), nil
+}
+
+// options reads the arguments verify and get share.
+func options(fn string, serverName starlark.Value, timeout string) (tlsprobe.Options, error) {
+	var o tlsprobe.Options
+	if serverName != starlark.None {
+		s, ok := starlark.AsString(serverName)
+		if !ok {
+			return o, fmt.Errorf("%s: server_name: want a string, got %s", fn, serverName.Type())
+		}
+		o.ServerName = s
+	}
+	d, err := time.ParseDuration(timeout)
+	if err != nil || d <= 0 {
+		return o, fmt.Errorf("%s: timeout: %q is not a positive duration such as \"2s\"", fn, timeout)
+	}
+	o.Timeout = d
+	return o, nil
+}
+
+// rootFile resolves root; planned says it is missing on disk but written
+// earlier in this plan.
+func rootFile(thread *starlark.Thread, fn, root string) (host string, planned bool, err error) {
+	if !path.IsAbs(root) {
+		return "", false, fmt.Errorf("%s: root %q: want an absolute site path", fn, root)
+	}
+	rt := runtime.FromThread(thread)
+	host, err = rt.Root.Resolve(root)
+	if err != nil {
+		return "", false, fmt.Errorf("%s: root: %w", fn, err)
+	}
+	if _, err := os.Stat(host); errors.Is(err, fs.ErrNotExist) {
+		if f, _, _, _ := rt.PlannedPath(root); f != nil {
+			return host, true, nil
+		}
+	}
+	return host, false, nil
+}
+
+func unknowns(thread *starlark.Thread, fn string, fields ...string) starlark.Value {
+	d := starlark.StringDict{}
+	for _, f := range fields {
+		d[f] = runtime.NewUnknown(thread, fn+"(...)."+f+": the root comes with this plan")
+	}
+	return runtime.Struct(d)
+}
+
+// errText is a probe's error, naming the site path, not where --root put it.
+func errText(e, host, root string) starlark.Value {
+	if e == "" {
+		return starlark.None
+	}
+	return starlark.String(strings.ReplaceAll(e, host, root))
+}
+
+// stringList reads a list or tuple of strings.
+func stringList(fn, arg string, v starlark.Value) ([]string, error) {
+	if v == starlark.None {
+		return nil, nil
+	}
+	if err := runtime.Known(v, fn+": "+arg); err != nil {
+		return nil, err
+	}
+	it, ok := v.(starlark.Iterable)
+	if _, isStr := v.(starlark.String); !ok || isStr {
+		return nil, fmt.Errorf("%s: %s: want a list of strings, got %s", fn, arg, v.Type())
+	}
+	var out []string
+	iter := it.Iterate()
+	defer iter.Done()
+	var x starlark.Value
+	for iter.Next(&x) {
+		s, ok := starlark.AsString(x)
+		if !ok {
+			return nil, fmt.Errorf("%s: %s: want strings, got %s", fn, arg, x.Type())
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// probe verifies addr, retrying until wait has passed while the server
 // sends no certificate at all.
-func probe(ctx context.Context, ns, addr, name, root string, wait time.Duration) tlsprobe.Result {
+func probe(ctx context.Context, addr string, o tlsprobe.Options, wait time.Duration) tlsprobe.Result {
 	deadline := time.Now().Add(wait)
 	for {
-		r := tlsprobe.VerifyIn(ctx, ns, addr, name, root)
+		r := tlsprobe.Probe(ctx, addr, o)
 		if r.OK || !r.NotAfter.IsZero() || !time.Now().Before(deadline) {
 			return r
 		}
-		if _, err := os.Stat(root); err != nil {
+		if _, err := os.Stat(o.Root); err != nil {
 			return r // no root to verify with: waiting will not help
 		}
 		select {

@@ -2,6 +2,9 @@ package tls_test
 
 import (
 	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,6 +14,7 @@ import (
 
 	"phoenix/builtins"
 	"phoenix/internal/testkit"
+	"phoenix/internal/tlsprobe"
 	"phoenix/runtime"
 	"phoenix/runtime/runtimetest"
 )
@@ -19,6 +23,7 @@ import (
 // 127.0.0.1, made here so that the test needs no CA.
 type pki struct {
 	rootPEM []byte
+	rootFP  string
 	chain   tls.Certificate
 }
 
@@ -28,7 +33,7 @@ func makePKI(t *testing.T, leafNotAfter time.Time) pki {
 	root := testkit.Issue(t, "Test Root", nil, true, day)
 	inter := testkit.Issue(t, "Test Intermediate", root, true, day)
 	leaf := testkit.Issue(t, "leaf.test.internal", inter, false, leafNotAfter, "leaf.test.internal", "127.0.0.1")
-	return pki{rootPEM: root.PEM(), chain: leaf.Chain(inter)}
+	return pki{rootPEM: root.PEM(), rootFP: tlsprobe.Fingerprint(root.Cert), chain: leaf.Chain(inter)}
 }
 
 // serveLater reserves a loopback port and starts serving on it after
@@ -56,9 +61,39 @@ func serveLater(t *testing.T, c tls.Certificate, delay time.Duration) string {
 	return addr
 }
 
-// TestStar runs testdata/verify.star against two servers: one with a
-// good chain (GOOD), one whose leaf expired (EXPIRED) and one that starts
-// listening a second late (LATER); /root.crt is the good chain's root.
+// httpsServer serves, with c, /health (200) and /down (503).
+func httpsServer(t *testing.T, c tls.Certificate) string {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, `{"status":"ok"}`) })
+	mux.HandleFunc("/down", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) })
+	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{c}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return "https://" + l.Addr().String()
+}
+
+// silent accepts connections and never answers.
+func silent(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l.Addr().String() // the kernel completes connections nobody accepts
+}
+
+// TestStar runs testdata/*.star against servers: one with a good chain
+// (GOOD), one whose leaf expired (EXPIRED), one that starts listening a
+// second late (LATER), an HTTPS server with the good chain (HTTPS), one
+// that never answers (SILENT) and a closed port (CLOSED); /root.crt is the
+// good chain's root (fingerprint GOOD_FP), /expired-root.crt the expired
+// chain's (EXPIRED_FP).
 func TestStar(t *testing.T) {
 	good := makePKI(t, time.Now().Add(10*24*time.Hour+time.Hour))
 	expired := makePKI(t, time.Now().Add(-30*time.Minute))
@@ -66,6 +101,11 @@ func TestStar(t *testing.T) {
 	d["GOOD"] = starlark.String(testkit.TLSServer(t, good.chain))
 	d["EXPIRED"] = starlark.String(testkit.TLSServer(t, expired.chain))
 	d["LATER"] = starlark.String(serveLater(t, good.chain, time.Second))
+	d["HTTPS"] = starlark.String(httpsServer(t, good.chain))
+	d["SILENT"] = starlark.String(silent(t))
+	d["CLOSED"] = starlark.String(testkit.FreeAddr(t))
+	d["GOOD_FP"] = starlark.String(good.rootFP)
+	d["EXPIRED_FP"] = starlark.String(expired.rootFP)
 	runtimetest.Run(t, "testdata/*.star", runtimetest.Options{
 		Families: builtins.All(),
 		Globals:  d,
