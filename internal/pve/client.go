@@ -303,6 +303,11 @@ func (c *Client) once(ctx context.Context, f func(context.Context) error) error 
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	if err != nil && errors.Is(rctx.Err(), context.DeadlineExceeded) {
+		// Our own bound, not the caller's: no answer in time is a
+		// transient failure like a refused connection.
+		err = fmt.Errorf("no answer within %s: %w", c.opts.RequestTimeout, ErrRequestTimeout)
+	}
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	if err == nil {
@@ -315,6 +320,8 @@ func (c *Client) once(ctx context.Context, f func(context.Context) error) error 
 	}
 	ae := &APIError{Method: cp.method, Path: cp.path, Status: cp.status, Err: err}
 	switch {
+	case errors.Is(err, ErrRequestTimeout):
+		ae.Status, ae.Message = 0, err.Error()
 	case cp.status != 0:
 		ae.Message = cp.message
 		if ae.Message == "" {
@@ -368,6 +375,17 @@ func (c *Client) retry(ctx context.Context, idempotent bool, f func(context.Cont
 		err := c.once(ctx, f)
 		if err == nil {
 			return nil
+		}
+		var ae *APIError
+		if errors.As(err, &ae) {
+			ae.Attempts = tries + locks + 1
+			if relogin {
+				ae.Attempts++
+			}
+			if !idempotent && transient(err) && !refusal(err) {
+				// A 5xx or no answer to a change: PVE may have made it.
+				ae.Unknown = true
+			}
 		}
 		var wait time.Duration
 		switch {

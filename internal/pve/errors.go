@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"regexp"
 	"strings"
 
 	proxmox "github.com/luthermonson/go-proxmox"
@@ -20,7 +22,17 @@ type APIError struct {
 	Params       string // per-parameter errors of a 400, as PVE sent them
 	Remedy       string // what to do about it, when phoenix knows
 	Err          error  // the underlying error, for errors.Is
+	// Attempts is how many times the request was sent (retries of reads
+	// and idempotent writes).
+	Attempts int
+	// Unknown marks a change that got a 5xx or no answer: PVE may or may
+	// not have made it, and phoenix does not repeat it blindly.
+	Unknown bool
 }
+
+// ErrRequestTimeout is a request that got no answer within
+// Options.RequestTimeout.
+var ErrRequestTimeout = errors.New("request timed out")
 
 func (e *APIError) Error() string {
 	var b strings.Builder
@@ -31,6 +43,12 @@ func (e *APIError) Error() string {
 	b.WriteString(e.Message)
 	if e.Params != "" {
 		b.WriteString(": " + e.Params)
+	}
+	if e.Attempts > 1 {
+		fmt.Fprintf(&b, " (gave up after %d attempts)", e.Attempts)
+	}
+	if e.Unknown {
+		b.WriteString("\noutcome unknown: PVE may or may not have applied this change, and phoenix did not repeat it; the next run reads the guest's state and finishes or skips it")
 	}
 	if e.Remedy != "" {
 		b.WriteString("\n" + e.Remedy)
@@ -72,12 +90,38 @@ func transient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
+	if IsLocked(err) {
+		return false // held by another operation, maybe for hours: say so now
+	}
 	var ae *APIError
 	if errors.As(err, &ae) {
 		return ae.Status == 0 || ae.Status >= 500 || ae.Status == http.StatusTooManyRequests
 	}
 	return false
 }
+
+// refusal reports a failed request that certainly changed nothing: the
+// connection was never made, or PVE's message says it refused before
+// acting (a lock held or not taken, a guest that exists or does not).
+func refusal(err error) bool {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		return true
+	}
+	if IsLockTimeout(err) || IsLocked(err) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "already exists") || strings.Contains(msg, "does not exist")
+}
+
+// lockedRE is PVE's refusal of a guest whose config holds a lock:
+// "CT 101 is locked (create)", "VM 1001 is locked (backup)".
+var lockedRE = regexp.MustCompile(`\b(CT|VM) (\d+) is locked \((\w+)\)`)
+
+// IsLocked reports whether err is PVE refusing a guest that another
+// operation (create, backup, migrate, snapshot, ...) holds locked.
+func IsLocked(err error) bool { return err != nil && lockedRE.MatchString(err.Error()) }
 
 // isAuthError reports a refused request (401/403).
 func isAuthError(err error) bool {
@@ -101,6 +145,10 @@ const BindMountRemedy = "bind mount points (host paths) need a root@pam login, a
 
 // remedy names the fix for a refusal PVE explains.
 func remedy(status int, msg string) string {
+	if m := lockedRE.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("another operation (%s) holds %s %s locked, so PVE refused the call and nothing changed; wait for it to finish and run phoenix again, or, if no such task runs any more (see the node's task list), remove the stale lock with `%s unlock %s`",
+			m[3], m[1], m[2], map[string]string{"CT": "pct", "VM": "qm"}[m[1]], m[2])
+	}
 	if status != http.StatusForbidden {
 		return ""
 	}

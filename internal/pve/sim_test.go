@@ -3,6 +3,7 @@ package pve_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -419,5 +420,102 @@ func TestProgressOnLongWaits(t *testing.T) {
 	create(t, c, lxcSpec(113))
 	if buf.String() != "" {
 		t.Fatalf("short wait printed %q", buf.String())
+	}
+}
+
+// A read that gets no answer within the request timeout is retried like a
+// 5xx; one that never answers names the endpoint, the timeout and the
+// attempts.
+func TestReadTimeoutIsRetried(t *testing.T) {
+	e := startSim(t, pvesim.Options{})
+	o := pvesimtest.Fast
+	o.RequestTimeout = 100 * time.Millisecond
+	c := e.Connect(t, rootLogin(), o)
+	e.Server.Faults().Delay("GET", "/cluster/resources", time.Second, 2)
+	e.Server.ResetRequests()
+	if _, err := c.Guests(context.Background()); err != nil {
+		t.Fatalf("a read that timed out twice was not retried: %v", err)
+	}
+	if n := e.Server.Requests()["GET /cluster/resources"]; n != 3 {
+		t.Fatalf("GET /cluster/resources = %d requests, want 2 timed out + 1", n)
+	}
+	e.Server.Faults().Delay("GET", "/nodes", time.Second, 0)
+	_, err := c.Nodes(context.Background())
+	for _, want := range []string{"GET /nodes: ", "no answer within 100ms", fmt.Sprintf("gave up after %d attempts", o.Retry.Attempts)} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want %q in it", err, want)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "outcome unknown") {
+		t.Errorf("a read says its outcome is unknown: %v", err)
+	}
+}
+
+// A change that gets a 5xx or no answer is not repeated, and the error
+// says that its outcome is unknown and the next run reconciles it.
+func TestWriteFailureOutcomeUnknown(t *testing.T) {
+	e := startSim(t, pvesim.Options{})
+	o := pvesimtest.Fast
+	o.RequestTimeout = 100 * time.Millisecond
+	c := e.Connect(t, rootLogin(), o)
+	ctx := context.Background()
+	g := create(t, c, lxcSpec(111))
+	for name, inject := range map[string]func(){
+		"500":     func() { e.Server.Faults().HTTPError("POST", "/nodes/{node}/lxc/{vmid}/status/start", 500, 1) },
+		"timeout": func() { e.Server.Faults().Delay("POST", "/nodes/{node}/lxc/{vmid}/status/start", time.Second, 1) },
+	} {
+		e.Server.ResetRequests()
+		inject()
+		_, err := c.Power(ctx, g, pve.Start, nil)
+		if err == nil {
+			t.Fatalf("%s: start succeeded through the fault", name)
+		}
+		for _, want := range []string{"start lxc:111", "POST /nodes/pve/lxc/111/status/start", "outcome unknown", "did not repeat it", "next run"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: error lacks %q:\n%v", name, want, err)
+			}
+		}
+		if n := e.Server.Requests()["POST /nodes/{node}/lxc/{vmid}/status/start"]; n != 1 {
+			t.Errorf("%s: start sent %d times, want once", name, n)
+		}
+	}
+	// With the fault gone, the next attempt converges.
+	if _, err := c.Power(ctx, g, pve.Start, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A guest another operation holds locked is refused with PVE's words, the
+// lock's name and the way out; phoenix does not wait for it, and a later
+// run goes through.
+func TestLockedGuestIsNamed(t *testing.T) {
+	e := startSim(t, pvesim.Options{})
+	c := e.Connect(t, rootLogin(), pvesimtest.Fast)
+	ctx := context.Background()
+	s := lxcSpec(112)
+	create(t, c, s)
+	e.Server.Faults().Locked(112, "backup", 1)
+	e.Server.ResetRequests()
+	s.Cores = 2
+	p := plan(t, c, s)
+	set, del := p.Split()
+	err := c.Configure(ctx, p.Guest, set, del)
+	if !pve.IsLocked(err) {
+		t.Fatalf("err = %v, want PVE's lock refusal (set %v, del %v, requests %v)", err, set, del, e.Server.Requests())
+	}
+	for _, want := range []string{"CT 112 is locked (backup)", "another operation (backup)", "pct unlock 112", "nothing changed"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "outcome unknown") {
+		t.Errorf("a refused change says its outcome is unknown: %v", err)
+	}
+	if n := e.Server.Requests()["PUT /nodes/{node}/lxc/{vmid}/config"]; n != 1 {
+		t.Fatalf("PUT config sent %d times; a held lock is not waited for", n)
+	}
+	apply(t, c, plan(t, c, s))
+	if p := plan(t, c, s); len(p.Changes) != 0 {
+		t.Fatalf("after the lock is gone: %v", p.Changes)
 	}
 }

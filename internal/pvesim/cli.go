@@ -167,6 +167,7 @@ always). Paths are below /api2/json: a route pattern or a glob.
   kind=task-fail,type=vzcreate,vmid=103,log=unpacking failed,msg=exit code 1
   kind=task-hang,type=vzstart
   kind=lock-timeout,vmid=103,times=3
+  kind=locked,vmid=101,times=1,msg=backup
 `
 
 func randomHex(n int) string {

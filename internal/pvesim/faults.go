@@ -24,6 +24,10 @@ const (
 	FaultTaskHang FaultKind = "task-hang"
 	// FaultLockTimeout makes attempts to lock a guest time out.
 	FaultLockTimeout FaultKind = "lock-timeout"
+	// FaultLocked makes a guest look locked by another operation
+	// (Message names it, default "backup"): PVE refuses changes with
+	// "CT 101 is locked (backup)".
+	FaultLocked FaultKind = "locked"
 )
 
 // Fault is one injected failure. Empty fields match anything.
@@ -138,6 +142,18 @@ func (f *Faults) taskFault(typ string, vmid int) (Fault, bool) {
 	})
 }
 
+// Locked makes the next times changes to guest vmid fail as if
+// another operation held it locked (lock "backup", "create", ...).
+func (f *Faults) Locked(vmid int, lock string, times int) {
+	f.Add(Fault{Kind: FaultLocked, VMID: vmid, Message: lock, Times: times})
+}
+
+func (f *Faults) lockedFault(vmid int) (Fault, bool) {
+	return f.take(func(r *faultRule) bool {
+		return r.Kind == FaultLocked && (r.VMID == 0 || r.VMID == vmid)
+	})
+}
+
 func (f *Faults) lockFault(vmid int) bool {
 	_, ok := f.take(func(r *faultRule) bool {
 		return r.Kind == FaultLockTimeout && (r.VMID == 0 || r.VMID == vmid)
@@ -153,6 +169,7 @@ func (f *Faults) lockFault(vmid int) bool {
 //	kind=task-fail,type=vzcreate,vmid=103,log=unpacking failed,msg=exit code 1
 //	kind=task-hang,type=vzstart
 //	kind=lock-timeout,vmid=103,times=3
+//	kind=locked,vmid=101,times=1,msg=backup
 func ParseFault(spec string) (Fault, error) {
 	var f Fault
 	rest := spec
@@ -205,11 +222,11 @@ func ParseFault(spec string) (Fault, error) {
 		if f.Delay <= 0 {
 			return f, fmt.Errorf("fault %q: kind=delay needs delay=DURATION", spec)
 		}
-	case FaultTaskFail, FaultTaskHang, FaultLockTimeout:
+	case FaultTaskFail, FaultTaskHang, FaultLockTimeout, FaultLocked:
 	case "":
 		return f, fmt.Errorf("fault %q: missing kind=", spec)
 	default:
-		return f, fmt.Errorf("fault %q: unknown kind %q (want http, delay, task-fail, task-hang or lock-timeout)", spec, f.Kind)
+		return f, fmt.Errorf("fault %q: unknown kind %q (want http, delay, task-fail, task-hang, lock-timeout or locked)", spec, f.Kind)
 	}
 	if f.Times < 0 {
 		return f, fmt.Errorf("fault %q: times must not be negative", spec)

@@ -77,9 +77,18 @@ func (s *Server) lock(g *guest) error {
 	return nil
 }
 
-func checkConfLock(g *guest) error {
-	if l := g.Conf["lock"]; l != "" {
-		return fail(http.StatusInternalServerError, "%s is locked (%s)", g.typeWord(), l)
+// checkConfLock refuses a guest whose config holds a lock, as PVE does,
+// or one a fault says another operation holds.
+func (s *Server) checkConfLock(g *guest) error {
+	l := g.Conf["lock"]
+	if f, ok := s.faults.lockedFault(g.VMID); ok && l == "" {
+		l = f.Message
+		if l == "" {
+			l = "backup"
+		}
+	}
+	if l != "" {
+		return fail(http.StatusInternalServerError, "%s %d is locked (%s)", g.typeWord(), g.VMID, l)
 	}
 	return nil
 }
@@ -217,7 +226,7 @@ func (s *Server) beginUpdate(c *call, g *guest) (set map[string]string, del, rev
 	if err = s.lock(g); err != nil {
 		return
 	}
-	if err = checkConfLock(g); err != nil {
+	if err = s.checkConfLock(g); err != nil {
 		return
 	}
 	if d := c.p["digest"]; d != "" && d != g.digest() {
@@ -840,7 +849,7 @@ func (s *Server) cloneGuest(c *call) (any, error) {
 	if err := s.lock(src); err != nil {
 		return nil, err
 	}
-	if err := checkConfLock(src); err != nil {
+	if err := s.checkConfLock(src); err != nil {
 		return nil, err
 	}
 	if err := s.vmidFree(c, newid); err != nil {
@@ -1086,7 +1095,7 @@ func (s *Server) powerOp(c *call, action string) (any, error) {
 	if err := s.lock(g); err != nil {
 		return nil, err
 	}
-	if err := checkConfLock(g); err != nil {
+	if err := s.checkConfLock(g); err != nil {
 		return nil, err
 	}
 	switch action {
@@ -1123,7 +1132,7 @@ func (s *Server) deleteGuest(c *call) (any, error) {
 	if err := s.lock(g); err != nil {
 		return nil, err
 	}
-	if err := checkConfLock(g); err != nil {
+	if err := s.checkConfLock(g); err != nil {
 		return nil, err
 	}
 	if g.Conf["protection"] == "1" {

@@ -190,7 +190,7 @@ func (s *Server) templatable(c *call) (*guest, error) {
 	if err := s.lock(g); err != nil {
 		return nil, err
 	}
-	if err := checkConfLock(g); err != nil {
+	if err := s.checkConfLock(g); err != nil {
 		return nil, err
 	}
 	word := "VM"
