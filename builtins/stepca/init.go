@@ -202,6 +202,12 @@ func converge(thread *starlark.Thread, fn string, be Backend, a *initArgs, st *c
 		if err != nil {
 			return nil, err
 		}
+		if !st.Complete {
+			if err := mark(thread, fn, a, st); err != nil {
+				return nil, err
+			}
+			repaired = true
+		}
 		if st.Status == ca.Valid {
 			runtime.Unchanged(thread, resource)
 			return &initResult{action: "none", repaired: repaired, fingerprint: starlark.String(st.Fingerprint)}, nil
@@ -244,6 +250,22 @@ func converge(thread *starlark.Thread, fn string, be Backend, a *initArgs, st *c
 		}
 	}
 	return createCA(thread, fn, be, a, st, backup, res)
+}
+
+// mark writes the completion marker of a valid CA that lacks it: a run
+// killed between the CA's install and its marker leaves one, and the
+// rerun keeps the CA (its root must not change) but finishes the install.
+func mark(thread *starlark.Thread, fn string, a *initArgs, st *ca.State) error {
+	rt := runtime.FromThread(thread)
+	p := joinSite(a.dir, ca.MarkerFile)
+	ch := runtime.Change{Resource: "file:" + p, Action: "create",
+		Detail: fmt.Sprintf("completion marker of the valid CA (root %s) an interrupted run installed", ca.ShortFingerprint(st.Fingerprint)),
+		Leaves: map[string]any{"file:" + p: runtime.PlannedFile{Mode: modeOf(ca.MarkerFile), UID: pick(a.opts.UID), GID: pick(a.opts.GID), Unknown: true}}}
+	_, err := runtime.Do(thread, ch, func() error { return ca.Mark(a.opts) })
+	if err != nil {
+		return siteErr(rt, fn, err)
+	}
+	return nil
 }
 
 // repairModes puts back the mode (and owner) of every entry of the CA's

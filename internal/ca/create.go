@@ -497,3 +497,19 @@ func finish(what string, opts Options, origin string) (*Result, error) {
 		IntermediateNotAfter: st.IntermediateNotAfter,
 	}, nil
 }
+
+// Mark writes the completion marker of a CA that is in place and valid
+// but unmarked: a run killed between the install and the marker leaves
+// one. Whether it was created or adopted is not known any more.
+func Mark(opts Options) error {
+	r := rootOr(opts.Root)
+	root, err := readCert(r, hostPath(opts.Dir, RootCertFile), RootCertFile)
+	if err != nil {
+		return fmt.Errorf("ca.Mark: %w", err)
+	}
+	m, _ := json.Marshal(marker{Fingerprint: Fingerprint(root), Origin: "unknown"})
+	if err := writeFileAtomic(r, hostPath(opts.Dir, MarkerFile), append(m, '\n'), modeCert, opts.UID, opts.GID); err != nil {
+		return fmt.Errorf("ca.Mark: %w", err)
+	}
+	return nil
+}
