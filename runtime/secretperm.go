@@ -22,13 +22,17 @@ func (rt *Runtime) ReadSecretFile(path string) ([]byte, error) {
 	}
 	perm := f.Info().Mode.Perm()
 	f.Close()
-	if err := rt.secretPerms(path, perm); err != nil {
+	if err := rt.CheckSecretPerms("secret file", path, perm); err != nil {
 		return nil, err
 	}
 	return rt.ReadFile(path) // what this run planned wins over the disk
 }
 
-func (rt *Runtime) secretPerms(path string, perm fs.FileMode) error {
+// CheckSecretPerms applies ReadSecretFile's rule to a file of another
+// kind ("PVE credentials file") whose mode the caller read from its
+// handle: an error naming the file and the fix, or, with
+// --insecure-perms, a warning.
+func (rt *Runtime) CheckSecretPerms(kind, path string, perm fs.FileMode) error {
 	if perm&0o077 == 0 {
 		return nil
 	}
@@ -38,8 +42,8 @@ func (rt *Runtime) secretPerms(path string, perm fs.FileMode) error {
 		shown = fmt.Sprintf("%s (%s)", path, host)
 	}
 	if rt.Opts.InsecurePerms {
-		fmt.Fprintf(rt.Opts.Stderr, "warning: secret file %s has mode %04o: group or others can read it; used anyway (--insecure-perms). Fix: chmod 600 %s\n", shown, perm, host)
+		fmt.Fprintf(rt.Opts.Stderr, "warning: %s %s has mode %04o: group or others can read it; used anyway (--insecure-perms). Fix: chmod 600 %s\n", kind, shown, perm, host)
 		return nil
 	}
-	return fmt.Errorf("secret file %s has mode %04o: group or others can read it, so the secret may have leaked. Fix: chmod 600 %s (and rotate the secret if others had access), or pass --insecure-perms to use it anyway", shown, perm, host)
+	return fmt.Errorf("%s %s has mode %04o: group or others can read it, so the secret may have leaked. Fix: chmod 600 %s (and rotate the secret if others had access), or pass --insecure-perms to use it anyway", kind, shown, perm, host)
 }

@@ -232,7 +232,10 @@ func connection(rt *runtime.Runtime) (pve.Connection, error) {
 			if _, err := os.Stat(host); errors.Is(err, fs.ErrNotExist) {
 				return pve.Connection{}, fmt.Errorf("no PVE credentials: neither %s nor %s is set, and the site config's pve.credentials_file %s does not exist%s", pve.EnvToken, pve.EnvPassword, cfg.CredentialsFile, underRoot(rt))
 			}
-			if conn.Auth, err = pve.ReadCredentialsFile(host); err != nil {
+			checkPerm := func(perm fs.FileMode) error {
+				return rt.CheckSecretPerms("PVE credentials file", cfg.CredentialsFile, perm)
+			}
+			if conn.Auth, err = pve.ReadCredentialsFileChecked(host, checkPerm); err != nil {
 				return pve.Connection{}, fmt.Errorf("site config pve.credentials_file: %w", err)
 			}
 			conn.Source.Auth = "credentials file " + cfg.CredentialsFile

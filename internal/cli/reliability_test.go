@@ -16,6 +16,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"phoenix/internal/cli/clitest"
+	"phoenix/internal/testkit"
 )
 
 // TestReliability runs the site lock, journal and signal scripts. Each
@@ -30,6 +31,7 @@ func TestReliability(t *testing.T) {
 			"holdlock":    holdLock,
 			"releaselock": releaseLock,
 			"sigrun":      sigRun,
+			"simserve":    simServe,
 		},
 	})
 }
@@ -185,4 +187,34 @@ wait:
 		ts.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 		ts.Fatalf("sigrun: phoenix exited %d, want %d", code, want)
 	}
+}
+
+// simServe starts `phoenix sim serve` on a free loopback port with root@pam
+// password PASSWORD and the other flags given (--fault ...), and sets
+// PVE_TARGET to its URL and PHOENIX_PVE_FINGERPRINT to its certificate's
+// pin, as an operator would. The server stops when the script ends.
+//
+//	simserve PASSWORD [sim serve flags]
+func simServe(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 {
+		ts.Fatalf("usage: simserve PASSWORD [sim serve flags]")
+	}
+	cmd := clitest.Command(ts, append([]string{"sim", "serve", "--listen", "127.0.0.1:0", "--task-duration", "5ms", "--debug-endpoint", "--root-password", args[0]}, args[1:]...)...)
+	cmd.Stderr = os.Stderr
+	var url, fp string
+	d, err := testkit.StartDaemon(cmd, 20*time.Second, func(l string) bool {
+		if v, ok := strings.CutPrefix(l, "URL:"); ok {
+			url = strings.TrimSpace(v)
+		}
+		if v, ok := strings.CutPrefix(l, "Fingerprint:"); ok {
+			fp = strings.TrimSpace(v)
+		}
+		return url != "" && fp != ""
+	})
+	if err != nil {
+		ts.Fatalf("simserve: %v", err)
+	}
+	ts.Defer(func() { d.Stop() })
+	ts.Setenv("PVE_TARGET", strings.TrimSuffix(url, "/api2/json"))
+	ts.Setenv("PHOENIX_PVE_FINGERPRINT", fp)
 }

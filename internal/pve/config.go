@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -164,7 +165,12 @@ func FromEnv(getenv func(string) string) (Auth, Trust, error) {
 // environment's names (PHOENIX_PVE_TOKEN, or PHOENIX_PVE_PASSWORD with an
 // optional PHOENIX_PVE_USER); '#' starts a comment. The file must not be
 // readable by group or others.
-func ReadCredentialsFile(path string) (Auth, error) {
+func ReadCredentialsFile(path string) (Auth, error) { return ReadCredentialsFileChecked(path, nil) }
+
+// ReadCredentialsFileChecked is ReadCredentialsFile with the decision on
+// the file's permission bits (taken from the opened file) left to
+// checkPerm; nil refuses any group or other access.
+func ReadCredentialsFileChecked(path string, checkPerm func(perm fs.FileMode) error) (Auth, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return Auth{}, fmt.Errorf("credentials file: %w", err)
@@ -177,7 +183,11 @@ func ReadCredentialsFile(path string) (Auth, error) {
 	if !st.Mode().IsRegular() {
 		return Auth{}, fmt.Errorf("credentials file %s: not a regular file", path)
 	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+	if perm := st.Mode().Perm(); checkPerm != nil {
+		if err := checkPerm(perm); err != nil {
+			return Auth{}, err
+		}
+	} else if perm&0o077 != 0 {
 		return Auth{}, fmt.Errorf("credentials file %s has mode %04o; it must not be readable by group or others: chmod 600 %s", path, perm, path)
 	}
 	vals := map[string]string{}
