@@ -32,6 +32,9 @@ type Options struct {
 	Stderr    io.Writer
 	// InsecurePerms uses secret files group or others can read, warning.
 	InsecurePerms bool
+	// LogLevel filters the log module and the runtime's diagnostics on
+	// Stderr (--log-level; the zero value is info).
+	LogLevel LogLevel
 
 	// Families are the builtin families, listed by package builtins.
 	Families []Family
@@ -41,6 +44,9 @@ type Options struct {
 	Globals starlark.StringDict
 	// Runner overrides the command runner (tests).
 	Runner machine.Runner
+	// SimFaults are command failures the --sim runner injects (tests:
+	// the hidden --sim-fault flag).
+	SimFaults []machine.CmdFault
 	// Confirm, when set, is asked before a change that cannot be undone
 	// by converging again (a CA root replaced) is applied; false or an
 	// error stops the run before it. The CLI asks on a terminal and
@@ -116,6 +122,9 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	case opts.Sim:
 		sr := machine.NewSimRunner()
 		sr.Passthrough(machine.Installed(rt.validators()))
+		for _, f := range opts.SimFaults {
+			sr.Fail(f)
+		}
 		for _, f := range opts.Families {
 			if f.Sim == nil {
 				continue

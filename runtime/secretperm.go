@@ -42,7 +42,7 @@ func (rt *Runtime) CheckSecretPerms(kind, path string, perm fs.FileMode) error {
 		shown = fmt.Sprintf("%s (%s)", path, host)
 	}
 	if rt.Opts.InsecurePerms {
-		fmt.Fprintf(rt.Opts.Stderr, "warning: %s %s has mode %04o: group or others can read it; used anyway (--insecure-perms). Fix: chmod 600 %s\n", kind, shown, perm, host)
+		rt.Logf(LevelWarn, "warning: %s %s has mode %04o: group or others can read it; used anyway (--insecure-perms). Fix: chmod 600 %s", kind, shown, perm, host)
 		return nil
 	}
 	return fmt.Errorf("%s %s has mode %04o: group or others can read it, so the secret may have leaked. Fix: chmod 600 %s (and rotate the secret if others had access), or pass --insecure-perms to use it anyway", kind, shown, perm, host)

@@ -185,10 +185,15 @@ func hostLock(rt *runtime.Runtime) *sync.Mutex {
 
 func clientOptions(rt *runtime.Runtime) pve.Options {
 	w := rt.Opts.Stderr
-	o := pve.Options{Logf: func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }}
-	if isTerminal(w) {
+	o := pve.Options{Logf: func(format string, args ...any) { rt.Logf(runtime.LevelInfo, format, args...) }}
+	if rt.Logs(runtime.LevelDebug) {
+		o.Debugf = func(format string, args ...any) { rt.Logf(runtime.LevelDebug, format, args...) }
+	}
+	switch {
+	case !rt.Logs(runtime.LevelInfo):
+	case isTerminal(w):
 		o.Progress = w
-	} else {
+	default:
 		o.TaskLines = w
 	}
 	return o

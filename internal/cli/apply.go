@@ -26,7 +26,9 @@ func beginApply(rt *runtime.Runtime, f *runFlags, command string, stderr io.Writ
 		lock.Unlock()
 		return nil, err
 	}
-	runtime.WriteInterrupted(stderr, lost)
+	if rt.Logs(runtime.LevelWarn) {
+		runtime.WriteInterrupted(stderr, lost)
+	}
 	return func(outcome string) {
 		rt.CloseJournal(outcome)
 		lock.Unlock()

@@ -18,6 +18,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"phoenix/builtins"
+	"phoenix/internal/machine"
 	"phoenix/internal/pve"
 	"phoenix/runtime"
 )
@@ -175,6 +176,8 @@ type runFlags struct {
 	yes              bool
 	lockTimeout      time.Duration
 	insecurePerms    bool
+	logLevel         string
+	simFaults        []string
 }
 
 func newRunFlags(name string, stderr io.Writer) *runFlags {
@@ -199,6 +202,11 @@ func newRunFlags(name string, stderr io.Writer) *runFlags {
 	fs.BoolVar(&f.detailedExitcode, "detailed-exitcode", false, "with plan: exit 4 when changes are pending")
 	fs.DurationVar(&f.lockTimeout, "lock-timeout", 0, "how long an applying run waits for the site lock another run holds (0: fail at once)")
 	fs.BoolVar(&f.insecurePerms, "insecure-perms", false, "use password and key files that group or others can read, with a warning")
+	fs.StringVar(&f.logLevel, "log-level", "info", "what logs and diagnostics reach stderr: debug (adds each PVE API call), info, warn or error")
+	// Fault injection for the reliability tests: a command of the --sim
+	// runner fails (see machine.ParseCmdFault). Not for operators.
+	fs.StringArrayVar(&f.simFaults, "sim-fault", nil, "with --sim: make matching simulated commands fail (tests)")
+	_ = fs.MarkHidden("sim-fault")
 	return f
 }
 
@@ -213,6 +221,21 @@ func (f *runFlags) options(dryRun bool, stderr io.Writer) (runtime.Options, map[
 			return runtime.Options{}, nil, fmt.Errorf("--var %q: want NAME=VALUE", v)
 		}
 		vars[k] = val
+	}
+	level, err := runtime.ParseLogLevel(f.logLevel)
+	if err != nil {
+		return runtime.Options{}, nil, fmt.Errorf("--log-level: %w", err)
+	}
+	var faults []machine.CmdFault
+	for _, spec := range f.simFaults {
+		if !f.sim {
+			return runtime.Options{}, nil, fmt.Errorf("--sim-fault needs --sim")
+		}
+		cf, err := machine.ParseCmdFault(spec)
+		if err != nil {
+			return runtime.Options{}, nil, fmt.Errorf("--sim-fault: %w", err)
+		}
+		faults = append(faults, cf)
 	}
 	target := f.target
 	if target != "" {
@@ -236,6 +259,8 @@ func (f *runFlags) options(dryRun bool, stderr io.Writer) (runtime.Options, map[
 		MaxSteps:      f.maxSteps,
 		Stderr:        stderr,
 		InsecurePerms: f.insecurePerms,
+		LogLevel:      level,
+		SimFaults:     faults,
 		Families:      builtins.All(),
 		Flags:         flags,
 	}, vars, nil

@@ -123,7 +123,7 @@ func (f *runFlags) runFlagsForScript() []string {
 	var out []string
 	f.fs.Visit(func(fl *pflag.Flag) {
 		switch fl.Name {
-		case "yes", "dry-run", "output", "detailed-exitcode", "var":
+		case "yes", "dry-run", "output", "detailed-exitcode", "var", "log-level", "sim-fault":
 			return
 		}
 		if fl.Value.Type() == "bool" {

@@ -15,13 +15,12 @@ import (
 )
 
 // TestNoSecretInOutput runs every script in scripts/ under --sim with
-// --output text and json: a plan on the fresh root, the applying run, a
-// plan and a run on the converged root. Then it reads every secret the
-// runs wrote (the files group and others cannot read: passwords, keys)
-// and looks for each value, and each line of each PEM body, in the
-// stdout and stderr of every run, the journal and phoenix log. The CLI
-// has no log levels: log.info/warn/error always print, so the runs cover
-// every level there is.
+// --output text and json, at every --log-level (debug adds each PVE API
+// call): a plan on the fresh root, the applying run, a plan and a run on
+// the converged root. Then it reads every secret the runs wrote (the
+// files group and others cannot read: passwords, keys) and looks for
+// each value, and each line of each PEM body, in the stdout and stderr
+// of every run, the journal and phoenix log.
 func TestNoSecretInOutput(t *testing.T) {
 	repo, err := testkit.Repo()
 	if err != nil {
@@ -38,54 +37,65 @@ func TestNoSecretInOutput(t *testing.T) {
 			continue
 		}
 		for _, output := range []string{"text", "json"} {
-			name := filepath.Base(script) + "/" + output
-			t.Run(name, func(t *testing.T) {
-				root := t.TempDir()
-				var seen bytes.Buffer // every byte the runs printed
-				for _, cmd := range []string{"plan", "exec", "plan", "exec"} {
-					var stdout, stderr bytes.Buffer
-					code := cli.Run([]string{cmd, "--sim", "--root", root, "--config", config, "--output", output, script}, nil, &stdout, &stderr)
-					if code != cli.ExitOK && code != cli.ExitCheck {
-						t.Fatalf("phoenix %s %s exited %d:\n%s", cmd, script, code, stderr.String())
-					}
-					seen.Write(stdout.Bytes())
-					seen.Write(stderr.Bytes())
-				}
-				journal, err := os.ReadFile(filepath.Join(root, runtime.JournalPath))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !bytes.Contains(journal, []byte(`"event":"applied"`)) {
-					t.Fatalf("the journal records no applied change:\n%s", journal)
-				}
-				for _, format := range []string{"text", "json"} {
-					var stdout, stderr bytes.Buffer
-					if code := cli.Run([]string{"log", "--root", root, "--output", format}, nil, &stdout, &stderr); code != cli.ExitOK {
-						t.Fatalf("phoenix log exited %d: %s", code, stderr.String())
-					}
-					seen.Write(stdout.Bytes())
-					seen.Write(stderr.Bytes())
-				}
-				needles := secretValues(t, root)
-				for _, n := range needles {
-					for what, hay := range map[string][]byte{"output": seen.Bytes(), "journal": journal} {
-						if bytes.Contains(hay, []byte(n.value)) {
-							t.Errorf("the %s holds secret %s from %s", what, n.what, n.file)
-						}
-					}
-				}
-				t.Logf("%d runs, %d secret values from %d private files, none found in %d bytes of output or %d of journal",
-					6, len(needles), countFiles(needles), seen.Len(), len(journal))
-				if strings.Contains(script, "lxc_103") && countFiles(needles) < 3 {
-					t.Fatalf("lxc_103 should leave at least its two passwords and the CA key as private files, found %d", countFiles(needles))
-				}
-				ran++
-			})
+			for _, level := range []string{"debug", "info", "warn", "error"} {
+				scanRun(t, script, config, output, level, &ran)
+			}
 		}
 	}
-	if ran < 4 {
-		t.Fatalf("scanned %d script runs; scripts/ should give at least 2 scripts x 2 outputs", ran)
+	if ran < 16 {
+		t.Fatalf("scanned %d script runs; scripts/ should give at least 2 scripts x 2 outputs x 4 levels", ran)
 	}
+}
+
+// scanRun is one script, output format and log level of
+// TestNoSecretInOutput.
+func scanRun(t *testing.T, script, config, output, level string, ran *int) {
+	name := filepath.Base(script) + "/" + output + "/" + level
+	t.Run(name, func(t *testing.T) {
+		root := t.TempDir()
+		var seen bytes.Buffer // every byte the runs printed
+		for _, cmd := range []string{"plan", "exec", "plan", "exec"} {
+			var stdout, stderr bytes.Buffer
+			code := cli.Run([]string{cmd, "--sim", "--root", root, "--config", config, "--output", output, "--log-level", level, script}, nil, &stdout, &stderr)
+			if code != cli.ExitOK && code != cli.ExitCheck {
+				t.Fatalf("phoenix %s %s exited %d:\n%s", cmd, script, code, stderr.String())
+			}
+			seen.Write(stdout.Bytes())
+			seen.Write(stderr.Bytes())
+		}
+		journal, err := os.ReadFile(filepath.Join(root, runtime.JournalPath))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(journal, []byte(`"event":"applied"`)) {
+			t.Fatalf("the journal records no applied change:\n%s", journal)
+		}
+		for _, format := range []string{"text", "json"} {
+			var stdout, stderr bytes.Buffer
+			if code := cli.Run([]string{"log", "--root", root, "--output", format}, nil, &stdout, &stderr); code != cli.ExitOK {
+				t.Fatalf("phoenix log exited %d: %s", code, stderr.String())
+			}
+			seen.Write(stdout.Bytes())
+			seen.Write(stderr.Bytes())
+		}
+		needles := secretValues(t, root)
+		for _, n := range needles {
+			for what, hay := range map[string][]byte{"output": seen.Bytes(), "journal": journal} {
+				if bytes.Contains(hay, []byte(n.value)) {
+					t.Errorf("the %s holds secret %s from %s", what, n.what, n.file)
+				}
+			}
+		}
+		t.Logf("%d runs, %d secret values from %d private files, none found in %d bytes of output or %d of journal",
+			6, len(needles), countFiles(needles), seen.Len(), len(journal))
+		if strings.Contains(script, "lxc_103") && countFiles(needles) < 3 {
+			t.Fatalf("lxc_103 should leave at least its two passwords and the CA key as private files, found %d", countFiles(needles))
+		}
+		if level == "debug" && strings.Contains(script, "lxc_103") && !strings.Contains(seen.String(), "pve: GET ") {
+			t.Fatal("--log-level debug printed no PVE API call: the scan would not cover debug output")
+		}
+		*ran++
+	})
 }
 
 type needle struct{ file, what, value string }

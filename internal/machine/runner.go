@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -95,6 +96,7 @@ type SimRunner struct {
 	mu          sync.Mutex
 	handlers    map[string]Handler
 	scripted    []scripted
+	faults      []*faultRule
 	passthrough func(argv []string) bool
 	log         []Cmd
 }
@@ -102,6 +104,66 @@ type SimRunner struct {
 type scripted struct {
 	prefix []string
 	res    Result
+}
+
+// CmdFault is an injected command failure (tests, the hidden
+// --sim-fault flag): the next Times commands whose argv starts with
+// Prefix answer Result instead of running; Times 0 means every one.
+type CmdFault struct {
+	Prefix []string
+	Result Result
+	Times  int
+}
+
+type faultRule struct {
+	CmdFault
+	fired int
+}
+
+// ParseCmdFault reads the --sim-fault syntax: comma-separated key=value
+// pairs; argv= is the command prefix, split on spaces; stderr= takes the
+// rest of the spec, commas included.
+//
+//	argv=zfs create,exit=1,times=1,stderr=cannot create 'quickOS/x': out of space
+func ParseCmdFault(spec string) (CmdFault, error) {
+	f := CmdFault{Result: Result{ExitCode: 1}}
+	for rest := spec; rest != ""; {
+		var item string
+		if strings.HasPrefix(rest, "stderr=") {
+			item, rest = rest, ""
+		} else {
+			item, rest, _ = strings.Cut(rest, ",")
+		}
+		k, v, ok := strings.Cut(item, "=")
+		if !ok {
+			return f, fmt.Errorf("fault %q: %q is not key=value", spec, item)
+		}
+		var err error
+		switch k {
+		case "argv":
+			f.Prefix = strings.Fields(v)
+		case "exit":
+			f.Result.ExitCode, err = strconv.Atoi(v)
+		case "times":
+			f.Times, err = strconv.Atoi(v)
+		case "stderr":
+			f.Result.Stderr = []byte(v + "\n")
+		default:
+			return f, fmt.Errorf("fault %q: unknown key %q (want argv, exit, times or stderr)", spec, k)
+		}
+		if err != nil {
+			return f, fmt.Errorf("fault %q: %s: %w", spec, k, err)
+		}
+	}
+	switch {
+	case len(f.Prefix) == 0:
+		return f, fmt.Errorf("fault %q: missing argv=", spec)
+	case f.Result.ExitCode == 0:
+		return f, fmt.Errorf("fault %q: exit=0 is no failure", spec)
+	case f.Times < 0:
+		return f, fmt.Errorf("fault %q: times must not be negative", spec)
+	}
+	return f, nil
 }
 
 var _ Runner = (*SimRunner)(nil)
@@ -120,6 +182,14 @@ func (s *SimRunner) Script(prefix []string, res Result) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.scripted = append(s.scripted, scripted{prefix, res})
+}
+
+// Fail injects f: it wins over handlers and scripted results while it
+// fires.
+func (s *SimRunner) Fail(f CmdFault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, &faultRule{CmdFault: f})
 }
 
 // Passthrough lets commands for which allow returns true run for real.
@@ -144,6 +214,13 @@ func (s *SimRunner) Run(ctx context.Context, c Cmd) (Result, error) {
 	s.log = append(s.log, c)
 	h := s.handlers[c.Argv[0]]
 	pass := s.passthrough
+	for _, f := range s.faults {
+		if (f.Times == 0 || f.fired < f.Times) && hasPrefix(c.Argv, f.Prefix) {
+			f.fired++
+			s.mu.Unlock()
+			return f.Result, nil
+		}
+	}
 	var match *scripted
 	for i := len(s.scripted) - 1; i >= 0; i-- {
 		if hasPrefix(c.Argv, s.scripted[i].prefix) {

@@ -79,6 +79,10 @@ type Options struct {
 	TaskLines io.Writer
 	// Logf reports retries; nil is quiet.
 	Logf func(format string, args ...any)
+	// Debugf, when set, receives one line per HTTP request: method, API
+	// path (no query), status and duration. Never headers or bodies,
+	// which carry tickets, tokens and passwords.
+	Debugf func(format string, args ...any)
 	// HTTPClient replaces the transport (tests); Trust is then ignored.
 	HTTPClient *http.Client
 }
@@ -163,7 +167,7 @@ func Connect(ctx context.Context, conn Connection, opts Options) (*Client, error
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	hc = &http.Client{Transport: captureTransport{base: base}, Jar: hc.Jar, CheckRedirect: hc.CheckRedirect}
+	hc = &http.Client{Transport: captureTransport{base: base, debugf: opts.Debugf}, Jar: hc.Jar, CheckRedirect: hc.CheckRedirect}
 	closeIdle := hc.CloseIdleConnections
 
 	popts := []proxmox.Option{proxmox.WithHTTPClient(hc), proxmox.WithUserAgent("phoenix")}
@@ -221,7 +225,10 @@ func (c *Client) nodeLock(node string) *sync.Mutex {
 // captureTransport keeps, for requests that ask for it, what an error
 // answer said: go-proxmox drops the body of a 500 and the whole answer
 // of a 401/403, where PVE puts the reason.
-type captureTransport struct{ base http.RoundTripper }
+type captureTransport struct {
+	base   http.RoundTripper
+	debugf func(format string, args ...any)
+}
 
 func (t captureTransport) CloseIdleConnections() {
 	if ci, ok := t.base.(interface{ CloseIdleConnections() }); ok {
@@ -242,7 +249,17 @@ type captured struct {
 }
 
 func (t captureTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	began := time.Now()
 	res, err := t.base.RoundTrip(req)
+	if t.debugf != nil {
+		took := time.Since(began).Round(time.Millisecond)
+		if err != nil {
+			t.debugf("pve: %s %s: no answer after %s: %v", req.Method, apiPath(req.URL.Path), took, err)
+		} else {
+			// The code only: a status line may quote a parameter.
+			t.debugf("pve: %s %s: %d in %s", req.Method, apiPath(req.URL.Path), res.StatusCode, took)
+		}
+	}
 	cp, _ := req.Context().Value(captureKey{}).(*captured)
 	if cp == nil {
 		return res, err
