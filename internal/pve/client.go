@@ -393,17 +393,6 @@ func (c *Client) retry(ctx context.Context, idempotent bool, f func(context.Cont
 		if err == nil {
 			return nil
 		}
-		var ae *APIError
-		if errors.As(err, &ae) {
-			ae.Attempts = tries + locks + 1
-			if relogin {
-				ae.Attempts++
-			}
-			if !idempotent && transient(err) && !refusal(err) {
-				// A 5xx or no answer to a change: PVE may have made it.
-				ae.Unknown = true
-			}
-		}
 		var wait time.Duration
 		switch {
 		case !relogin && !c.conn.Auth.IsToken() && isUnauthorized(err):
@@ -417,6 +406,17 @@ func (c *Client) retry(ctx context.Context, idempotent bool, f func(context.Cont
 			wait = c.opts.Retry.delay(tries)
 			tries++
 		default:
+			var ae *APIError
+			if errors.As(err, &ae) {
+				ae.Attempts = tries + locks + 1
+				if relogin {
+					ae.Attempts++
+				}
+				if !idempotent && transient(err) && !refusal(err) {
+					// A 5xx or no answer to a change: PVE may have made it.
+					ae.Unknown = true
+				}
+			}
 			return err
 		}
 		c.logf("pve: %v; retrying in %s", err, wait.Round(time.Millisecond))
