@@ -233,7 +233,7 @@ func (d *Dir) WriteFile(name string, data []byte, mode fs.FileMode, uid, gid int
 		}
 	}()
 	if _, err := f.Write(data); err != nil {
-		return err
+		return d.unreplaced(name, err)
 	}
 	if err := unix.Fchmod(fd, unixMode(mode)); err != nil {
 		return d.err("chmod", name, err)
@@ -244,16 +244,26 @@ func (d *Dir) WriteFile(name string, data []byte, mode fs.FileMode, uid, gid int
 		}
 	}
 	if err := f.Sync(); err != nil {
-		return err
+		return d.unreplaced(name, err)
 	}
 	if err := f.Close(); err != nil {
-		return err
+		return d.unreplaced(name, err)
 	}
 	if err := unix.Renameat(d.fd, tmp, d.fd, name); err != nil {
 		return d.err("rename", name, err)
 	}
 	ok = true
 	return d.Sync()
+}
+
+// unreplaced is the error of a write that failed before its rename (a
+// full disk): it names the file, not the temporary one, which is removed.
+func (d *Dir) unreplaced(name string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return d.err("write", name, fmt.Errorf("%w; the file was left as it was and the temporary file removed", err))
 }
 
 func (d *Dir) createTemp(name string) (string, int, error) {
