@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -32,6 +33,8 @@ func TestReliability(t *testing.T) {
 			"releaselock": releaseLock,
 			"sigrun":      sigRun,
 			"simserve":    simServe,
+			"freeaddr":    freeAddr,
+			"caserve":     caServe,
 		},
 	})
 }
@@ -217,4 +220,45 @@ func simServe(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Defer(func() { d.Stop() })
 	ts.Setenv("PVE_TARGET", strings.TrimSuffix(url, "/api2/json"))
 	ts.Setenv("PHOENIX_PVE_FINGERPRINT", fp)
+}
+
+// freeAddr sets VAR to a loopback address nothing listens on (yet).
+//
+//	freeaddr VAR
+func freeAddr(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: freeaddr VAR")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		ts.Fatalf("freeaddr: %v", err)
+	}
+	ts.Setenv(args[0], l.Addr().String())
+	l.Close()
+}
+
+// caServe starts `phoenix ca serve --listen ADDR` with the other flags
+// given and waits until it serves; its output goes to $WORK/caserve.log.
+// It is stopped when the script ends.
+//
+//	caserve ADDR [ca serve flags]
+func caServe(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 {
+		ts.Fatalf("usage: caserve ADDR [ca serve flags]")
+	}
+	logf, err := os.Create(ts.MkAbs("caserve.log"))
+	if err != nil {
+		ts.Fatalf("caserve: %v", err)
+	}
+	defer logf.Close()
+	cmd := clitest.Command(ts, append([]string{"ca", "serve", "--listen", args[0]}, args[1:]...)...)
+	cmd.Stderr = logf
+	d, err := testkit.StartDaemon(cmd, 30*time.Second, func(l string) bool {
+		return strings.HasPrefix(l, "phoenix ca serve: serving ")
+	})
+	if err != nil {
+		log, _ := os.ReadFile(ts.MkAbs("caserve.log"))
+		ts.Fatalf("caserve: %v\n%s", err, log)
+	}
+	ts.Defer(func() { d.Stop() })
 }
