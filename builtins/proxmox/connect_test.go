@@ -94,7 +94,7 @@ func TestConnectionFromSiteConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := runNodes()
-	if err == nil || !strings.Contains(err.Error(), "has mode 0644; it must not be readable by group or others") {
+	if err == nil || !strings.Contains(err.Error(), "PVE credentials file /etc/phoenix/pve-credentials") || !strings.Contains(err.Error(), "has mode 0644: group or others can read it") {
 		t.Fatalf("err = %v", err)
 	}
 	// The environment wins over the file.
