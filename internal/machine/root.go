@@ -171,8 +171,65 @@ func (r *Root) resolve(p string, followLast bool) (string, error) {
 	if err := checkPath(p); err != nil {
 		return "", err
 	}
-	todo := splitPath(p)
 	var cur []string
+	err := walkPath(p, pathWalk{
+		up: func() {
+			if len(cur) > 0 {
+				cur = cur[:len(cur)-1]
+			}
+		},
+		root: func() { cur = nil },
+		loop: func() error { return fmt.Errorf("%s: too many levels of symbolic links", p) },
+		step: func(c string, last bool) (string, bool, error) {
+			next := append(append([]string(nil), cur...), c)
+			if last && !followLast {
+				cur = next
+				return "", false, nil
+			}
+			host := filepath.Join(r.dir, filepath.Join(next...))
+			st, err := os.Lstat(host)
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
+					// Nothing further can be a symlink; resolve the rest lexically.
+					cur = next
+					return "", false, nil
+				}
+				return "", false, err
+			}
+			if st.Mode()&fs.ModeSymlink == 0 {
+				cur = next
+				return "", false, nil
+			}
+			site := "/" + strings.Join(next, "/")
+			if g, ok := r.GuardOf(site); ok {
+				return "", false, &UnsafeError{Path: site, Guard: g, Why: "a symbolic link"}
+			}
+			target, err := os.Readlink(host)
+			return target, err == nil, err
+		},
+	})
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(r.dir, filepath.Join(cur...)), nil
+}
+
+// pathWalk is what one walk of a path does at each step; walkPath does
+// the walking itself.
+type pathWalk struct {
+	up   func()       // a ".." component
+	root func()       // an absolute symlink target: start again at the root
+	loop func() error // the error for more than maxSymlinks links
+	// step takes component c (last: nothing follows it) and returns a
+	// symlink's target with link true to follow it.
+	step func(c string, last bool) (target string, link bool, err error)
+}
+
+// walkPath feeds p's components to w one at a time, skipping ".", and
+// splices each symlink w follows in front of what remains, at most
+// maxSymlinks times.
+func walkPath(p string, w pathWalk) error {
+	todo := splitPath(p)
 	links := 0
 	for len(todo) > 0 {
 		c := todo[0]
@@ -181,48 +238,25 @@ func (r *Root) resolve(p string, followLast bool) (string, error) {
 		case ".":
 			continue
 		case "..":
-			if len(cur) > 0 {
-				cur = cur[:len(cur)-1]
-			}
+			w.up()
 			continue
 		}
-		next := append(append([]string(nil), cur...), c)
-		if len(todo) == 0 && !followLast {
-			cur = next
-			break
-		}
-		host := filepath.Join(r.dir, filepath.Join(next...))
-		st, err := os.Lstat(host)
+		target, link, err := w.step(c, len(todo) == 0)
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
-				// Nothing further can be a symlink; resolve the rest lexically.
-				cur = next
-				continue
-			}
-			return "", err
+			return err
 		}
-		if st.Mode()&fs.ModeSymlink == 0 {
-			cur = next
+		if !link {
 			continue
 		}
-		site := "/" + strings.Join(next, "/")
-		if g, ok := r.GuardOf(site); ok {
-			return "", &UnsafeError{Path: site, Guard: g, Why: "a symbolic link"}
+		if links++; links > maxSymlinks {
+			return w.loop()
 		}
-		links++
-		if links > maxSymlinks {
-			return "", fmt.Errorf("%s: too many levels of symbolic links", p)
-		}
-		target, err := os.Readlink(host)
-		if err != nil {
-			return "", err
-		}
-		if filepath.IsAbs(target) {
-			cur = nil
+		if strings.HasPrefix(target, "/") {
+			w.root()
 		}
 		todo = append(splitPath(target), todo...)
 	}
-	return filepath.Join(r.dir, filepath.Join(cur...)), nil
+	return nil
 }
 
 func checkPath(p string) error {
@@ -354,78 +388,84 @@ func (r *Root) walk(p string, followLast bool) (*Dir, string, error) {
 		closeAll()
 		return d, name, nil
 	}
-	todo := splitPath(p)
-	links := 0
-	for len(todo) > 0 {
-		c := todo[0]
-		todo = todo[1:]
-		switch c {
-		case ".":
-			continue
-		case "..":
+	var (
+		d    *Dir
+		name string
+		done bool // d and name are the answer
+	)
+	finish := func(c string) (string, bool, error) {
+		var err error
+		d, name, err = result(c)
+		done = err == nil
+		return "", false, err
+	}
+	err := walkPath(p, pathWalk{
+		up: func() {
 			if len(stack) > 1 {
 				unix.Close(stack[len(stack)-1].fd)
 				stack = stack[:len(stack)-1]
 			}
-			continue
-		}
-		top := stack[len(stack)-1].fd
-		last := len(todo) == 0
-		if last && !followLast {
-			return result(c)
-		}
-		fd, err := unix.Openat(top, c, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if err != nil {
-			if errors.Is(err, unix.ENOENT) && last {
-				return result(c)
-			}
+		},
+		root: func() {
 			closeAll()
-			return nil, "", &fs.PathError{Op: "open", Path: p, Err: err}
-		}
-		var st unix.Stat_t
-		if err := unix.Fstat(fd, &st); err != nil {
-			unix.Close(fd)
+			stack = stack[:1]
+		},
+		loop: func() error {
 			closeAll()
-			return nil, "", err
-		}
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFLNK:
-			site := siteOf(c)
-			if g, ok := r.GuardOf(site); ok {
-				unix.Close(fd)
-				closeAll()
-				return nil, "", &UnsafeError{Path: site, Guard: g, Why: "a symbolic link"}
+			return &fs.PathError{Op: "open", Path: p, Err: unix.ELOOP}
+		},
+		step: func(c string, last bool) (string, bool, error) {
+			if last && !followLast {
+				return finish(c)
 			}
-			target, err := readlinkFd(fd)
-			unix.Close(fd)
+			fd, err := unix.Openat(stack[len(stack)-1].fd, c, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 			if err != nil {
+				if errors.Is(err, unix.ENOENT) && last {
+					return finish(c)
+				}
 				closeAll()
-				return nil, "", err
+				return "", false, &fs.PathError{Op: "open", Path: p, Err: err}
 			}
-			if links++; links > maxSymlinks {
-				closeAll()
-				return nil, "", &fs.PathError{Op: "open", Path: p, Err: unix.ELOOP}
-			}
-			if strings.HasPrefix(target, "/") {
-				closeAll()
-				stack = stack[:1]
-			}
-			todo = append(splitPath(target), todo...)
-			continue
-		case unix.S_IFDIR:
-			if last {
+			var st unix.Stat_t
+			if err := unix.Fstat(fd, &st); err != nil {
 				unix.Close(fd)
-				return result(c)
+				closeAll()
+				return "", false, err
 			}
-			stack = append(stack, level{fd: fd, name: c})
-		default:
-			unix.Close(fd)
-			if last {
-				return result(c)
+			switch st.Mode & unix.S_IFMT {
+			case unix.S_IFLNK:
+				site := siteOf(c)
+				if g, ok := r.GuardOf(site); ok {
+					unix.Close(fd)
+					closeAll()
+					return "", false, &UnsafeError{Path: site, Guard: g, Why: "a symbolic link"}
+				}
+				target, err := readlinkFd(fd)
+				unix.Close(fd)
+				if err != nil {
+					closeAll()
+					return "", false, err
+				}
+				return target, true, nil
+			case unix.S_IFDIR:
+				if last {
+					unix.Close(fd)
+					return finish(c)
+				}
+				stack = append(stack, level{fd: fd, name: c})
+				return "", false, nil
+			default:
+				unix.Close(fd)
+				if last {
+					return finish(c)
+				}
+				closeAll()
+				return "", false, &fs.PathError{Op: "open", Path: p, Err: unix.ENOTDIR}
 			}
-			closeAll()
-			return nil, "", &fs.PathError{Op: "open", Path: p, Err: unix.ENOTDIR}
-		}
+		},
+	})
+	if err != nil || done {
+		return d, name, err
 	}
 	// The path ended in "/", "." or "..": the object is the open top.
 	if len(stack) == 1 {
