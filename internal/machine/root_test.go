@@ -8,21 +8,7 @@ import (
 )
 
 func TestRootConfinement(t *testing.T) {
-	dir := t.TempDir()
-	outside := t.TempDir()
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(os.MkdirAll(filepath.Join(dir, "run/lock"), 0o755))
-	must(os.MkdirAll(filepath.Join(dir, "var"), 0o755))
-	must(os.Symlink("/run/lock", filepath.Join(dir, "var/lock")))        // absolute, inside
-	must(os.Symlink(outside, filepath.Join(dir, "escape")))              // absolute, pointing out
-	must(os.Symlink("../../../../..", filepath.Join(dir, "var/updots"))) // relative climb
-	r, err := NewRoot(dir)
-	must(err)
+	r, dir, outside := linkTree(t)
 	real := r.Dir()
 	cases := map[string]string{
 		"/var/lock/x":         "run/lock/x",
@@ -48,14 +34,37 @@ func TestRootConfinement(t *testing.T) {
 	}
 	// The link itself, not its target.
 	got, err := r.ResolveNoFollow("/var/lock")
-	must(err)
+	must(t, err)
 	if got != filepath.Join(real, "var/lock") {
 		t.Errorf("ResolveNoFollow = %q", got)
 	}
-	must(os.Symlink("loop", filepath.Join(dir, "loop")))
+	must(t, os.Symlink("loop", filepath.Join(dir, "loop")))
 	if _, err := r.Resolve("/loop/x"); err == nil {
 		t.Error("symlink loop resolved")
 	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// linkTree is a root whose symlinks point inside it, out of it and up
+// past it, with the directory outside that one of them names.
+func linkTree(t *testing.T) (r *Root, dir, outside string) {
+	t.Helper()
+	dir, outside = t.TempDir(), t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(dir, "run/lock"), 0o755))
+	must(t, os.MkdirAll(filepath.Join(dir, "var"), 0o755))
+	must(t, os.Symlink("/run/lock", filepath.Join(dir, "var/lock")))        // absolute, inside
+	must(t, os.Symlink(outside, filepath.Join(dir, "escape")))              // absolute, pointing out
+	must(t, os.Symlink("../../../../..", filepath.Join(dir, "var/updots"))) // relative climb
+	r, err := NewRoot(dir)
+	must(t, err)
+	t.Cleanup(func() { r.Close() })
+	return r, dir, outside
 }
 
 func filepathHasPrefix(p, prefix string) bool {
@@ -83,21 +92,7 @@ func eachWalk(t *testing.T, f func(t *testing.T)) {
 
 func TestRootHandlesStayInside(t *testing.T) {
 	eachWalk(t, func(t *testing.T) {
-		dir, outside := t.TempDir(), t.TempDir()
-		must := func(err error) {
-			t.Helper()
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-		must(os.MkdirAll(filepath.Join(dir, "run/lock"), 0o755))
-		must(os.MkdirAll(filepath.Join(dir, "var"), 0o755))
-		must(os.Symlink("/run/lock", filepath.Join(dir, "var/lock")))
-		must(os.Symlink(outside, filepath.Join(dir, "escape")))
-		must(os.Symlink("../../../../..", filepath.Join(dir, "var/updots")))
-		r, err := NewRoot(dir)
-		must(err)
-		defer r.Close()
+		r, _, outside := linkTree(t)
 		writes := map[string]string{
 			"/var/lock/a":         "run/lock/a",
 			"/../../b":            "b",
@@ -106,7 +101,7 @@ func TestRootHandlesStayInside(t *testing.T) {
 			"/var/lock/../lock/e": "run/lock/e",
 		}
 		for in, want := range writes {
-			must(r.MkdirAll(filepath.Dir(want), 0o755))
+			must(t, r.MkdirAll(filepath.Dir(want), 0o755))
 			if err := r.WriteFile(in, []byte(in), 0o640, -1, -1); err != nil {
 				t.Errorf("WriteFile(%q): %v", in, err)
 				continue
