@@ -3,7 +3,6 @@ package dnsmasq_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -267,23 +266,7 @@ func (l *lab) records() []site.Record {
 // editJSON changes one config file through its decoded form.
 func (l *lab) editJSON(file string, edit func(m map[string]any)) {
 	l.t.Helper()
-	p := filepath.Join(l.config, file)
-	b, err := os.ReadFile(p)
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		l.t.Fatal(err)
-	}
-	edit(m)
-	b, err = json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		l.t.Fatal(err)
-	}
+	testkit.EditJSON(l.t, filepath.Join(l.config, file), edit)
 }
 
 func addRecord(m map[string]any, vmid, name string) {

@@ -2,7 +2,6 @@ package proxmox_test
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"phoenix/internal/pve"
 	"phoenix/internal/pvesim"
 	"phoenix/internal/pvesim/pvesimtest"
+	"phoenix/internal/testkit"
 	"phoenix/runtime"
 )
 
@@ -29,22 +29,9 @@ func siteWithPVE(t *testing.T, dir string, pveSection map[string]any) {
 	if err := simConfig(dir); err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(dir, "phoenix_hypervisor_config.json")
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var h map[string]any
-	if err := json.Unmarshal(b, &h); err != nil {
-		t.Fatal(err)
-	}
-	h["pve"] = pveSection
-	if b, err = json.Marshal(h); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testkit.EditJSON(t, filepath.Join(dir, "phoenix_hypervisor_config.json"), func(h map[string]any) {
+		h["pve"] = pveSection
+	})
 }
 
 // TestConnectionFromSiteConfig is a run without --sim: the endpoint, a

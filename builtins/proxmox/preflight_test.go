@@ -3,7 +3,6 @@ package proxmox_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,27 +13,8 @@ import (
 	"phoenix/internal/pve"
 	"phoenix/internal/pvesim"
 	"phoenix/internal/pvesim/pvesimtest"
+	"phoenix/internal/testkit"
 )
-
-// editJSON rewrites one config file through edit.
-func editJSON(t *testing.T, path string, edit func(m map[string]any)) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	edit(m)
-	if b, err = json.Marshal(m); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestPreflightNamesEveryCause: a site naming a storage, a template, a
 // node and a clone source PVE lacks stops both plan and exec before the
@@ -45,18 +25,18 @@ func TestPreflightNamesEveryCause(t *testing.T) {
 	if err := simConfig(cfg); err != nil {
 		t.Fatal(err)
 	}
-	editJSON(t, filepath.Join(cfg, "phoenix_hypervisor_config.json"), func(m map[string]any) {
+	testkit.EditJSON(t, filepath.Join(cfg, "phoenix_hypervisor_config.json"), func(m map[string]any) {
 		m["nodes"].(map[string]any)["pve9"] = map[string]any{"management_ip": "192.168.10.19"}
 		fw := m["firewall"].(map[string]any)
 		fw["flows"] = append(fw["flows"].([]any), map[string]any{"source": "nodes", "destination": "nodes", "proto": "udp", "port": 5405.0, "comment": "corosync"})
 		m["storage"].(map[string]any)["tank"] = map[string]any{"type": "zfspool", "pool": "tank/data", "content": []any{"rootdir", "images"}}
 	})
-	editJSON(t, filepath.Join(cfg, "phoenix_lxc_configs.json"), func(m map[string]any) {
+	testkit.EditJSON(t, filepath.Join(cfg, "phoenix_lxc_configs.json"), func(m map[string]any) {
 		m["101"].(map[string]any)["rootfs"].(map[string]any)["storage"] = "tank"
 		m["102"].(map[string]any)["template"] = "local:vztmpl/nosuch-os_1.0_amd64.tar.zst"
 		m["103"].(map[string]any)["node"] = "pve9"
 	})
-	editJSON(t, filepath.Join(cfg, "phoenix_vm_configs.json"), func(m map[string]any) {
+	testkit.EditJSON(t, filepath.Join(cfg, "phoenix_vm_configs.json"), func(m map[string]any) {
 		m["1001"].(map[string]any)["clone_from"] = 9999.0
 		m["1002"].(map[string]any)["clone_from"] = 9999.0
 	})
