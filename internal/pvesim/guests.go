@@ -69,17 +69,12 @@ func (c *call) guest() (*guest, error) {
 }
 
 // lock takes the guest's config lock for an operation, failing like PVE's
-// flock when a task holds it or a fault says so.
+// flock when a task holds it or a fault says so, then refuses a guest
+// whose config carries a lock (backup, migrate, ...) as PVE does.
 func (s *Server) lock(g *guest) error {
 	if s.faults.lockFault(g.VMID) || g.LockTask != "" {
 		return fail(http.StatusInternalServerError, "can't lock file '%s' - got timeout", lockFile(g.Type, g.VMID))
 	}
-	return nil
-}
-
-// checkConfLock refuses a guest whose config holds a lock, as PVE does,
-// or one a fault says another operation holds.
-func (s *Server) checkConfLock(g *guest) error {
 	l := g.Conf["lock"]
 	if f, ok := s.faults.lockedFault(g.VMID); ok && l == "" {
 		l = f.Message
@@ -91,6 +86,15 @@ func (s *Server) checkConfLock(g *guest) error {
 		return fail(http.StatusInternalServerError, "%s %d is locked (%s)", g.typeWord(), g.VMID, l)
 	}
 	return nil
+}
+
+// lockedGuest is the call's guest, locked for an operation.
+func (s *Server) lockedGuest(c *call) (*guest, error) {
+	g, err := c.guest()
+	if err != nil {
+		return nil, err
+	}
+	return g, s.lock(g)
 }
 
 func (s *Server) vmidFree(c *call, vmid int) error {
@@ -224,9 +228,6 @@ func (s *Server) beginUpdate(c *call, g *guest) (set map[string]string, del, rev
 		return
 	}
 	if err = s.lock(g); err != nil {
-		return
-	}
-	if err = s.checkConfLock(g); err != nil {
 		return
 	}
 	if d := c.p["digest"]; d != "" && d != g.digest() {
@@ -849,9 +850,6 @@ func (s *Server) cloneGuest(c *call) (any, error) {
 	if err := s.lock(src); err != nil {
 		return nil, err
 	}
-	if err := s.checkConfLock(src); err != nil {
-		return nil, err
-	}
 	if err := s.vmidFree(c, newid); err != nil {
 		return nil, err
 	}
@@ -1095,9 +1093,6 @@ func (s *Server) powerOp(c *call, action string) (any, error) {
 	if err := s.lock(g); err != nil {
 		return nil, err
 	}
-	if err := s.checkConfLock(g); err != nil {
-		return nil, err
-	}
 	switch action {
 	case "start":
 		if g.Running {
@@ -1125,14 +1120,8 @@ func (s *Server) powerShutdown(c *call) (any, error) { return s.powerOp(c, "shut
 func (s *Server) powerReboot(c *call) (any, error)   { return s.powerOp(c, "reboot") }
 
 func (s *Server) deleteGuest(c *call) (any, error) {
-	g, err := c.guest()
+	g, err := s.lockedGuest(c)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.lock(g); err != nil {
-		return nil, err
-	}
-	if err := s.checkConfLock(g); err != nil {
 		return nil, err
 	}
 	if g.Conf["protection"] == "1" {

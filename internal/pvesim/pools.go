@@ -183,14 +183,8 @@ func (s *Server) templateQEMU(c *call) (any, error) {
 }
 
 func (s *Server) templatable(c *call) (*guest, error) {
-	g, err := c.guest()
+	g, err := s.lockedGuest(c)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.lock(g); err != nil {
-		return nil, err
-	}
-	if err := s.checkConfLock(g); err != nil {
 		return nil, err
 	}
 	word := "VM"
