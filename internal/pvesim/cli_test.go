@@ -11,11 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	proxmox "github.com/luthermonson/go-proxmox"
-
-	"phoenix/internal/testkit"
 )
 
 func TestMainUsage(t *testing.T) {
@@ -51,24 +48,9 @@ func TestMainUsage(t *testing.T) {
 
 func TestServeCommand(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state.json")
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb testkit.SyncBuffer
-	ready := make(chan *Server, 1)
-	done := make(chan int, 1)
-	go func() {
-		done <- serve(ctx, []string{"--listen", "127.0.0.1:0", "--state", state, "--nodes", "2", "--task-duration", "5ms",
-			"--fault", "kind=http,path=/cluster/resources,times=1,msg=flaky, really", "--debug-endpoint"},
-			&out, &errb, func(s *Server) { ready <- s })
-	}()
-	var srv *Server
-	select {
-	case srv = <-ready:
-	case code := <-done:
-		t.Fatalf("serve exited %d: %s", code, errb.String())
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not start")
-	}
-	text := out.String()
+	r := startServe(t, "--listen", "127.0.0.1:0", "--state", state, "--nodes", "2", "--task-duration", "5ms",
+		"--fault", "kind=http,path=/cluster/resources,times=1,msg=flaky, really", "--debug-endpoint")
+	text := r.out.String()
 	grab := func(re string) string {
 		m := regexp.MustCompile(re).FindStringSubmatch(text)
 		if m == nil {
@@ -110,12 +92,11 @@ func TestServeCommand(t *testing.T) {
 	if _, err := rootC.Version(context.Background()); err != nil {
 		t.Fatalf("generated password: %v", err)
 	}
-	if srv.Requests()["GET /nodes"] != 1 {
-		t.Errorf("requests: %v", srv.Requests())
+	if r.srv.Requests()["GET /nodes"] != 1 {
+		t.Errorf("requests: %v", r.srv.Requests())
 	}
-	cancel()
-	if code := <-done; code != 0 {
-		t.Fatalf("serve exited %d: %s", code, errb.String())
+	if code := r.stop(); code != 0 {
+		t.Fatalf("serve exited %d: %s", code, r.errb.String())
 	}
 	if _, err := c.Version(context.Background()); err == nil {
 		t.Error("still serving after the context ended")
@@ -131,21 +112,8 @@ func TestServeCommand(t *testing.T) {
 // the block to paste exports the one login it uses (the password, which
 // the example site's bind mounts need), since pasting is its purpose.
 func TestServeGivenCredentialsOnlyInPasteBlock(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out, errb testkit.SyncBuffer
-	ready := make(chan *Server, 1)
-	done := make(chan int, 1)
-	go func() {
-		done <- serve(ctx, []string{"--listen", "127.0.0.1:0", "--token", testToken, "--root-password", testPassword},
-			&out, &errb, func(s *Server) { ready <- s })
-	}()
-	select {
-	case <-ready:
-	case code := <-done:
-		t.Fatalf("serve exited %d: %s", code, errb.String())
-	}
-	text := out.String()
+	r := startServe(t, "--listen", "127.0.0.1:0", "--token", testToken, "--root-password", testPassword)
+	text := r.out.String()
 	summary, block, _ := strings.Cut(text, "To run phoenix")
 	if strings.Contains(summary, testSecret) || strings.Contains(summary, testPassword) || strings.Contains(block, testSecret) {
 		t.Errorf("secrets given on the command line were printed beyond the block's one login:\n%s", text)
@@ -156,6 +124,4 @@ func TestServeGivenCredentialsOnlyInPasteBlock(t *testing.T) {
 	if !strings.Contains(text, "Token:       root@pam!phoenix=… (secret as given)") || !strings.Contains(text, "Login:       root@pam (password as given)") {
 		t.Errorf("output:\n%s", text)
 	}
-	cancel()
-	<-done
 }

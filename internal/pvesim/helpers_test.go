@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"phoenix/internal/testkit"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -189,3 +191,44 @@ func errContains(t *testing.T, err error, want string) {
 }
 
 func isNotAuthorized(err error) bool { return errors.Is(err, proxmox.ErrNotAuthorized) }
+
+// serveRun is `sim serve` running in the background for one test.
+type serveRun struct {
+	srv       *Server
+	out, errb testkit.SyncBuffer
+	cancel    context.CancelFunc
+	done      chan int
+	once      sync.Once
+	code      int
+}
+
+// startServe runs `sim serve` with args until stop or the test's end, and
+// waits until it serves.
+func startServe(t *testing.T, args ...string) *serveRun {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &serveRun{cancel: cancel, done: make(chan int, 1)}
+	ready := make(chan *Server, 1)
+	go func() {
+		r.done <- serve(ctx, args, &r.out, &r.errb, func(s *Server) { ready <- s })
+	}()
+	t.Cleanup(func() { r.stop() })
+	select {
+	case r.srv = <-ready:
+	case code := <-r.done:
+		r.once.Do(func() { r.code = code })
+		t.Fatalf("serve exited %d: %s", code, r.errb.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	return r
+}
+
+// stop ends serve and returns its exit code.
+func (r *serveRun) stop() int {
+	r.once.Do(func() {
+		r.cancel()
+		r.code = <-r.done
+	})
+	return r.code
+}

@@ -1,7 +1,6 @@
 package pvesim
 
 import (
-	"context"
 	"net"
 	"net/url"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"phoenix/internal/testkit"
 )
@@ -28,26 +26,10 @@ func TestProxmoxer(t *testing.T) {
 	if err := exec.Command(debianPython, "-c", "import proxmoxer").Run(); err != nil {
 		testkit.Need(t, "python3-proxmoxer is missing (Debian's "+debianPython+" cannot import proxmoxer)")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb testkit.SyncBuffer
-	ready := make(chan *Server, 1)
-	done := make(chan int, 1)
-	go func() {
-		done <- serve(ctx, []string{"--listen", "127.0.0.1:0", "--root-password", "ci-password", "--task-duration", "20ms"},
-			&out, &errb, func(s *Server) { ready <- s })
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	var srv *Server
-	select {
-	case srv = <-ready:
-	case code := <-done:
-		t.Fatalf("serve exited %d: %s", code, errb.String())
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not start")
-	}
-	m := regexp.MustCompile(`URL:\s+(\S+)`).FindStringSubmatch(out.String())
+	r := startServe(t, "--listen", "127.0.0.1:0", "--root-password", "ci-password", "--task-duration", "20ms")
+	m := regexp.MustCompile(`URL:\s+(\S+)`).FindStringSubmatch(r.out.String())
 	if m == nil {
-		t.Fatalf("no URL in:\n%s", out.String())
+		t.Fatalf("no URL in:\n%s", r.out.String())
 	}
 	u, err := url.Parse(m[1])
 	if err != nil {
@@ -55,10 +37,10 @@ func TestProxmoxer(t *testing.T) {
 	}
 	host, port, _ := net.SplitHostPort(u.Host)
 	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, srv.CertPEM(), 0o644); err != nil {
+	if err := os.WriteFile(ca, r.srv.CertPEM(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctx, debianPython, "testdata/proxmoxer/flow.py", host, port, ca, "ci-password")
+	cmd := exec.Command(debianPython, "testdata/proxmoxer/flow.py", host, port, ca, "ci-password")
 	got, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("proxmoxer: %v\n%s", err, got)
@@ -82,7 +64,7 @@ pool deleted: True
 	if string(got) != want {
 		t.Errorf("proxmoxer flow:\n%s\nwant:\n%s", got, want)
 	}
-	if strings.Contains(errb.String(), "panic") {
-		t.Errorf("server: %s", errb.String())
+	if strings.Contains(r.errb.String(), "panic") {
+		t.Errorf("server: %s", r.errb.String())
 	}
 }
