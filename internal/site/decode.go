@@ -15,18 +15,65 @@ import (
 	"time"
 )
 
-// Strict decoding of the syntax tree into the typed structs: unknown keys,
-// wrong types, bad formats and ranges each become one problem with its
-// path, and decoding carries on so that one run reports everything.
+// Strict decoding into the typed structs, of a file's syntax tree and of
+// Starlark values alike: unknown keys, wrong types, bad formats and
+// ranges each become one problem with its path, and decoding carries on
+// so that one run reports everything.
 
-type decoder struct {
-	file     string
-	t        *tree
-	root     *node
-	ps       *problems
-	broken   bool  // a guest file is not an object: its guests are unknown
-	badVMIDs []int // guests whose entry is not an object
-	valid    map[[2]string]bool
+// A source is what the decoder reads: the syntax tree of a file (V is
+// *node) or Starlark values (V is starlark.Value). Its readers only say
+// whether v is of the kind asked; the decoder holds the rules.
+type source[V any] interface {
+	// str is a string's value; plain means it cannot hold a control
+	// character (a JSON string without escapes).
+	str(v V) (s string, plain, ok bool)
+	// integer is a whole number's value and how it was written; why says
+	// why a number is not an int64 (3.5, 1e30, 2**70).
+	integer(v V) (n int64, lit, why string, ok bool)
+	boolean(v V) (b, ok bool)
+	// items is a list's length, item one of its items.
+	items(v V) (n int, ok bool)
+	item(v V, i int) V
+	// entries appends an object's keys and values to buf; dict asks for a
+	// dict (a map's value) rather than any record-like value.
+	entries(v V, dict bool, buf []entry[V]) ([]entry[V], bool)
+	// record is the typed record v already is (a config.site() value).
+	record(v V) (reflect.Value, bool)
+	null(v V) bool
+	typeName(v V) string // for "must be a string, not a list"
+	off(v V) int         // where v is in its file, -1 when unknown
+}
+
+// entry is one key of an object and its value.
+type entry[V any] struct {
+	key    string
+	val    V
+	off    int    // the key's offset, -1 when unknown
+	badKey string // why the key is not one (a dict's non-string key)
+}
+
+// words name what a value must be, as the source's language spells it.
+type words struct{ boolean, list, dict, record string }
+
+var (
+	jsonWords = words{boolean: "true or false", list: "an array", dict: "an object", record: "an object"}
+	starWords = words{boolean: "True or False", list: "a list", dict: "a dict", record: "a struct or a dict"}
+)
+
+type decoder[V any] struct {
+	src   source[V]
+	words words
+	file  string // "" for a spec written in a script
+	ps    *problems
+	// script: the values are a spec written in a script, where None is an
+	// absent key, a guest has vmid and kind keys, derived keys may stand
+	// (config.site() shows them) and a mode may be a number (0o750).
+	script bool
+	// known, when set, explains a value of the wrong type better than
+	// "must be" (a plan's unknown values).
+	known func(v V) error
+	valid map[[2]string]bool
+	buf   []entry[V] // the entries of the objects being decoded
 	// stack is the path being decoded. It becomes a *jpath only when a
 	// problem is reported: building one per key would cost more than the
 	// rest of decoding.
@@ -38,12 +85,12 @@ type seg struct {
 	idx int // -1 for an object key
 }
 
-func (d *decoder) push(key string) { d.stack = append(d.stack, seg{key, -1}) }
-func (d *decoder) pushIdx(i int)   { d.stack = append(d.stack, seg{"", i}) }
-func (d *decoder) pop()            { d.stack = d.stack[:len(d.stack)-1] }
+func (d *decoder[V]) push(key string) { d.stack = append(d.stack, seg{key, -1}) }
+func (d *decoder[V]) pushIdx(i int)   { d.stack = append(d.stack, seg{"", i}) }
+func (d *decoder[V]) pop()            { d.stack = d.stack[:len(d.stack)-1] }
 
 // here is the current path.
-func (d *decoder) here() *jpath {
+func (d *decoder[V]) here() *jpath {
 	var p *jpath
 	for _, s := range d.stack {
 		p = &jpath{parent: p, key: s.key, idx: s.idx}
@@ -51,28 +98,19 @@ func (d *decoder) here() *jpath {
 	return p
 }
 
-func newDecoder(file string, t *tree, ps *problems) *decoder {
-	return &decoder{file: file, t: t, root: t.root(), ps: ps}
+// errAt reports a problem at the current path, at offset off of the file
+// (-1: found from the path).
+func (d *decoder[V]) errAt(off int, format string, args ...any) {
+	d.ps.list = append(d.ps.list, problem{file: d.file, p: d.here(), off: off, msg: fmt.Sprintf(format, args...)})
 }
 
-func (d *decoder) errAt(off int, p *jpath, format string, args ...any) {
-	d.ps.list = append(d.ps.list, problem{file: d.file, p: p, off: off, msg: fmt.Sprintf(format, args...)})
-}
-
-// errNode reports a problem with the value n at the current path.
-func (d *decoder) errNode(n *node, format string, args ...any) {
-	d.errAt(int(n.off), d.here(), format, args...)
-}
-
-// errKey reports a problem with the key of m at the current path.
-func (d *decoder) errKey(m *member, format string, args ...any) {
-	d.errAt(int(m.off), d.here(), format, args...)
+// errVal reports a problem with the value v at the current path.
+func (d *decoder[V]) errVal(v V, format string, args ...any) {
+	d.errAt(d.src.off(v), format, args...)
 }
 
 // err reports a problem whose position is found from its path.
-func (d *decoder) err(p *jpath, format string, args ...any) {
-	d.errAt(-1, p, format, args...)
-}
+func (d *decoder[V]) err(p *jpath, format string, args ...any) { d.ps.add(d.file, p, format, args...) }
 
 type fieldInfo struct {
 	index     int // in the Go struct
@@ -166,8 +204,8 @@ type unsupportedKeyer interface {
 	unsupportedKey(key string) string
 }
 
-// reporter is where a checker's problems go: the JSON decoder, or the
-// decoder of Starlark values.
+// reporter is where a checker's problems go: the decoder, whatever its
+// source.
 type reporter interface {
 	here() *jpath
 	err(p *jpath, format string, args ...any)
@@ -203,9 +241,15 @@ func (c *structCtx) err(key string, format string, args ...any) {
 	c.d.err(p, format, args...)
 }
 
-func (d *decoder) typeErr(n *node, want string) {
-	got := n.kind.String()
-	d.errNode(n, "must be %s, not %s", want, article(got))
+// typeErr reports v as not of the wanted type, unless known says more.
+func (d *decoder[V]) typeErr(v V, want string) {
+	if d.known != nil {
+		if err := d.known(v); err != nil {
+			d.errVal(v, "%v", err)
+			return
+		}
+	}
+	d.errVal(v, "must be %s, not %s", want, article(d.src.typeName(v)))
 }
 
 func article(s string) string {
@@ -219,172 +263,176 @@ func article(s string) string {
 	return "a " + s
 }
 
-func (d *decoder) value(n *node, v reflect.Value, f *fieldInfo) {
-	switch v.Type() {
+func (d *decoder[V]) value(v V, dst reflect.Value, f *fieldInfo) {
+	switch dst.Type() {
 	case addrType:
-		d.addr(n, v, f)
+		d.addr(v, dst, f)
 		return
 	case prefixType:
-		d.prefix(n, v, f)
+		d.prefix(v, dst, f)
 		return
 	case modeType:
-		if s, ok := d.str(n); ok {
-			if m, ok := parseMode(s); ok {
-				v.Set(reflect.ValueOf(m))
-			} else {
-				d.errNode(n, "%q is not %s", s, formats["mode"].what)
-			}
-		}
+		d.mode(v, dst)
 		return
 	case durationType:
-		if s, ok := d.str(n); ok {
+		if s, ok := d.str(v); ok {
 			if dur, why := parseDuration(s); why == "" {
-				v.Set(reflect.ValueOf(dur))
+				dst.Set(reflect.ValueOf(dur))
 			} else {
-				d.errNode(n, "%q is not %s: %s", s, formats["duration"].what, why)
+				d.errVal(v, "%q is not %s: %s", s, formats["duration"].what, why)
 			}
 		}
 		return
 	case endpointType:
-		d.endpoint(n, v)
+		d.endpoint(v, dst)
 		return
 	}
-	switch v.Kind() {
+	switch dst.Kind() {
 	case reflect.String:
-		s, ok := d.str(n)
+		s, ok := d.str(v)
 		if !ok {
 			return
 		}
 		if f != nil && f.enum != nil && !slices.Contains(f.enum, s) {
-			d.errNode(n, "%q is not one of %s%s", s, strings.Join(f.enum, ", "), didYouMean(s, f.enum))
+			d.errVal(v, "%q is not one of %s%s", s, strings.Join(f.enum, ", "), didYouMean(s, f.enum))
 			return
 		}
 		if f != nil && f.format != "" {
 			if why := d.checkFormat(f.format, s); why != "" {
-				d.errNode(n, "%s", why)
+				d.errVal(v, "%s", why)
 				return
 			}
 		}
-		v.SetString(s)
+		dst.SetString(s)
 	case reflect.Int:
-		if n.kind != kindNumber {
-			d.typeErr(n, "an integer")
-			return
-		}
-		lit := d.t.text(n)
-		i, ok := parseInteger(lit)
+		i, lit, ok := d.integer(v)
 		if !ok {
-			d.errNode(n, "must be an integer, not %s", lit)
 			return
 		}
 		if why := checkRange(f, i); why != "" {
-			d.errNode(n, "%s (got %s)", why, lit)
+			d.errVal(v, "%s (got %s)", why, lit)
 			return
 		}
-		v.SetInt(i)
+		dst.SetInt(i)
 	case reflect.Bool:
-		if n.kind != kindBool {
-			d.typeErr(n, "true or false")
+		b, ok := d.src.boolean(v)
+		if !ok {
+			d.typeErr(v, d.words.boolean)
 			return
 		}
-		v.SetBool(n.b)
+		dst.SetBool(b)
 	case reflect.Slice:
-		if n.kind != kindArray {
-			d.typeErr(n, "an array")
-			return
-		}
-		elems := d.t.kids(n)
-		if f != nil && f.nonempty && len(elems) == 0 {
-			d.errNode(n, "must not be empty")
-		}
-		s := reflect.MakeSlice(v.Type(), len(elems), len(elems))
-		scalar := isScalar(v.Type().Elem())
-		var first map[any]int
-		for i := range elems {
-			e := d.t.val(&elems[i])
-			ev := s.Index(i)
-			d.pushIdx(i)
-			d.value(e, ev, f)
-			if !scalar || ev.IsZero() {
-				d.pop()
-				continue
-			}
-			// Scalar lists are sets: a repeat is a typo (schema: uniqueItems).
-			if first == nil {
-				first = map[any]int{}
-			}
-			k := ev.Interface()
-			if j, dup := first[k]; dup {
-				d.errNode(e, "repeats [%d]", j)
-			} else {
-				first[k] = i
-			}
-			d.pop()
-		}
-		v.Set(s)
+		d.list(v, dst, f)
 	case reflect.Map:
-		if n.kind != kindObject {
-			d.typeErr(n, "an object")
-			return
-		}
-		mems := d.t.kids(n)
-		if f != nil && f.nonempty && len(mems) == 0 {
-			d.errNode(n, "must not be empty")
-		}
-		m := reflect.MakeMapWithSize(v.Type(), len(mems))
-		et := v.Type().Elem()
-		for i := range mems {
-			mem := &mems[i]
-			key, val := d.t.key(mem), d.t.val(mem)
-			d.push(key)
-			if f != nil && f.keyFormat != "" {
-				if why := d.checkFormat(f.keyFormat, key); why != "" {
-					d.errKey(mem, "key %s", why)
-					d.pop()
-					continue
-				}
-			}
-			ev := reflect.New(et).Elem()
-			if et.Kind() == reflect.Pointer {
-				// A wrong type leaves no half-made entry behind to cause
-				// follow-on errors.
-				if val.kind != kindObject {
-					d.typeErr(val, "an object")
-					d.pop()
-					continue
-				}
-				ev.Set(reflect.New(et.Elem()))
-			}
-			d.value(val, ev, f)
-			d.pop()
-			m.SetMapIndex(reflect.ValueOf(key), ev)
-		}
-		v.Set(m)
+		d.dict(v, dst, f)
 	case reflect.Pointer:
-		if v.IsNil() {
-			v.Set(reflect.New(v.Type().Elem()))
+		if dst.IsNil() {
+			dst.Set(reflect.New(dst.Type().Elem()))
 		}
-		d.value(n, v.Elem(), f)
+		d.value(v, dst.Elem(), f)
 	case reflect.Struct:
-		d.object(n, v)
+		d.object(v, dst, false)
 	default:
-		panic("site: cannot decode into " + v.Type().String())
+		panic("site: cannot decode into " + dst.Type().String())
 	}
 }
 
-func (d *decoder) str(n *node) (string, bool) {
-	if n.kind != kindString {
-		d.typeErr(n, "a string")
+func (d *decoder[V]) list(v V, dst reflect.Value, f *fieldInfo) {
+	n, ok := d.src.items(v)
+	if !ok {
+		d.typeErr(v, d.words.list)
+		return
+	}
+	if f != nil && f.nonempty && n == 0 {
+		d.errVal(v, "must not be empty")
+	}
+	s := reflect.MakeSlice(dst.Type(), n, n)
+	scalar := isScalar(dst.Type().Elem())
+	var first map[any]int
+	for i := 0; i < n; i++ {
+		e := d.src.item(v, i)
+		ev := s.Index(i)
+		d.pushIdx(i)
+		d.value(e, ev, f)
+		if !scalar || ev.IsZero() {
+			d.pop()
+			continue
+		}
+		// Scalar lists are sets: a repeat is a typo (schema: uniqueItems).
+		if first == nil {
+			first = map[any]int{}
+		}
+		k := ev.Interface()
+		if j, dup := first[k]; dup {
+			d.errVal(e, "repeats [%d]", j)
+		} else {
+			first[k] = i
+		}
+		d.pop()
+	}
+	dst.Set(s)
+}
+
+func (d *decoder[V]) dict(v V, dst reflect.Value, f *fieldInfo) {
+	base := len(d.buf)
+	ents, ok := d.src.entries(v, true, d.buf)
+	if !ok {
+		d.typeErr(v, d.words.dict)
+		return
+	}
+	d.buf = ents
+	defer func() { d.buf = d.buf[:base] }()
+	ents = ents[base:]
+	if f != nil && f.nonempty && len(ents) == 0 {
+		d.errVal(v, "must not be empty")
+	}
+	m := reflect.MakeMapWithSize(dst.Type(), len(ents))
+	et := dst.Type().Elem()
+	for i := range ents {
+		e := &ents[i]
+		if e.badKey != "" {
+			d.errVal(v, "%s", e.badKey)
+			continue
+		}
+		d.push(e.key)
+		if f != nil && f.keyFormat != "" {
+			if why := d.checkFormat(f.keyFormat, e.key); why != "" {
+				d.errAt(e.off, "key %s", why)
+				d.pop()
+				continue
+			}
+		}
+		ev := reflect.New(et).Elem()
+		if et.Kind() == reflect.Pointer && et.Elem().Kind() == reflect.Struct {
+			// A wrong type leaves no half-made entry behind to cause
+			// follow-on errors.
+			ev.Set(reflect.New(et.Elem()))
+			if !d.object(e.val, ev.Elem(), false) {
+				d.pop()
+				continue
+			}
+		} else {
+			d.value(e.val, ev, f)
+		}
+		d.pop()
+		m.SetMapIndex(reflect.ValueOf(e.key), ev)
+	}
+	dst.Set(m)
+}
+
+// str reads a string that may go anywhere: every string ends up in some
+// generated file (dnsmasq, nginx, nft, PVE property strings), where a
+// control character could inject lines.
+func (d *decoder[V]) str(v V) (string, bool) {
+	s, plain, ok := d.src.str(v)
+	if !ok {
+		d.typeErr(v, "a string")
 		return "", false
 	}
-	// Every string ends up in some generated file (dnsmasq, nginx, nft,
-	// PVE property strings): a control character there could inject lines.
-	// Only escaped strings can hold one: the parser rejects raw ones.
-	s := d.t.text(n)
-	if n.n < 0 {
+	if !plain {
 		for i := 0; i < len(s); i++ {
 			if c := s[i]; c < 0x20 || c == 0x7f {
-				d.errNode(n, "must not contain control characters")
+				d.errVal(v, "must not contain control characters")
 				return "", false
 			}
 		}
@@ -392,9 +440,34 @@ func (d *decoder) str(n *node) (string, bool) {
 	return s, true
 }
 
+// integer reads a whole number, and gives it as it was written.
+func (d *decoder[V]) integer(v V) (int64, string, bool) {
+	n, lit, why, ok := d.src.integer(v)
+	if !ok {
+		d.typeErr(v, "an integer")
+		return 0, "", false
+	}
+	if why != "" {
+		d.errVal(v, "%s", why)
+		return 0, "", false
+	}
+	return n, lit, true
+}
+
+// vmid reads a spec's vmid key.
+func (d *decoder[V]) vmid(v V, dst reflect.Value) {
+	if n, lit, ok := d.integer(v); ok {
+		if n < 100 || n > 999999999 {
+			d.errVal(v, "%s is not a VMID (100-999999999)", lit)
+			return
+		}
+		dst.SetInt(n)
+	}
+}
+
 // checkFormat is checkFormatOf with a memory of valid values: a big site
 // repeats its templates, bridges and nodes thousands of times.
-func (d *decoder) checkFormat(name, s string) string {
+func (d *decoder[V]) checkFormat(name, s string) string {
 	if formats[name].cheap {
 		return checkFormatOf(name, s)
 	}
@@ -468,8 +541,8 @@ func parseAddr(s string) (netip.Addr, error) {
 	return a, nil
 }
 
-func (d *decoder) addr(n *node, v reflect.Value, f *fieldInfo) {
-	s, ok := d.str(n)
+func (d *decoder[V]) addr(v V, dst reflect.Value, f *fieldInfo) {
+	s, ok := d.str(v)
 	if !ok {
 		return
 	}
@@ -479,28 +552,50 @@ func (d *decoder) addr(n *node, v reflect.Value, f *fieldInfo) {
 		want = f.format
 	}
 	if err != nil || (want == "ipv4" && !a.Is4()) {
-		d.errNode(n, "%q is not %s", s, formats[want].what)
+		d.errVal(v, "%q is not %s", s, formats[want].what)
 		return
 	}
-	v.Set(reflect.ValueOf(a))
+	dst.Set(reflect.ValueOf(a))
 }
 
-func (d *decoder) prefix(n *node, v reflect.Value, f *fieldInfo) {
-	s, ok := d.str(n)
+func (d *decoder[V]) prefix(v V, dst reflect.Value, f *fieldInfo) {
+	s, ok := d.str(v)
 	if !ok {
 		return
 	}
 	want := f.format
 	pf, err := netip.ParsePrefix(s)
 	if err != nil || (want != "cidr" && !pf.Addr().Is4()) {
-		d.errNode(n, "%q is not %s", s, formats[want].what)
+		d.errVal(v, "%q is not %s", s, formats[want].what)
 		return
 	}
 	if want != "ipv4-prefix" && pf.Masked() != pf {
-		d.errNode(n, "%q is not a network address (did you mean %q?)", s, pf.Masked().String())
+		d.errVal(v, "%q is not a network address (did you mean %q?)", s, pf.Masked().String())
 		return
 	}
-	v.Set(reflect.ValueOf(pf))
+	dst.Set(reflect.ValueOf(pf))
+}
+
+// mode reads a file mode: an octal string, as in the files, or in a
+// script also a number (0o750).
+func (d *decoder[V]) mode(v V, dst reflect.Value) {
+	if d.script {
+		if n, lit, why, ok := d.src.integer(v); ok {
+			if why != "" || n < 0 || n > 0o7777 {
+				d.errVal(v, "%s is not %s", lit, formats["mode"].what)
+				return
+			}
+			dst.Set(reflect.ValueOf(ModeFromOctal(uint64(n))))
+			return
+		}
+	}
+	if s, ok := d.str(v); ok {
+		if m, ok := parseMode(s); ok {
+			dst.Set(reflect.ValueOf(m))
+		} else {
+			d.errVal(v, "%q is not %s", s, formats["mode"].what)
+		}
+	}
 }
 
 func parseMode(s string) (fs.FileMode, bool) {
@@ -596,19 +691,16 @@ func (e Endpoint) String() string {
 	}
 }
 
-func (d *decoder) endpoint(n *node, v reflect.Value) {
+func (d *decoder[V]) endpoint(v V, dst reflect.Value) {
 	var e Endpoint
-	switch n.kind {
-	case kindNumber:
-		lit := d.t.text(n)
-		i, ok := parseInteger(lit)
-		if !ok || i < 100 || i > 999999999 {
-			d.errNode(n, "%s is not a VMID (100-999999999)", lit)
+	if n, lit, why, ok := d.src.integer(v); ok {
+		if why != "" || n < 100 || n > 999999999 {
+			d.errVal(v, "%s is not a VMID (100-999999999)", lit)
 			return
 		}
-		e.VMID = int(i)
-	case kindString:
-		s, ok := d.str(n)
+		e.VMID = int(n)
+	} else if _, _, ok := d.src.str(v); ok {
+		s, ok := d.str(v)
 		if !ok {
 			return
 		}
@@ -619,17 +711,17 @@ func (d *decoder) endpoint(n *node, v reflect.Value) {
 		} else if pf, err := netip.ParsePrefix(s); err == nil && pf.Masked() == pf {
 			e.Prefix = pf
 		} else if err == nil {
-			d.errNode(n, "%q is not a network address (did you mean %q?)", s, pf.Masked().String())
+			d.errVal(v, "%q is not a network address (did you mean %q?)", s, pf.Masked().String())
 			return
 		} else {
-			d.errNode(n, "%q is not %s%s", s, formats["endpoint"].what, didYouMean(s, endpointKeywords))
+			d.errVal(v, "%q is not %s%s", s, formats["endpoint"].what, didYouMean(s, endpointKeywords))
 			return
 		}
-	default:
-		d.typeErr(n, "a VMID or a string")
+	} else {
+		d.typeErr(v, "a VMID or a string")
 		return
 	}
-	v.Set(reflect.ValueOf(e))
+	dst.Set(reflect.ValueOf(e))
 }
 
 // applyDefaults sets fields that have a default tag.
@@ -659,37 +751,76 @@ func setDefault(fv reflect.Value, f *fieldInfo) {
 	}
 }
 
-func (d *decoder) object(n *node, v reflect.Value) {
-	if n.kind != kindObject {
-		d.typeErr(n, "an object")
-		return
+// object decodes a record, and reports whether v was one. top: v is a
+// whole file, or a script's whole spec.
+func (d *decoder[V]) object(v V, dst reflect.Value, top bool) bool {
+	if r, ok := d.src.record(v); ok {
+		if r.Type() != dst.Type() {
+			d.errVal(v, "must be %s, not %s of the site", recordName(dst.Type()), recordName(r.Type()))
+			return false
+		}
+		dst.Set(deepCopy(r))
+		return true
 	}
-	si := infoOf(v.Type())
-	applyDefaults(v, si)
+	base := len(d.buf)
+	ents, ok := d.src.entries(v, false, d.buf)
+	if !ok || d.src.null(v) {
+		d.typeErr(v, d.words.record)
+		return false
+	}
+	d.buf = ents
+	defer func() { d.buf = d.buf[:base] }()
+	ents = ents[base:]
+	for i := range ents {
+		if ents[i].badKey != "" {
+			d.errVal(v, "%s", ents[i].badKey)
+			return true
+		}
+	}
+	si := infoOf(dst.Type())
+	applyDefaults(dst, si)
 	var seen uint64
 	var suggested map[string]bool
-	mems := d.t.kids(n)
-	for i := range mems {
-		m := &mems[i]
-		key, val := d.t.key(m), d.t.val(m)
-		f := si.byKey[key]
-		if f != nil {
-			seen |= 1 << uint(f.pos)
-			d.push(key)
-			d.value(val, v.Field(f.index), f)
-			d.pop()
-			continue
-		}
-		d.push(key)
-		if s := d.unknownKey(n, m, key, val, v, si); s != "" {
-			if suggested == nil {
-				suggested = map[string]bool{}
+	hasVMID := false
+	for i := range ents {
+		e := &ents[i]
+		d.push(e.key)
+		switch f := si.byKey[e.key]; {
+		case f != nil:
+			// In a script None is an absent value, as config.site() shows
+			// an unset address.
+			if !d.script || !d.src.null(e.val) {
+				seen |= 1 << uint(f.pos)
+				d.value(e.val, dst.Field(f.index), f)
 			}
-			suggested[s] = true
+		case d.script && e.key == "vmid" && derived(si, e.key) != nil:
+			hasVMID = true
+			d.vmid(e.val, dst.Field(derived(si, e.key).index))
+		case d.script && e.key == "kind" && isGuest(dst):
+			want := dst.Addr().Interface().(guestKinder).guestKind()
+			if s, ok := d.str(e.val); ok && s != want {
+				d.errVal(e.val, "is %q, but this spec is for %s", s, recordName(dst.Type()))
+			}
+		case d.script && derived(si, e.key) != nil:
+			// Derived (a map entry's name, a host path): recomputed, not read.
+		case !d.script && top && e.key == "$schema":
+			if _, _, ok := d.src.str(e.val); !ok {
+				d.typeErr(e.val, "a string")
+			}
+		default:
+			if s := d.unknownKey(e, dst, si); s != "" {
+				if suggested == nil {
+					suggested = map[string]bool{}
+				}
+				suggested[s] = true
+			}
 		}
 		d.pop()
 	}
 	var missing []string
+	if d.script && top && isGuest(dst) && !hasVMID {
+		missing = append(missing, `"vmid"`)
+	}
 	for i, f := range si.fields {
 		if f.required && seen&(1<<uint(i)) == 0 && !suggested[f.name] {
 			missing = append(missing, strconv.Quote(f.name))
@@ -698,35 +829,30 @@ func (d *decoder) object(n *node, v reflect.Value) {
 	switch len(missing) {
 	case 0:
 	case 1:
-		d.errNode(n, "missing required key %s", missing[0])
+		d.errVal(v, "missing required key %s", missing[0])
 	default:
-		d.errNode(n, "missing required keys %s", strings.Join(missing, ", "))
+		d.errVal(v, "missing required keys %s", strings.Join(missing, ", "))
 	}
-	if c, ok := v.Addr().Interface().(checker); ok {
+	if c, ok := dst.Addr().Interface().(checker); ok {
 		c.check(&structCtx{d: d, si: si, seen: seen})
 	}
+	return true
 }
 
 // unknownKey reports a key the struct does not have, and returns the key
 // it suggested instead, if any.
-func (d *decoder) unknownKey(n *node, m *member, key string, val *node, v reflect.Value, si *structInfo) string {
-	if n == d.root && key == "$schema" {
-		if val.kind != kindString {
-			d.typeErr(val, "a string")
-		}
-		return ""
-	}
-	if u, ok := v.Addr().Interface().(unsupportedKeyer); ok {
-		if msg := u.unsupportedKey(key); msg != "" {
-			d.errKey(m, "%s", msg)
+func (d *decoder[V]) unknownKey(e *entry[V], dst reflect.Value, si *structInfo) string {
+	if u, ok := dst.Addr().Interface().(unsupportedKeyer); ok {
+		if msg := u.unsupportedKey(e.key); msg != "" {
+			d.errAt(e.off, "%s", msg)
 			return ""
 		}
 	}
-	s := suggest.Closest(key, si.keys)
+	s := suggest.Closest(e.key, si.keys)
 	if s != "" {
-		d.errKey(m, "unknown key (did you mean %q?)", s)
+		d.errAt(e.off, "unknown key (did you mean %q?)", s)
 	} else {
-		d.errKey(m, "unknown key")
+		d.errAt(e.off, "unknown key")
 	}
 	return s
 }

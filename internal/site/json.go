@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -80,6 +81,60 @@ func (t *tree) kids(n *node) []member {
 func (t *tree) key(m *member) string { return t.ref(m.ka, m.kn) }
 
 func (t *tree) val(m *member) *node { return &t.nodes[m.val] }
+
+// The tree is the decoder's source for a file.
+var _ source[*node] = (*tree)(nil)
+
+func newDecoder(file string, t *tree, ps *problems) *decoder[*node] {
+	return &decoder[*node]{src: t, words: jsonWords, file: file, ps: ps}
+}
+
+// str: only an escaped string can hold a control character, since the
+// parser rejects raw ones.
+func (t *tree) str(n *node) (string, bool, bool) {
+	if n.kind != kindString {
+		return "", false, false
+	}
+	return t.text(n), n.n >= 0, true
+}
+
+func (t *tree) integer(n *node) (int64, string, string, bool) {
+	if n.kind != kindNumber {
+		return 0, "", "", false
+	}
+	lit := t.text(n)
+	i, ok := parseInteger(lit)
+	if !ok {
+		return 0, lit, "must be an integer, not " + lit, true
+	}
+	return i, lit, "", true
+}
+
+func (t *tree) boolean(n *node) (bool, bool) { return n.b, n.kind == kindBool }
+
+func (t *tree) items(n *node) (int, bool) {
+	if n.kind != kindArray {
+		return 0, false
+	}
+	return int(n.n), true
+}
+
+func (t *tree) item(n *node, i int) *node { return t.val(&t.members[int(n.a)+i]) }
+
+func (t *tree) entries(n *node, _ bool, buf []entry[*node]) ([]entry[*node], bool) {
+	if n.kind != kindObject {
+		return buf, false
+	}
+	for _, m := range t.members[n.a : n.a+n.n] {
+		buf = append(buf, entry[*node]{key: t.key(&m), val: t.val(&m), off: int(m.off)})
+	}
+	return buf, true
+}
+
+func (t *tree) record(*node) (reflect.Value, bool) { return reflect.Value{}, false }
+func (t *tree) null(n *node) bool                  { return n.kind == kindNull }
+func (t *tree) typeName(n *node) string            { return n.kind.String() }
+func (t *tree) off(n *node) int                    { return int(n.off) }
 
 // maxDepth bounds nesting; the deepest real path is about six levels.
 const maxDepth = 64
@@ -176,7 +231,7 @@ func parseJSON(data []byte) (*tree, error) {
 			end := start + int(dec.InputOffset())
 			off := end - len(raw)
 			if top != nil && top.obj && !top.hasKey {
-				ka, kn := t.str(raw, off)
+				ka, kn := t.quoted(raw, off)
 				key := t.ref(ka, kn)
 				if prev, dup := top.seen(t, scratch, key, int32(off)); dup {
 					line, col := lineCol(data, nil, int(prev))
@@ -195,7 +250,7 @@ func parseJSON(data []byte) (*tree, error) {
 				n.kind, n.a, n.n = kindNumber, int32(off), int32(len(raw))
 			case '"':
 				n.kind = kindString
-				n.a, n.n = t.str(raw, off)
+				n.a, n.n = t.quoted(raw, off)
 			}
 			t.nodes = append(t.nodes, n)
 			if top != nil {
@@ -241,9 +296,9 @@ func (o *open) seen(t *tree, scratch []member, key string, off int32) (int32, bo
 	return 0, false
 }
 
-// str refers to a string token's text: a slice of the source, or its
+// quoted refers to a string token's text: a slice of the source, or its
 // unescaped form when it has escapes.
-func (t *tree) str(raw []byte, off int) (a, n int32) {
+func (t *tree) quoted(raw []byte, off int) (a, n int32) {
 	if bytes.IndexByte(raw, '\\') < 0 {
 		return int32(off + 1), int32(len(raw) - 2)
 	}

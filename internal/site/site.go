@@ -146,8 +146,7 @@ func load(fsys fs.FS, dir string) (*Site, error) {
 	hypOK := false
 	if pf := files[HypervisorFile]; pf != nil && pf.tree != nil {
 		d := newDecoder(HypervisorFile, pf.tree, ps)
-		d.object(d.root, reflect.ValueOf(&s.Hypervisor).Elem())
-		hypOK = d.root.kind == kindObject
+		hypOK = d.object(pf.tree.root(), reflect.ValueOf(&s.Hypervisor).Elem(), true)
 	}
 	lxcOK := decodeGuests(s, files[LXCFile], ps, s.lxc, func(vmid int) *LXC { return &LXC{VMID: vmid} })
 	vmOK := decodeGuests(s, files[VMFile], ps, s.vm, func(vmid int) *VM { return &VM{VMID: vmid} })
@@ -176,13 +175,13 @@ func decodeGuests[G any](s *Site, pf *parsedFile, ps *problems, m map[int]*G, ne
 		return false
 	}
 	d := newDecoder(pf.name, pf.tree, ps)
-	d.guests(func(vmid int, n *node) {
+	bad, ok := guests(d, pf.tree, func(vmid int, n *node) {
 		g := newGuest(vmid)
-		d.object(n, reflect.ValueOf(g).Elem())
+		d.object(n, reflect.ValueOf(g).Elem(), false)
 		m[vmid] = g
 	})
-	s.setBroken(d.badVMIDs)
-	return !d.broken
+	s.setBroken(bad)
+	return ok
 }
 
 // byVMID lists m's guests in VMID order.
@@ -237,18 +236,19 @@ func errMsg(err error) string {
 	return err.Error()
 }
 
-// guests walks a guest file: an object keyed by VMID, plus "$schema".
-func (d *decoder) guests(each func(vmid int, n *node)) {
-	root := d.root
+// guests walks a guest file: an object keyed by VMID, plus "$schema". It
+// returns the VMIDs whose entry is not an object, and whether the file's
+// guests could be told apart at all.
+func guests(d *decoder[*node], t *tree, each func(vmid int, n *node)) (bad []int, ok bool) {
+	root := t.root()
 	if root.kind != kindObject {
 		d.typeErr(root, "an object keyed by VMID")
-		d.broken = true
-		return
+		return nil, false
 	}
-	mems := d.t.kids(root)
+	mems := t.kids(root)
 	for i := range mems {
 		m := &mems[i]
-		key, val := d.t.key(m), d.t.val(m)
+		key, val := t.key(m), t.val(m)
 		d.push(key)
 		switch vmid, why := parseVMIDKey(key); {
 		case key == "$schema":
@@ -256,15 +256,16 @@ func (d *decoder) guests(each func(vmid int, n *node)) {
 				d.typeErr(val, "a string")
 			}
 		case why != "":
-			d.errKey(m, "%s", why)
+			d.errAt(int(m.off), "%s", why)
 		case val.kind != kindObject:
 			d.typeErr(val, "an object")
-			d.badVMIDs = append(d.badVMIDs, vmid)
+			bad = append(bad, vmid)
 		default:
 			each(vmid, val)
 		}
 		d.pop()
 	}
+	return bad, true
 }
 
 func parseVMIDKey(k string) (int, string) {
