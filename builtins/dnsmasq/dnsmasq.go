@@ -133,15 +133,8 @@ func siteRecords(thread *starlark.Thread, site starlark.Value) ([]dnsmasq.Record
 }
 
 func toRecords(v starlark.Value, what string) ([]dnsmasq.Record, error) {
-	it, ok := v.(starlark.Iterable)
-	if !ok {
-		return nil, fmt.Errorf("%s: want a list of records, got %s", what, v.Type())
-	}
 	var out []dnsmasq.Record
-	iter := it.Iterate()
-	defer iter.Done()
-	var x starlark.Value
-	for i := 0; iter.Next(&x); i++ {
+	err := each(v, what, "a list of records", func(i int, x starlark.Value) error {
 		var r dnsmasq.Record
 		for _, f := range []struct {
 			name string
@@ -149,7 +142,7 @@ func toRecords(v starlark.Value, what string) ([]dnsmasq.Record, error) {
 		}{{"view", &r.View}, {"name", &r.Name}, {"type", &r.Type}, {"value", &r.Value}, {"source", &r.Source}} {
 			s, err := str(x, f.name)
 			if err != nil {
-				return nil, fmt.Errorf("%s[%d]: %w", what, i, err)
+				return fmt.Errorf("%s[%d]: %w", what, i, err)
 			}
 			*f.dst = s
 		}
@@ -157,8 +150,30 @@ func toRecords(v starlark.Value, what string) ([]dnsmasq.Record, error) {
 			r.Source = fmt.Sprintf("%s[%d]", what, i)
 		}
 		out = append(out, r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// each calls f with every item of v, which what (in errors) says must be
+// want: "a list".
+func each(v starlark.Value, what, want string, f func(i int, x starlark.Value) error) error {
+	it, ok := v.(starlark.Iterable)
+	if !ok {
+		return fmt.Errorf("%s: want %s, got %s", what, want, v.Type())
+	}
+	iter := it.Iterate()
+	defer iter.Done()
+	var x starlark.Value
+	for i := 0; iter.Next(&x); i++ {
+		if err := f(i, x); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func recordValues(recs []dnsmasq.Record) *starlark.List {
@@ -227,36 +242,30 @@ func siteConfig(site starlark.Value) (dnsmasq.Config, error) {
 		return c, err
 	}
 	if up, ok, _ := attr(dns, "upstream"); ok && up != starlark.None {
-		it, ok := up.(starlark.Iterable)
-		if !ok {
-			return c, fmt.Errorf("dns.upstream: want a list, got %s", up.Type())
-		}
-		iter := it.Iterate()
-		defer iter.Done()
-		var x starlark.Value
-		for iter.Next(&x) {
+		err := each(up, "dns.upstream", "a list", func(_ int, x starlark.Value) error {
 			s, _ := starlark.AsString(x)
 			a, err := netip.ParseAddr(s)
 			if err != nil {
-				return c, fmt.Errorf("dns.upstream: %s is not an address", x)
+				return fmt.Errorf("dns.upstream: %s is not an address", x)
 			}
 			c.Upstream = append(c.Upstream, a)
+			return nil
+		})
+		if err != nil {
+			return c, err
 		}
 	}
 	if zs, ok, _ := attr(dns, "zones"); ok {
-		it, ok := zs.(starlark.Iterable)
-		if !ok {
-			return c, fmt.Errorf("dns.zones: want a dict, got %s", zs.Type())
-		}
-		iter := it.Iterate()
-		defer iter.Done()
-		var x starlark.Value
-		for iter.Next(&x) {
+		err := each(zs, "dns.zones", "a dict", func(_ int, x starlark.Value) error {
 			s, ok := starlark.AsString(x)
 			if !ok {
-				return c, fmt.Errorf("dns.zones: want zone names, got %s", x.Type())
+				return fmt.Errorf("dns.zones: want zone names, got %s", x.Type())
 			}
 			c.Zones = append(c.Zones, s)
+			return nil
+		})
+		if err != nil {
+			return c, err
 		}
 	}
 	return c, nil
