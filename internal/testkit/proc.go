@@ -49,6 +49,20 @@ func FreeAddr(t testing.TB) string {
 	return l.Addr().String()
 }
 
+// AcceptAll accepts and closes every connection to l, in the background,
+// until l is closed: a port that is open and nothing more.
+func AcceptAll(l net.Listener) {
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+}
+
 // Daemon is a command that runs beside the test, as a server does.
 type Daemon struct {
 	cmd    *exec.Cmd

@@ -179,15 +179,7 @@ func (r *Replica) listen(t *testing.T) {
 					t.Fatalf("listen in %s: %v", ns, err)
 				}
 				r.onClose(func() { l.Close() })
-				go func() {
-					for {
-						c, err := l.Accept()
-						if err != nil {
-							return
-						}
-						c.Close()
-					}
-				}()
+				testkit.AcceptAll(l)
 			}
 			for _, p := range ports["udp"] {
 				pc, err := netns.ListenPacket(ns, "udp", netip.AddrPortFrom(a, uint16(p)).String())
