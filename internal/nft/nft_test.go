@@ -3,6 +3,7 @@ package nft_test
 import (
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -65,13 +66,7 @@ func TestLockoutGuard(t *testing.T) {
 	s := exampleSite(t)
 	rs := build(t, s, nft.DefaultOptions)
 	in := rs.Chain("input")
-	var kept []nft.Rule
-	for _, r := range in.Rules {
-		if !strings.Contains(r.Comment, "tcp/8006") {
-			kept = append(kept, r)
-		}
-	}
-	in.Rules = kept
+	in.Rules = slices.DeleteFunc(in.Rules, func(r nft.Rule) bool { return strings.Contains(r.Comment, "tcp/8006") })
 	err := nft.Lockout(rs, s.Hypervisor.Management.CIDR)
 	if err == nil || !strings.Contains(err.Error(), "tcp/8006") || strings.Contains(err.Error(), "tcp/22") {
 		t.Fatalf("Lockout = %v, want tcp/8006 named alone", err)
@@ -141,13 +136,7 @@ func TestDiff(t *testing.T) {
 	live := build(t, s, nft.DefaultOptions)
 	want := build(t, s, nft.DefaultOptions)
 	fwd := want.Chain("forward")
-	var kept []nft.Rule
-	for _, r := range fwd.Rules {
-		if !strings.HasPrefix(r.Comment, "flow 2:") {
-			kept = append(kept, r)
-		}
-	}
-	fwd.Rules = append(kept, nft.Rule{IPFamily: "ip", Saddr: nft.Match{Values: []string{"10.0.0.101"}}, Daddr: nft.Match{Values: []string{"10.0.0.102"}},
+	fwd.Rules = append(slices.DeleteFunc(fwd.Rules, func(r nft.Rule) bool { return strings.HasPrefix(r.Comment, "flow 2:") }), nft.Rule{IPFamily: "ip", Saddr: nft.Match{Values: []string{"10.0.0.101"}}, Daddr: nft.Match{Values: []string{"10.0.0.102"}},
 		Proto: "tcp", DPort: nft.Match{Values: []string{"8080"}}, Verdict: "accept", Comment: "flow 2: 101 gateway -> 102 traefik tcp/8080"})
 	got := nft.Diff(live, want)
 	wantDiff := "  chain forward {\n" +
