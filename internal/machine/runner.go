@@ -120,6 +120,29 @@ type faultRule struct {
 	fired int
 }
 
+// EachSpecPair calls fn with each key=value pair of a fault spec: pairs
+// are comma-separated, and the key named tail takes the rest of the spec,
+// commas included, so that a message needs no quoting. Errors name the
+// spec and the key.
+func EachSpecPair(spec, tail string, fn func(k, v string) error) error {
+	for rest := spec; rest != ""; {
+		var item string
+		if strings.HasPrefix(rest, tail+"=") {
+			item, rest = rest, ""
+		} else {
+			item, rest, _ = strings.Cut(rest, ",")
+		}
+		k, v, ok := strings.Cut(item, "=")
+		if !ok {
+			return fmt.Errorf("fault %q: %q is not key=value", spec, item)
+		}
+		if err := fn(k, v); err != nil {
+			return fmt.Errorf("fault %q: %s: %w", spec, k, err)
+		}
+	}
+	return nil
+}
+
 // ParseCmdFault reads the --sim-fault syntax: comma-separated key=value
 // pairs; argv= is the command prefix, split on spaces; stderr= takes the
 // rest of the spec, commas included.
@@ -127,18 +150,7 @@ type faultRule struct {
 //	argv=zfs create,exit=1,times=1,stderr=cannot create 'quickOS/x': out of space
 func ParseCmdFault(spec string) (CmdFault, error) {
 	f := CmdFault{Result: Result{ExitCode: 1}}
-	for rest := spec; rest != ""; {
-		var item string
-		if strings.HasPrefix(rest, "stderr=") {
-			item, rest = rest, ""
-		} else {
-			item, rest, _ = strings.Cut(rest, ",")
-		}
-		k, v, ok := strings.Cut(item, "=")
-		if !ok {
-			return f, fmt.Errorf("fault %q: %q is not key=value", spec, item)
-		}
-		var err error
+	err := EachSpecPair(spec, "stderr", func(k, v string) (err error) {
 		switch k {
 		case "argv":
 			f.Prefix = strings.Fields(v)
@@ -149,11 +161,12 @@ func ParseCmdFault(spec string) (CmdFault, error) {
 		case "stderr":
 			f.Result.Stderr = []byte(v + "\n")
 		default:
-			return f, fmt.Errorf("fault %q: unknown key %q (want argv, exit, times or stderr)", spec, k)
+			return fmt.Errorf("unknown key %q (want argv, exit, times or stderr)", k)
 		}
-		if err != nil {
-			return f, fmt.Errorf("fault %q: %s: %w", spec, k, err)
-		}
+		return err
+	})
+	if err != nil {
+		return f, err
 	}
 	switch {
 	case len(f.Prefix) == 0:

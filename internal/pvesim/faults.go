@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"path"
+	"phoenix/internal/machine"
 	"strconv"
 	"strings"
 	"sync"
@@ -172,19 +173,7 @@ func (f *Faults) lockFault(vmid int) bool {
 //	kind=locked,vmid=101,times=1,msg=backup
 func ParseFault(spec string) (Fault, error) {
 	var f Fault
-	rest := spec
-	for rest != "" {
-		var item string
-		if strings.HasPrefix(rest, "msg=") {
-			item, rest = rest, ""
-		} else {
-			item, rest, _ = strings.Cut(rest, ",")
-		}
-		k, v, ok := strings.Cut(item, "=")
-		if !ok {
-			return f, fmt.Errorf("fault %q: %q is not key=value", spec, item)
-		}
-		var err error
+	err := machine.EachSpecPair(spec, "msg", func(k, v string) (err error) {
 		switch k {
 		case "kind":
 			f.Kind = FaultKind(v)
@@ -207,11 +196,12 @@ func ParseFault(spec string) (Fault, error) {
 		case "times":
 			f.Times, err = strconv.Atoi(v)
 		default:
-			return f, fmt.Errorf("fault %q: unknown key %q", spec, k)
+			return fmt.Errorf("unknown key")
 		}
-		if err != nil {
-			return f, fmt.Errorf("fault %q: %s: %w", spec, k, err)
-		}
+		return err
+	})
+	if err != nil {
+		return f, err
 	}
 	switch f.Kind {
 	case FaultHTTP:
