@@ -4,6 +4,8 @@ package tls
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -26,6 +28,7 @@ var Family = runtime.Family{Name: "tls", Module: Module}
 //
 //	verify(addr: str, root: str, server_name: str|None = None, wait: str|None = None, sans: list|None = None, min_days: int|None = None, timeout: str = "2s") - struct(ok, chain, sans, not_after, days_left, fingerprint, error)
 //	get(url: str, root: str, server_name: str|None = None, timeout: str = "2s") - struct(ok, status, body, error)
+//	fingerprints(pem: str) - list of str
 //
 // verify connects to addr ("host:port"), does a TLS handshake that
 // verifies the server's certificate for server_name (addr's host when
@@ -56,14 +59,19 @@ var Family = runtime.Family{Name: "tls", Module: Module}
 // as verify names it, or "status 503 Service Unavailable"; None when ok).
 // Redirects are not followed.
 //
-// Both are reads and run in a plan too; a root that only the plan
+// fingerprints lists the SHA-256 fingerprints (lowercase hex, as verify
+// reports them) of the certificates in pem text, in order: to compare a
+// root a server hands out (get(".../roots.pem").body) with a file.
+//
+// verify and get are reads and run in a plan too; a root that only the plan
 // creates gives unknown fields. With --netns NAME they connect from inside
 // that network namespace, as the host side of the site does.
 var Module = &starlarkstruct.Module{
 	Name: "tls",
 	Members: starlark.StringDict{
-		"verify": starlark.NewBuiltin("tls.verify", verify),
-		"get":    starlark.NewBuiltin("tls.get", get),
+		"verify":       starlark.NewBuiltin("tls.verify", verify),
+		"get":          starlark.NewBuiltin("tls.get", get),
+		"fingerprints": starlark.NewBuiltin("tls.fingerprints", fingerprints),
 	},
 }
 
@@ -166,6 +174,31 @@ func get(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwar
 		"body":   body,
 		"error":  errText(g.Error, host, root),
 	}), nil
+}
+
+func fingerprints(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var text string
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "pem", &text); err != nil {
+		return nil, err
+	}
+	var fps []string
+	data := []byte(text)
+	for {
+		var blk *pem.Block
+		blk, data = pem.Decode(data)
+		if blk == nil {
+			break
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: certificate %d: %w", b.Name(), len(fps)+1, err)
+		}
+		fps = append(fps, tlsprobe.Fingerprint(c))
+	}
+	return runtime.Strings(fps), nil
 }
 
 // options reads the arguments verify and get share.
