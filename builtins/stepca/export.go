@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
+	"strings"
 
 	"go.starlark.net/starlark"
 
@@ -23,8 +25,21 @@ func export(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	fn := b.Name()
 	var dir, to string
 	var provPW, owner starlark.Value = starlark.None, starlark.None
-	if err := starlark.UnpackArgs(fn, args, kwargs, "dir", &dir, "to", &to, "provisioner_password?", &provPW, "owner?", &owner); err != nil {
+	var caURL, provisioner, mountedAt string
+	if err := starlark.UnpackArgs(fn, args, kwargs, "dir", &dir, "to", &to, "provisioner_password?", &provPW, "owner?", &owner,
+		"ca_url?", &caURL, "provisioner?", &provisioner, "mounted_at?", &mountedAt); err != nil {
 		return nil, err
+	}
+	if caURL != "" && !strings.HasPrefix(caURL, "https://") {
+		return nil, fmt.Errorf("%s: ca_url %q: want https://host[:port]", fn, caURL)
+	}
+	if caURL == "" && (provisioner != "" || mountedAt != "") {
+		return nil, fmt.Errorf("%s: provisioner and mounted_at go into the export's %s, which needs ca_url", fn, ca.ExportDefaultsFile)
+	}
+	if mountedAt == "" {
+		mountedAt = to // no consumer mounts it elsewhere: it is used where it is
+	} else if !path.IsAbs(mountedAt) || path.Clean(mountedAt) != mountedAt {
+		return nil, fmt.Errorf("%s: mounted_at %q: want a clean absolute path (where consumers see the export)", fn, mountedAt)
 	}
 	rt := runtime.FromThread(thread)
 	if _, err := sitePath(rt, fn, "dir", dir); err != nil {
@@ -73,10 +88,30 @@ func export(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		changed = changed || c
 	} else {
 		// Only a plan gets here: the new root does not exist yet.
-		if err := planUnknownFile(thread, rootPath, uid, gid); err != nil {
+		if err := planUnknownFile(thread, rootPath, modeExportRoot, uid, gid, "root certificate of the new CA"); err != nil {
 			return nil, siteErr(rt, fn, err)
 		}
 		changed = true
+	}
+	var defaults starlark.Value = starlark.None
+	if caURL != "" {
+		c, err := rt.EnsureDir(thread, joinSite(to, path.Dir(ca.ExportDefaultsFile)), modeExportDir, uid, gid)
+		if err != nil {
+			return nil, siteErr(rt, fn, err)
+		}
+		changed = changed || c
+		p := joinSite(to, ca.ExportDefaultsFile)
+		if fp, ok := fingerprint.(starlark.String); ok {
+			data := ca.StepDefaults(caURL, string(fp), path.Join(mountedAt, ca.ExportRootFile), provisioner)
+			c, err = rt.EnsureFile(thread, runtime.FileSpec{Path: p, Data: data, Mode: modeExportRoot, UID: uid, GID: gid})
+		} else {
+			c, err = true, planUnknownFile(thread, p, modeExportRoot, uid, gid, "step defaults naming the new CA's fingerprint")
+		}
+		if err != nil {
+			return nil, siteErr(rt, fn, err)
+		}
+		changed = changed || c
+		defaults = starlark.String(p)
 	}
 	if pw != nil {
 		data := append(append([]byte(nil), pw...), '\n')
@@ -93,13 +128,14 @@ func export(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		"fingerprint": fingerprint,
 		"path":        starlark.String(to),
 		"root":        starlark.String(rootPath),
+		"defaults":    defaults,
 	}), nil
 }
 
-// planUnknownFile declares the root certificate of a CA the plan creates:
-// its content is known after apply. Later reads in the plan see that it
-// will exist.
-func planUnknownFile(thread *starlark.Thread, p string, uid, gid int) error {
+// planUnknownFile declares a file of a CA the plan creates (what names
+// it): its content is known after apply. Later reads in the plan see that
+// it will exist.
+func planUnknownFile(thread *starlark.Thread, p string, mode os.FileMode, uid, gid int, what string) error {
 	rt := runtime.FromThread(thread)
 	host, err := rt.Root.Resolve(p)
 	if err != nil {
@@ -110,9 +146,9 @@ func planUnknownFile(thread *starlark.Thread, p string, uid, gid int) error {
 		action = "update"
 	}
 	resource := "file:" + rt.Root.Rel(host)
-	leaves := map[string]any{resource: runtime.PlannedFile{Mode: modeExportRoot, UID: pick(uid), GID: pick(gid), Unknown: true}}
+	leaves := map[string]any{resource: runtime.PlannedFile{Mode: mode, UID: pick(uid), GID: pick(gid), Unknown: true}}
 	_, err = runtime.Do(thread, runtime.Change{Resource: resource, Action: action,
-		Detail: fmt.Sprintf("root certificate of the new CA (known after apply), mode %04o", modeExportRoot), Leaves: leaves},
-		func() error { return errors.New("the root certificate is not known yet: apply the CA first") })
+		Detail: fmt.Sprintf("%s (known after apply), mode %04o", what, mode), Leaves: leaves},
+		func() error { return errors.New(what + " is not known yet: apply the CA first") })
 	return err
 }

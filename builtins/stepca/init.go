@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"strings"
 
 	"go.starlark.net/starlark"
@@ -208,6 +209,11 @@ func converge(thread *starlark.Thread, fn string, be Backend, a *initArgs, st *c
 			}
 			repaired = true
 		}
+		renamed, err := syncNames(thread, fn, a, st)
+		if err != nil {
+			return nil, err
+		}
+		repaired = repaired || renamed
 		if st.Status == ca.Valid {
 			runtime.Unchanged(thread, resource)
 			return &initResult{action: "none", repaired: repaired, fingerprint: starlark.String(st.Fingerprint)}, nil
@@ -320,6 +326,33 @@ func repairModes(thread *starlark.Thread, fn string, a *initArgs) (bool, error) 
 		repaired = true
 	}
 	return repaired, nil
+}
+
+// syncNames sets the dnsNames of a CA that is kept to dns_names: the CA's
+// own TLS certificate must name every address consumers dial, such as
+// the guest's IP added to the site after the CA was made. The daemon
+// picks it up when it restarts, which init's changed asks for.
+func syncNames(thread *starlark.Thread, fn string, a *initArgs, st *ca.State) (bool, error) {
+	if slices.Equal(st.DNSNames, a.opts.DNSNames) {
+		return false, nil
+	}
+	rt := runtime.FromThread(thread)
+	p := joinSite(a.dir, ca.ConfigFile)
+	cur, err := rt.ReadFile(p)
+	if err != nil {
+		return false, siteErr(rt, fn, err)
+	}
+	data, err := ca.SetDNSNames(cur, a.opts.DNSNames)
+	if err != nil {
+		return false, siteErr(rt, fn, fmt.Errorf("%s: %w", a.dir, err))
+	}
+	// ca.json holds the provisioner's encrypted key: never shown.
+	changed, err := rt.EnsureFile(thread, runtime.FileSpec{Path: p, Data: data, Mode: modeOf(ca.ConfigFile),
+		UID: a.opts.UID, GID: a.opts.GID, Secret: true})
+	if err != nil {
+		return false, siteErr(rt, fn, err)
+	}
+	return changed, nil
 }
 
 func pickID(want, cur int) int {

@@ -28,7 +28,7 @@ var Family = runtime.Family{Name: "stepca", Module: Module}
 //
 //	init(dir: str, name: str, dns_names: list, provisioner: str, password: secret, provisioner_password: secret, guest_dir: str = "/etc/step-ca/ssl", address: str = ":9000", acme: bool = True, durations: struct|dict|None = None, adopt_from: str|list|None = None, force: bool = False, reinit: bool = False, owner: str|int|tuple|None = None) - struct(changed, action, created, adopted, reissued, dir, root, fingerprint, url, backup, snapshot)
 //	status(dir: str, password: secret) - struct(status, reason, fingerprint, root_subject, intermediate_not_after, provisioners, guest_dir, dns_names, address)
-//	export(dir: str, to: str, provisioner_password: secret|None = None, owner: str|int|tuple|None = None) - struct(changed, fingerprint, path, root)
+//	export(dir: str, to: str, provisioner_password: secret|None = None, owner: str|int|tuple|None = None, ca_url: str = "", provisioner: str = "", mounted_at: str = "") - struct(changed, fingerprint, path, root, defaults)
 //	certificate(ca_url: str, root: str, provisioner: str, provisioner_password: secret, subject: str, cert: str, key: str, sans: list|None = None, renew_before: str|None = None, owner: str|int|tuple|None = None) - struct(changed, action, reason, serial, not_after, sans, cert, key)
 //	serve(dir: str, password: secret, listen: str = "127.0.0.1:0") - struct(url, root, fingerprint)
 //
@@ -70,7 +70,15 @@ var Family = runtime.Family{Name: "stepca", Module: Module}
 //
 // export writes root_ca.crt (0644) into the directory to (0755), and
 // provisioner_password.txt (0600) when given, each atomically and only
-// when it differs.
+// when it differs. With ca_url it also writes the CA's coordinates as
+// step's config/defaults.json (0644; "ca-url", "fingerprint", "root" and,
+// when given, "provisioner"), so that a consumer runs `STEPPATH=<export>
+// step ca certificate NAME CRT KEY --password-file <export>/
+// provisioner_password.txt` with no other flag and no prompt. step does not
+// resolve a relative path against STEPPATH, so "root" is absolute:
+// mounted_at is where consumers see the export (default: to). Only the
+// root and the provisioner password ever go into an export, never a key
+// of the CA.
 //
 // certificate keeps a leaf certificate: unchanged while it chains to root,
 // covers exactly sans (default: subject) and is outside the renew window
