@@ -39,7 +39,7 @@ func certificate(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tup
 	if err != nil {
 		return nil, err
 	}
-	sans, err := stringList(fn, "sans", sansV)
+	sans, err := runtime.StringList(fn, "sans", sansV)
 	if err != nil {
 		return nil, err
 	}

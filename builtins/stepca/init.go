@@ -59,7 +59,7 @@ func parseInit(thread *starlark.Thread, fn string, args starlark.Tuple, kwargs [
 	// The CA directory is mounted into its guest: nothing in it is
 	// trusted to stay what it was (the site config names the guest).
 	rt.Root.Guard(dir, "the CA's guest")
-	names, err := stringList(fn, "dns_names", dnsNames)
+	names, err := runtime.StringList(fn, "dns_names", dnsNames)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +84,7 @@ func parseInit(thread *starlark.Thread, fn string, args starlark.Tuple, kwargs [
 	case starlark.String:
 		a.sources, a.explicit = []string{string(v)}, true
 	default:
-		if a.sources, err = stringList(fn, "adopt_from", adopt); err != nil {
+		if a.sources, err = runtime.StringList(fn, "adopt_from", adopt); err != nil {
 			return nil, err
 		}
 	}

@@ -287,35 +287,6 @@ func optSecret(fn, arg string, v starlark.Value) ([]byte, error) {
 	return secretArg(fn, arg, v)
 }
 
-// stringList reads a list or tuple of strings.
-func stringList(fn, arg string, v starlark.Value) ([]string, error) {
-	if v == nil || v == starlark.None {
-		return nil, nil
-	}
-	if err := runtime.Known(v, fn+": "+arg); err != nil {
-		return nil, err
-	}
-	it, ok := v.(starlark.Iterable)
-	if !ok {
-		return nil, fmt.Errorf("%s: %s: want a list of strings, got %s", fn, arg, v.Type())
-	}
-	if _, isStr := v.(starlark.String); isStr {
-		return nil, fmt.Errorf("%s: %s: want a list of strings, got a string", fn, arg)
-	}
-	var out []string
-	iter := it.Iterate()
-	defer iter.Done()
-	var x starlark.Value
-	for iter.Next(&x) {
-		s, ok := starlark.AsString(x)
-		if !ok {
-			return nil, fmt.Errorf("%s: %s: want strings, got %s", fn, arg, x.Type())
-		}
-		out = append(out, s)
-	}
-	return out, nil
-}
-
 // duration parses a Go duration string ("168h"); "" and None are zero.
 func duration(fn, arg string, v starlark.Value) (time.Duration, error) {
 	if v == nil || v == starlark.None {

@@ -100,7 +100,7 @@ func verify(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if err != nil {
 		return nil, err
 	}
-	if o.SANs, err = stringList(fn, "sans", sansV); err != nil {
+	if o.SANs, err = runtime.StringList(fn, "sans", sansV); err != nil {
 		return nil, err
 	}
 	if minDaysV != starlark.None {
@@ -252,32 +252,6 @@ func errText(e, host, root string) starlark.Value {
 		return starlark.None
 	}
 	return starlark.String(strings.ReplaceAll(e, host, root))
-}
-
-// stringList reads a list or tuple of strings.
-func stringList(fn, arg string, v starlark.Value) ([]string, error) {
-	if v == starlark.None {
-		return nil, nil
-	}
-	if err := runtime.Known(v, fn+": "+arg); err != nil {
-		return nil, err
-	}
-	it, ok := v.(starlark.Iterable)
-	if _, isStr := v.(starlark.String); !ok || isStr {
-		return nil, fmt.Errorf("%s: %s: want a list of strings, got %s", fn, arg, v.Type())
-	}
-	var out []string
-	iter := it.Iterate()
-	defer iter.Done()
-	var x starlark.Value
-	for iter.Next(&x) {
-		s, ok := starlark.AsString(x)
-		if !ok {
-			return nil, fmt.Errorf("%s: %s: want strings, got %s", fn, arg, x.Type())
-		}
-		out = append(out, s)
-	}
-	return out, nil
 }
 
 // probe verifies addr, retrying until wait has passed while the server
