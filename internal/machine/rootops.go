@@ -52,7 +52,12 @@ func (r *Root) stat(p string, follow bool) (Info, error) {
 		return Info{}, err
 	}
 	defer d.Close()
-	return d.Lstat(name)
+	i, err := d.Lstat(name)
+	if err == nil && follow && i.IsSymlink() {
+		// OpenParent followed no link here: one was swapped in since.
+		return Info{}, d.refuseLink("stat", name)
+	}
+	return i, err
 }
 
 // Exists reports whether p names something (a symlink itself counts).
