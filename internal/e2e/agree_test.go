@@ -53,6 +53,7 @@ func agreeCases(t *testing.T, repo string) []agreeCase {
 		agreeCase{file: "builtins/dns/testdata/sim.star"},
 		agreeCase{file: "scripts/checks/check_dns_resolution.star"},
 		agreeCase{file: "scripts/checks/check_step_ca.star"},
+		agreeCase{file: "scripts/checks/check_traefik_proxy.star"},
 		agreeCase{file: "internal/e2e/testdata/star/agree.star"},
 	)
 }
