@@ -202,10 +202,24 @@ func lxcPush(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 			defer os.Remove(tmp)
 			from = tmp
 		}
-		cmd := machine.Cmd{Argv: []string{"pct", "push", itoa(vmid), from, dst, "--perms", fmt.Sprintf("%04o", mode)}}
-		res, err := rt.Runner.Run(ctx, cmd)
-		_, err = machine.Check(cmd, res, err)
-		return err
+		// Pushed beside dst and renamed over it: pct push writes in
+		// place, and a daemon watching dst (or running it) must never
+		// see half a file.
+		tmp := dst + ".phoenix-new"
+		run := func(argv ...string) error {
+			cmd := machine.Cmd{Argv: argv}
+			res, err := rt.Runner.Run(ctx, cmd)
+			_, err = machine.Check(cmd, res, err)
+			return err
+		}
+		if err := run("pct", "push", itoa(vmid), from, tmp, "--perms", fmt.Sprintf("%04o", mode)); err != nil {
+			return err
+		}
+		if err := run("pct", "exec", itoa(vmid), "--", "mv", "-f", tmp, dst); err != nil {
+			_ = run("pct", "exec", itoa(vmid), "--", "rm", "-f", tmp)
+			return err
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", fn, err)

@@ -64,7 +64,9 @@ var Family = runtime.Family{
 // PATTERN, `ip netns exec NAME argv` instead); lxc_push copies a site
 // file (src), a string (content) or the running phoenix binary
 // (executable=True) with `pct push`, only when its SHA-256 differs from
-// the container's copy. Both refuse a guest on another node.
+// the container's copy, atomically: pushed to DST.phoenix-new, then
+// renamed over dst inside the container, so that a daemon reading dst
+// (or running it) never sees half a file. Both refuse a guest on another node.
 var Module = &starlarkstruct.Module{
 	Name: "proxmox",
 	Members: starlark.StringDict{

@@ -15,8 +15,9 @@ import (
 
 // Pct is the pct command of a simulated node: `pct push` records the
 // pushed file's hash in the simulator, `pct exec ... sha256sum FILE`
-// answers from those hashes (so a rerun of a push is unchanged), and any
-// other `pct exec` succeeds with no output. Commands on a missing or
+// answers from those hashes (so a rerun of a push is unchanged), `pct
+// exec ... mv -f SRC DST` moves a pushed file's hash, and any other `pct
+// exec` succeeds with no output. Commands on a missing or
 // stopped container fail as pct does.
 type Pct struct {
 	// Guest finds a guest through the API, as pct asks its node.
@@ -92,6 +93,12 @@ func (p *Pct) Run(ctx context.Context, argv []string) (machine.Result, error) {
 			}
 			return failed(1, "sha256sum: %s: No such file or directory", rest[1])
 		}
+		if len(rest) == 4 && rest[0] == "mv" && rest[1] == "-f" {
+			// How lxc_push puts a pushed file in place.
+			if !p.move(g.Node, vmid, rest[2], rest[3]) {
+				return failed(1, "mv: cannot stat '%s': No such file or directory", rest[2])
+			}
+		}
 		return machine.Result{}, nil
 	}
 }
@@ -120,4 +127,20 @@ func (p *Pct) hash(vmid int, path string) (string, bool) {
 	defer p.mu.Unlock()
 	h, ok := p.pushed[fmt.Sprintf("%d:%s", vmid, path)]
 	return h, ok
+}
+
+// move renames a pushed file; false when there is none at from.
+func (p *Pct) move(node string, vmid int, from, to string) bool {
+	if p.Server != nil {
+		return p.Server.MoveFile(node, vmid, from, to) == nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	h, ok := p.pushed[fmt.Sprintf("%d:%s", vmid, from)]
+	if !ok {
+		return false
+	}
+	delete(p.pushed, fmt.Sprintf("%d:%s", vmid, from))
+	p.pushed[fmt.Sprintf("%d:%s", vmid, to)] = h
+	return true
 }

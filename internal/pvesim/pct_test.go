@@ -52,6 +52,18 @@ func TestPct(t *testing.T) {
 		if r, _ := p.Run(ctx, []string{"pct", "exec", "103", "--", "sha256sum", "/etc/other"}); r.ExitCode != 1 {
 			t.Errorf("sha256sum of a file never pushed: exit %d", r.ExitCode)
 		}
+		// mv -f inside the container moves a pushed file (how lxc_push
+		// puts one in place); a missing source fails as mv does.
+		if r, _ := p.Run(ctx, []string{"pct", "exec", "103", "--", "mv", "-f", "/etc/unit", "/etc/unit2"}); r.ExitCode != 0 {
+			t.Errorf("mv: exit %d, %q", r.ExitCode, r.Stderr)
+		}
+		if r, _ := p.Run(ctx, []string{"pct", "exec", "103", "--", "sha256sum", "/etc/unit2"}); r.ExitCode != 0 || !strings.HasPrefix(string(r.Stdout), hex.EncodeToString(sum[:])) {
+			t.Errorf("sha256sum after mv: exit %d, %q", r.ExitCode, r.Stdout)
+		}
+		if r, _ := p.Run(ctx, []string{"pct", "exec", "103", "--", "mv", "-f", "/etc/unit", "/etc/unit3"}); r.ExitCode != 1 || !strings.Contains(string(r.Stderr), "cannot stat") {
+			t.Errorf("mv of a moved file: exit %d, %q", r.ExitCode, r.Stderr)
+		}
+		p.Run(ctx, []string{"pct", "exec", "103", "--", "mv", "-f", "/etc/unit2", "/etc/unit"})
 		if r, _ := p.Run(ctx, []string{"pct", "enter", "103"}); r.ExitCode != 255 {
 			t.Errorf("pct enter: exit %d, want 255 (not simulated)", r.ExitCode)
 		}

@@ -218,6 +218,30 @@ func (s *Server) PushFile(node string, vmid int, path, sha256hex string) error {
 	return s.persist(s.version, data)
 }
 
+// MoveFile renames a file pushed into a running container, as `mv -f`
+// inside it does.
+func (s *Server) MoveFile(node string, vmid int, from, to string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tick(s.opts.Now())
+	g := s.w.Guests[vmid]
+	if g == nil || g.Type != "lxc" || g.Node != node || !g.Running {
+		return fmt.Errorf("pvesim: mv %d:%s: no running container %d on node %s", vmid, from, vmid, node)
+	}
+	h, ok := s.w.Files[fileKey(vmid, from)]
+	if !ok {
+		return fmt.Errorf("pvesim: mv %d:%s: no such file", vmid, from)
+	}
+	delete(s.w.Files, fileKey(vmid, from))
+	s.w.Files[fileKey(vmid, to)] = h
+	s.version++
+	data, err := s.snapshot()
+	if err != nil {
+		return err
+	}
+	return s.persist(s.version, data)
+}
+
 // FileHash returns the SHA-256 of a file pushed into container vmid.
 func (s *Server) FileHash(vmid int, path string) (string, bool) {
 	s.mu.Lock()
