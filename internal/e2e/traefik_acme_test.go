@@ -1,15 +1,18 @@
 package e2e
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"path"
@@ -25,10 +28,15 @@ import (
 	"github.com/go-acme/lego/v4/challenge/http01"
 	"github.com/go-acme/lego/v4/lego"
 	"github.com/go-acme/lego/v4/registration"
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
 	"go.yaml.in/yaml/v2"
 
+	"phoenix/builtins"
+	"phoenix/internal/netns"
 	"phoenix/internal/site"
 	"phoenix/internal/testkit"
+	"phoenix/runtime"
 )
 
 // legoRequestEnv carries an ACME request to TestTraefikACMEClient, which
@@ -47,6 +55,7 @@ type legoRequest struct {
 type legoResult struct {
 	Error  string
 	Chains [][]byte // PEM, one per order
+	Keys   [][]byte // their keys, PEM
 }
 
 // traefikFiles is what the test reads back from lxc_102's rendered files.
@@ -301,6 +310,31 @@ func TestTraefikACME(t *testing.T) {
 		t.Logf("%v: issued by %s, until %s", o, chain[0].Issuer, chain[0].NotAfter.Format(time.RFC3339))
 	}
 
+	// Served as Traefik serves them, strict about SNI, they pass
+	// check_traefik_proxy.star, run for real from 103's namespace.
+	serveSNI(t, nsMesh, meshIP.Addr().String()+f.static.EntryPoints["websecure"].Address, res)
+	checks := runCheck(t, config, root, nsCA)
+	if len(checks) != len(slices.Concat(req.Orders...)) {
+		t.Errorf("check_traefik_proxy.star: %d checks for %d names: %+v", len(checks), len(slices.Concat(req.Orders...)), checks)
+	}
+	for _, c := range checks {
+		if c.Status != "ok" || !strings.Contains(c.Detail, "<- CN=Phoenix Internal CA Root CA") {
+			t.Errorf("check %s %s: %s %s", c.Name, c.Target, c.Status, c.Detail)
+		}
+	}
+	// ... and fail, naming why, where they do not hold.
+	for args, want := range map[string]string{
+		"--names=other.phoenix.internal": "traefik other.phoenix.internal fail",
+		"--min-days=30":                  "traefik portainer.phoenix.internal fail only 6 days left (want at least 30)",
+	} {
+		checks := runCheck(t, config, root, nsCA, args)
+		got := fmt.Sprintf("%s %s %s", checks[0].Name, checks[0].Status, checks[0].Detail)
+		if !strings.HasPrefix(got, want) {
+			t.Errorf("check_traefik_proxy.star %s: %q, want %q", args, got, want)
+		}
+		t.Logf("check_traefik_proxy.star %s: %s", args, got)
+	}
+
 	// The same client trusting another root: the CA is refused.
 	other := testkit.Issue(t, "Other Root", nil, true, time.Now().Add(time.Hour))
 	otherFile := filepath.Join(work, "other_root.crt")
@@ -310,6 +344,84 @@ func TestTraefikACME(t *testing.T) {
 	if res := obtain(map[string]string{"LEGO_CA_CERTIFICATES": otherFile}); !strings.Contains(res.Error, "certificate signed by unknown authority") {
 		t.Errorf("lego trusting another root: error %q, want an unknown authority", res.Error)
 	}
+}
+
+// serveSNI serves the certificates lego obtained on addr inside network
+// namespace ns, choosing by SNI and refusing a name it has none for, as
+// Traefik does with sniStrict.
+func serveSNI(t *testing.T, ns, addr string, res legoResult) {
+	t.Helper()
+	byName := map[string]*tls.Certificate{}
+	for i := range res.Chains {
+		pair, err := tls.X509KeyPair(res.Chains[i], res.Keys[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf, err := x509.ParseCertificate(pair.Certificate[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range leaf.DNSNames {
+			byName[name] = &pair
+		}
+	}
+	var l net.Listener
+	if err := netns.Do(ns, func() (err error) {
+		l, err = net.Listen("tcp", addr)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		if c, ok := byName[h.ServerName]; ok {
+			return c, nil
+		}
+		return nil, fmt.Errorf("no certificate for %q", h.ServerName)
+	}}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				tc := tls.Server(c, cfg)
+				tc.SetDeadline(time.Now().Add(5 * time.Second))
+				tc.Handshake()
+			}()
+		}
+	}()
+}
+
+// runCheck runs scripts/checks/check_traefik_proxy.star with args as if
+// not under --sim: its probes connect for real, from network namespace
+// ns (--netns).
+func runCheck(t *testing.T, config, root, ns string, args ...string) []runtime.CheckResult {
+	t.Helper()
+	real := starlark.StringDict{"phoenix": starlarkstruct.FromStringDict(starlark.String("phoenix"),
+		starlark.StringDict{"sim": starlark.False, "target": starlark.String("")})}
+	rt, err := runtime.New(context.Background(), runtime.Options{
+		Sim: true, RootDir: root, ConfigDir: config, Stderr: testLog{t},
+		Families: builtins.All(), Globals: real, Flags: map[string]string{"netns": ns},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	script := filepath.Join(testkit.RepoDir(t), "scripts", "checks", "check_traefik_proxy.star")
+	decls, err := runtime.DeclaredParams(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.SetParams(decls, args, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.ExecScript(script); err != nil {
+		t.Fatalf("check_traefik_proxy.star %v: %v", args, err)
+	}
+	return rt.Report().Checks
 }
 
 // guestMounts is the shell that gives a process g's view of its mounts:
@@ -443,6 +555,7 @@ func legoObtain(req legoRequest, res *legoResult) error {
 			return fmt.Errorf("obtain %v: %w", o, err)
 		}
 		res.Chains = append(res.Chains, c.Certificate)
+		res.Keys = append(res.Keys, c.PrivateKey)
 	}
 	return nil
 }
