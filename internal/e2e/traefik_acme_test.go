@@ -559,3 +559,61 @@ func legoObtain(req legoRequest, res *legoResult) error {
 	}
 	return nil
 }
+
+// TestMeshRefusals: lxc_102.star refuses, before any change, a site that
+// gives Traefik the provisioner password or has no ACME at the CA.
+func TestMeshRefusals(t *testing.T) {
+	repo := testkit.RepoDir(t)
+	script := filepath.Join(repo, "scripts", "lxc_102.star")
+	for _, c := range []struct {
+		name, file string
+		edit       func(map[string]any)
+		want       string
+	}{
+		{"provisioner password", "phoenix_hypervisor_config.json", func(m map[string]any) {
+			m["ca"].(map[string]any)["exports"].(map[string]any)["trust"].(map[string]any)["provisioner_password"] = true
+		}, "site config: lxc:102 mounts the CA export trust, which holds the provisioner password: Traefik needs the root only"},
+		{"no acme", "phoenix_hypervisor_config.json", func(m map[string]any) {
+			m["ca"].(map[string]any)["acme"] = false
+		}, "site config: ca.acme is false, but lxc:102's Traefik obtains its certificates from the CA over ACME"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			config := editedConfig(t, repo, c.file, c.edit)
+			r, err := runHostile(t, config, filepath.Join(t.TempDir(), "root"), script)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want %q", err, c.want)
+			}
+			if len(r.Changes) != 0 {
+				t.Errorf("%d changes before the refusal", len(r.Changes))
+			}
+		})
+	}
+}
+
+// editedConfig copies the example site with one file edited through its
+// decoded form.
+func editedConfig(t *testing.T, repo, file string, edit func(map[string]any)) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range []string{"phoenix_hypervisor_config.json", "phoenix_lxc_configs.json", "phoenix_vm_configs.json"} {
+		b, err := os.ReadFile(filepath.Join(repo, "config", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		delete(m, "$schema")
+		if f == file {
+			edit(m)
+		}
+		if b, err = json.Marshal(m); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
