@@ -45,11 +45,12 @@ const legoRequestEnv = "PHOENIX_E2E_LEGO_REQUEST"
 
 // legoRequest is what Traefik's resolver would do, from lxc_102's files.
 type legoRequest struct {
-	CAServer  string     // certificatesResolvers.*.acme.caServer
-	KeyType   string     // certificatesResolvers.*.acme.keyType
-	Challenge string     // the address of httpChallenge's entry point, e.g. ":80"
-	Orders    [][]string // the Host() names of each router using the resolver
-	Out       string     // where the child writes its legoResult
+	CAServer  string        // certificatesResolvers.*.acme.caServer
+	KeyType   string        // certificatesResolvers.*.acme.keyType
+	Challenge string        // the address of httpChallenge's entry point, e.g. ":80"
+	Orders    [][]string    // the Host() names of each router using the resolver
+	Out       string        // where the child writes its legoResult
+	Within    time.Duration // give up after this long (0: lego's own timeouts)
 }
 
 type legoResult struct {
@@ -139,8 +140,10 @@ var hostRule = regexp.MustCompile("Host\\(`([^`]+)`\\)")
 // CA URL, key type, challenge port and names of lxc_102's rendered
 // files; the CA validates each http-01 challenge by connecting to the
 // address the name resolves to. Every router's certificate must come
-// back, chain to the exported root and cover exactly its Host names.
-// With a foreign root in LEGO_CA_CERTIFICATES, it must fail.
+// back, chain to the exported root and cover exactly its Host names, and
+// served by SNI they pass check_traefik_proxy.star. With a foreign root in
+// LEGO_CA_CERTIFICATES, or with the names leading the CA to an address
+// where lego does not answer, no certificate comes back.
 func TestTraefikACME(t *testing.T) {
 	needRoot(t)
 	tools := map[string]string{}
@@ -240,23 +243,30 @@ func TestTraefikACME(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The CA, as 103's unit runs it.
+	// The CA, as 103's unit runs it, resolving names with hosts.
 	ssl := s.Hypervisor.CA.PrivateContainerPath
-	cmd := exec.Command(tools["ip"], "netns", "exec", nsCA, tools["unshare"], "-m", "--propagation", "private",
-		tools["sh"], "-c", guestMounts(t, root, work, "ca", caGuest, hostsFile)+`exec "$@"`, "sh",
-		testkit.Phoenix(t), "ca", "serve", "--ca-config", ssl+"/config/ca.json", "--password-file", ssl+"/password.txt")
-	d, url, err := startCA(cmd)
-	if err != nil {
-		t.Fatalf("phoenix ca serve in %s: %v", nsCA, err)
+	phoenix := testkit.Phoenix(t)
+	serveCA := func(hosts string) *testkit.Daemon {
+		t.Helper()
+		cmd := exec.Command(tools["ip"], "netns", "exec", nsCA, tools["unshare"], "-m", "--propagation", "private",
+			tools["sh"], "-c", guestMounts(t, root, work, "ca", caGuest, hosts)+`exec "$@"`, "sh",
+			phoenix, "ca", "serve", "--ca-config", ssl+"/config/ca.json", "--password-file", ssl+"/password.txt")
+		d, url, err := startCA(cmd)
+		if err != nil {
+			t.Fatalf("phoenix ca serve in %s: %v", nsCA, err)
+		}
+		t.Cleanup(func() { d.Stop() })
+		t.Logf("CA serving at %s in %s", url, nsCA)
+		return d
 	}
-	t.Cleanup(func() { d.Stop() })
-	t.Logf("CA serving at %s in %s", url, nsCA)
+	ca := serveCA(hostsFile)
 
 	// lego as Traefik runs it: in 102's namespaces, with the unit's
 	// environment.
-	obtain := func(env map[string]string) legoResult {
+	obtain := func(env map[string]string, within time.Duration) legoResult {
 		t.Helper()
 		r := req
+		r.Within = within
 		r.Out = filepath.Join(t.TempDir(), "result.json")
 		b, _ := json.Marshal(r)
 		cmd := exec.Command(tools["ip"], "netns", "exec", nsMesh, tools["unshare"], "-m", "--propagation", "private",
@@ -281,7 +291,7 @@ func TestTraefikACME(t *testing.T) {
 		return res
 	}
 
-	res := obtain(f.env)
+	res := obtain(f.env, 0)
 	if res.Error != "" {
 		t.Fatalf("lego with lxc_102's settings: %s", res.Error)
 	}
@@ -341,8 +351,26 @@ func TestTraefikACME(t *testing.T) {
 	if err := os.WriteFile(otherFile, other.PEM(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if res := obtain(map[string]string{"LEGO_CA_CERTIFICATES": otherFile}); !strings.Contains(res.Error, "certificate signed by unknown authority") {
+	if res := obtain(map[string]string{"LEGO_CA_CERTIFICATES": otherFile}, 0); !strings.Contains(res.Error, "certificate signed by unknown authority") {
 		t.Errorf("lego trusting another root: error %q, want an unknown authority", res.Error)
+	}
+
+	// The CA validates where the names lead: resolved to its own address,
+	// where nothing answers on port 80, no certificate is issued (step-ca
+	// keeps such a challenge pending, and lego would wait for minutes).
+	if err := ca.Stop(); err != nil {
+		t.Logf("phoenix ca serve: %v", err)
+	}
+	astray := filepath.Join(work, "hosts-astray")
+	lines := strings.SplitAfter(hosts, "\n")
+	if err := os.WriteFile(astray, []byte(lines[0]+lines[1]+strings.ReplaceAll(strings.Join(lines[2:], ""), meshIP.Addr().String(), caIP.Addr().String())), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	serveCA(astray)
+	if res := obtain(f.env, 5*time.Second); res.Error != "no certificate within 5s" || len(res.Chains) != 0 {
+		t.Errorf("names leading the CA astray: error %q, %d certificates", res.Error, len(res.Chains))
+	} else {
+		t.Logf("names leading the CA astray: %s", res.Error)
 	}
 }
 
@@ -501,9 +529,23 @@ func TestTraefikACMEClient(t *testing.T) {
 	if err := json.Unmarshal([]byte(spec), &req); err != nil {
 		t.Fatal(err)
 	}
-	res := legoResult{}
-	if err := legoObtain(req, &res); err != nil {
-		res.Error = err.Error()
+	done := make(chan legoResult, 1)
+	go func() {
+		var res legoResult
+		if err := legoObtain(req, &res); err != nil {
+			res.Error = err.Error()
+		}
+		done <- res
+	}()
+	var expired <-chan time.Time
+	if req.Within > 0 {
+		expired = time.After(req.Within)
+	}
+	var res legoResult
+	select {
+	case res = <-done:
+	case <-expired:
+		res.Error = fmt.Sprintf("no certificate within %s", req.Within)
 	}
 	b, _ := json.Marshal(res)
 	if err := os.WriteFile(req.Out, b, 0o644); err != nil {
