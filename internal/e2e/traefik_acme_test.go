@@ -231,17 +231,28 @@ func TestTraefikACME(t *testing.T) {
 	run("-n", nsMesh, "addr", "add", meshIP.String(), "dev", "pms"+tag+"b")
 	run("-n", nsMesh, "link", "set", "pms"+tag+"b", "up")
 
-	// The site's names as its DNS answers them: the CA's name, and every
-	// name Traefik serves, on their guests' addresses.
-	caHost := strings.Split(strings.TrimPrefix(req.CAServer, "https://"), ":")[0]
-	hosts := fmt.Sprintf("127.0.0.1 localhost\n%s %s\n", caIP.Addr(), caHost)
-	for _, o := range req.Orders {
-		hosts += fmt.Sprintf("%s %s\n", meshIP.Addr(), strings.Join(o, " "))
+	// The site's names as its internal DNS view answers them (the CA's
+	// name and the names Traefik serves among them); astray, the names on
+	// 102's address lead to 103's instead.
+	writeHosts := func(name string, astray bool) string {
+		t.Helper()
+		b := "127.0.0.1 localhost\n"
+		for _, r := range s.Records() {
+			if r.View == "internal" && r.Type == "A" {
+				addr := r.Value
+				if astray && addr == meshIP.Addr().String() {
+					addr = caIP.Addr().String()
+				}
+				b += addr + " " + r.Name + "\n"
+			}
+		}
+		p := filepath.Join(work, name)
+		if err := os.WriteFile(p, []byte(b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
 	}
-	hostsFile := filepath.Join(work, "hosts")
-	if err := os.WriteFile(hostsFile, []byte(hosts), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	hostsFile := writeHosts("hosts", false)
 
 	// The CA, as 103's unit runs it, resolving names with hosts.
 	ssl := s.Hypervisor.CA.PrivateContainerPath
@@ -361,11 +372,7 @@ func TestTraefikACME(t *testing.T) {
 	if err := ca.Stop(); err != nil {
 		t.Logf("phoenix ca serve: %v", err)
 	}
-	astray := filepath.Join(work, "hosts-astray")
-	lines := strings.SplitAfter(hosts, "\n")
-	if err := os.WriteFile(astray, []byte(lines[0]+lines[1]+strings.ReplaceAll(strings.Join(lines[2:], ""), meshIP.Addr().String(), caIP.Addr().String())), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	astray := writeHosts("hosts-astray", true)
 	serveCA(astray)
 	if res := obtain(f.env, 5*time.Second); res.Error != "no certificate within 5s" || len(res.Chains) != 0 {
 		t.Errorf("names leading the CA astray: error %q, %d certificates", res.Error, len(res.Chains))
