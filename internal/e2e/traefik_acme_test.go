@@ -186,8 +186,13 @@ func TestTraefikACME(t *testing.T) {
 	if req.Challenge == "" {
 		t.Fatalf("traefik.yml: the http challenge's entry point has no address: %+v", f.static)
 	}
+	var entryPoint string // where the routers serve: one for all
 	for _, name := range slices.Sorted(maps.Keys(f.dynamic.HTTP.Routers)) {
 		r := f.dynamic.HTTP.Routers[name]
+		if len(r.EntryPoints) != 1 || (entryPoint != "" && r.EntryPoints[0] != entryPoint) {
+			t.Fatalf("router %s: entry points %v, want one, the same for every router", name, r.EntryPoints)
+		}
+		entryPoint = r.EntryPoints[0]
 		if r.TLS.CertResolver != resolver {
 			t.Errorf("router %s: certResolver %q, want %q", name, r.TLS.CertResolver, resolver)
 			continue
@@ -333,7 +338,7 @@ func TestTraefikACME(t *testing.T) {
 
 	// Served as Traefik serves them, strict about SNI, they pass
 	// check_traefik_proxy.star, run for real from 103's namespace.
-	serveSNI(t, nsMesh, meshIP.Addr().String()+f.static.EntryPoints["websecure"].Address, res)
+	serveSNI(t, nsMesh, meshIP.Addr().String()+f.static.EntryPoints[entryPoint].Address, res)
 	checks := runCheck(t, config, root, nsCA)
 	if len(checks) != len(slices.Concat(req.Orders...)) {
 		t.Errorf("check_traefik_proxy.star: %d checks for %d names: %+v", len(checks), len(slices.Concat(req.Orders...)), checks)
