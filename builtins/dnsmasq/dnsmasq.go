@@ -4,9 +4,14 @@ package dnsmasq
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
 	"net/netip"
 	"os"
+	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -57,7 +62,10 @@ var Family = runtime.Family{
 // hostsdir files need nothing, addn-hosts files a reload (SIGHUP), conf
 // files a restart (`systemctl restart dnsmasq`, or dnsmasq@external), as
 // does a daemon that started before its conf file was last written (a
-// restart that failed); the plan lists the reload or restart. The shell
+// hand edit). A reload or restart that a run owes is recorded in
+// /var/lib/phoenix/dnsmasq-pending until it is done, so one that failed,
+// or that a failure before it left undone, is repeated by the next run;
+// the plan lists the reload or restart. The shell
 // script's old /etc/dnsmasq.d/00-phoenix-aggregated-hosts.conf is deleted
 // when present, with a restart, and so is a hosts file of the other kind
 // that an earlier render left. A site without an external view any more
@@ -448,6 +456,12 @@ func apply(thread *starlark.Thread, files []dnsmasq.File) (starlark.Value, error
 	}
 	written = append(written, retired...)
 
+	pending, err := readPending(rt)
+	if err != nil {
+		return nil, err
+	}
+	type step struct{ unit, action, detail string }
+	var steps []step
 	actions := starlark.NewDict(len(units))
 	for _, unit := range units {
 		kinds := changedKinds[unit]
@@ -455,23 +469,47 @@ func apply(thread *starlark.Thread, files []dnsmasq.File) (starlark.Value, error
 		switch {
 		case len(kinds[dnsmasq.Conf]) > 0:
 			action, detail = "restart", "systemctl restart "+unit+": read at start only: "+strings.Join(kinds[dnsmasq.Conf], ", ")
+		case pending[unit] == "restart":
+			action, detail = "restart", "systemctl restart "+unit+": owed since an earlier run ("+PendingFile+")"
 		case staleConf(rt, be, unit, files) != "":
 			action, detail = "restart", "systemctl restart "+unit+": "+staleConf(rt, be, unit, files)
 		case len(kinds[dnsmasq.AddnHosts]) > 0:
 			action, detail = "reload", "SIGHUP re-reads "+strings.Join(kinds[dnsmasq.AddnHosts], ", ")
+		case pending[unit] == "reload":
+			action, detail = "reload", "SIGHUP owed since an earlier run ("+PendingFile+")"
 		}
 		if action != "none" {
-			_, err := runtime.Do(thread, runtime.Change{Resource: "dnsmasq:" + unit, Action: action, Detail: detail}, func() error {
-				if action == "reload" {
-					return be.Reload(ctx, unit)
-				}
-				return be.Restart(ctx, unit)
-			})
-			if err != nil {
-				return nil, err
-			}
+			steps = append(steps, step{unit, action, detail})
 		}
 		actions.SetKey(starlark.String(unit), starlark.String(action))
+	}
+
+	// What this run owes the daemons is on disk before the first of them
+	// is acted on and until each is done: a restart that fails, or one
+	// that a failure before it leaves undone, is repeated by the next
+	// run, whose files then no longer differ.
+	owed := map[string]string{}
+	for _, s := range steps {
+		owed[s.unit] = s.action
+	}
+	for _, s := range steps {
+		_, err := runtime.Do(thread, runtime.Change{Resource: "dnsmasq:" + s.unit, Action: s.action, Detail: s.detail}, func() error {
+			if err := writePending(rt, owed); err != nil {
+				return err
+			}
+			act := be.Restart
+			if s.action == "reload" {
+				act = be.Reload
+			}
+			if err := act(ctx, s.unit); err != nil {
+				return fmt.Errorf("%s %s: %w (the files written stay; the next run repeats the %s)", s.action, s.unit, err, s.action)
+			}
+			delete(owed, s.unit)
+			return writePending(rt, owed)
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	return runtime.Struct(starlark.StringDict{
 		"changed": starlark.Bool(len(written) > 0),
@@ -535,4 +573,56 @@ func staleConf(rt *runtime.Runtime, be Backend, unit string, files []dnsmasq.Fil
 		}
 	}
 	return ""
+}
+
+// PendingFile lists, one "UNIT ACTION" line each, the restarts and
+// reloads that a run owes its daemons and has not done yet. Under --sim
+// no daemon's start time is known, and on a host a restart that failed
+// may leave no daemon running: neither shows that the files on disk
+// were never read, so the file says it.
+const PendingFile = "/var/lib/phoenix/dnsmasq-pending"
+
+func readPending(rt *runtime.Runtime) (map[string]string, error) {
+	out := map[string]string{}
+	b, err := rt.Root.ReadFile(PendingFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", PendingFile, err)
+	}
+	for i, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		unit, action, ok := strings.Cut(line, " ")
+		if line == "" {
+			continue
+		}
+		if !ok || (action != "restart" && action != "reload") {
+			return nil, fmt.Errorf("%s:%d: want UNIT restart|reload, got %q", PendingFile, i+1, line)
+		}
+		out[unit] = action
+	}
+	return out, nil
+}
+
+// writePending replaces PendingFile atomically with owed, or removes it
+// when nothing is owed.
+func writePending(rt *runtime.Runtime, owed map[string]string) error {
+	if len(owed) == 0 {
+		err := rt.Root.Remove(PendingFile)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s: %w", PendingFile, err)
+		}
+		return nil
+	}
+	var b strings.Builder
+	for _, unit := range slices.Sorted(maps.Keys(owed)) {
+		fmt.Fprintf(&b, "%s %s\n", unit, owed[unit])
+	}
+	if err := rt.Root.MkdirAll(path.Dir(PendingFile), 0o755); err != nil {
+		return fmt.Errorf("%s: %w", PendingFile, err)
+	}
+	if err := rt.Root.WriteFile(PendingFile, []byte(b.String()), 0o644, -1, -1); err != nil {
+		return fmt.Errorf("%s: %w", PendingFile, err)
+	}
+	return nil
 }
