@@ -3,7 +3,9 @@ package nft
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -76,9 +78,44 @@ func (n *Netlink) Apply(rs *Ruleset) error {
 		}
 	}
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("nftables: %w", err)
+		return n.refused(rs, err)
 	}
 	return nil
+}
+
+// tableFlagOwner is NFT_TABLE_F_OWNER: the table belongs to the netlink
+// socket that created it; no other may change it.
+const tableFlagOwner = 0x2
+
+// refused says what the kernel refused and why, as far as phoenix can
+// tell, and that nothing of the batch was applied.
+func (n *Netlink) refused(rs *Ruleset, err error) error {
+	what := fmt.Sprintf("the removal of table %s %s", Family, Table)
+	if rs != nil {
+		what = fmt.Sprintf("the new table %s %s (%d rules)", Family, Table, rs.Rules())
+	}
+	cause := err
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		cause = errno
+	}
+	hint := ""
+	if c, done, cerr := n.conn(); cerr == nil {
+		tables, _ := c.ListTablesOfFamily(nftables.TableFamilyINet)
+		done()
+		for _, t := range tables {
+			// google/nftables v0.3.0 decodes the big-endian attribute
+			// in host order; table flags are small numbers either way.
+			flags := t.Flags
+			if flags > 0xffff {
+				flags = bits.ReverseBytes32(flags)
+			}
+			if t.Name == Table && flags&tableFlagOwner != 0 {
+				hint = fmt.Sprintf("; table %s %s is owned by another process (nftables' owner flag): only that process can change it, and the table goes when it ends", Family, Table)
+			}
+		}
+	}
+	return fmt.Errorf("the kernel refused %s: %w%s; the batch is all or nothing: the table in force was left as it was", what, cause, hint)
 }
 
 // Current reads phoenix's table back; nil when there is none.
