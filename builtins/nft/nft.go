@@ -281,7 +281,10 @@ func apply(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 		}
 		_, err = runtime.Do(thread, runtime.Change{Resource: "sysctl:" + k, Action: "update", Detail: old + " -> 1",
 			Leaves: map[string]any{"sysctl:" + k: "1"}}, func() error {
-			return be.SetSysctl(k, "1")
+			if err := be.SetSysctl(k, "1"); err != nil {
+				return fmt.Errorf("set %s to 1: %w (without it the forward chain filters nothing between guests on a bridge; the table was not replaced)", k, err)
+			}
+			return nil
 		})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", fn, err)

@@ -220,3 +220,61 @@ func TestKernelRefusesRuleset(t *testing.T) {
 		t.Errorf("the run after the rerun:\n%s", out)
 	}
 }
+
+// TestSysctlWriteFails has the br_netfilter sysctl write fail for real:
+// phoenix runs in a private mount namespace whose /proc/sys is a
+// read-only bind mount. The run fails naming the sysctl and the cause
+// before it touches the table, so the table in force stays what it was;
+// the summary and the journal say what failed; the rerun, with /proc/sys
+// writable again, sets the sysctls and replaces the table, and the run
+// after it reports 0 changed.
+func TestSysctlWriteFails(t *testing.T) {
+	f := newNftFixture(t, "pf2-nftsysctl")
+	unshare := testkit.Tool(t, "unshare")
+	testkit.Tool(t, "mount")
+	sysctl := testkit.Tool(t, "sysctl")
+	if out, e, code := f.firewall(); code != 0 {
+		t.Fatalf("first run exited %d:\n%s%s", code, out, e)
+	}
+	before := f.table()
+	// br_netfilter's switches are off again, as after a reboot, and the
+	// site changes a flow.
+	if out, err := exec.Command(f.ip, "netns", "exec", f.ns, sysctl, "-w", "net.bridge.bridge-nf-call-iptables=0", "net.bridge.bridge-nf-call-ip6tables=0").CombinedOutput(); err != nil {
+		t.Fatalf("sysctl -w: %v\n%s", err, out)
+	}
+	f.editConfig(`"destination": 101, "proto": "tcp", "port": 443,`, `"destination": 101, "proto": "tcp", "port": 4443,`)
+
+	out, errText, code := f.firewall(unshare, "-m", "--propagation", "private", "sh", "-c", `mount --bind -o ro /proc/sys /proc/sys && exec "$@"`, "sh")
+	if code != 1 {
+		t.Fatalf("the run with a read-only /proc/sys exited %d:\n%s%s", code, out, errText)
+	}
+	mustContain(t, "stderr", errText,
+		"nft.apply: set net.bridge.bridge-nf-call-iptables to 1: open /proc/sys/net/bridge/bridge-nf-call-iptables: read-only file system (without it the forward chain filters nothing between guests on a bridge; the table was not replaced)",
+		"firewall.star:22")
+	mustContain(t, "summary", out, "failed  update  sysctl:net.bridge.bridge-nf-call-iptables  0 -> 1", "0 changed, 0 unchanged, 1 failed")
+	if strings.Contains(out, "nft:inet phoenix") || strings.Contains(out, "ip6tables") {
+		t.Errorf("the summary lists a change after the failure:\n%s", out)
+	}
+	if now := f.table(); now != before {
+		t.Errorf("the table changed although the run stopped before it:\nbefore:\n%s\nafter:\n%s", before, now)
+	}
+	mustContain(t, "journal", f.journal(), `"event":"failed",`, `"resource":"sysctl:net.bridge.bridge-nf-call-iptables","action":"update","error":"set net.bridge.bridge-nf-call-iptables to 1: open /proc/sys/net/bridge/bridge-nf-call-iptables: read-only file system`)
+
+	out, errText, code = f.firewall()
+	if code != 0 {
+		t.Fatalf("the rerun exited %d:\n%s%s", code, out, errText)
+	}
+	if strings.Contains(errText, "interrupted") {
+		t.Errorf("the rerun reports an unfinished change:\n%s", errText)
+	}
+	mustContain(t, "rerun summary", out, "sysctl:net.bridge.bridge-nf-call-iptables", "sysctl:net.bridge.bridge-nf-call-ip6tables", "applied  update  nft:inet phoenix", "3 changed, 0 unchanged")
+	mustContain(t, "table after the rerun", f.table(), `tcp dport 4443 accept`)
+	for _, k := range []string{"net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"} {
+		if b, err := exec.Command(f.ip, "netns", "exec", f.ns, sysctl, "-n", k).Output(); err != nil || strings.TrimSpace(string(b)) != "1" {
+			t.Errorf("%s after the rerun: %q %v", k, b, err)
+		}
+	}
+	if out, _, _ := f.firewall(); !strings.Contains(out, "0 changed, 3 unchanged") {
+		t.Errorf("the run after the rerun:\n%s", out)
+	}
+}
