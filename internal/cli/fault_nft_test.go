@@ -195,7 +195,7 @@ func TestKernelRefusesRuleset(t *testing.T) {
 		"nft.apply: the kernel refused the new table inet phoenix (19 rules): operation not permitted",
 		"table inet phoenix is owned by another process (nftables' owner flag): only that process can change it, and the table goes when it ends",
 		"the batch is all or nothing: the table in force was left as it was",
-		"firewall.star:22")
+		"scripts/firewall.star:")
 	if now := f.table(); now != held {
 		t.Errorf("the table in force changed although the kernel refused the new one:\nbefore:\n%s\nafter:\n%s", held, now)
 	}
@@ -250,7 +250,7 @@ func TestSysctlWriteFails(t *testing.T) {
 	}
 	mustContain(t, "stderr", errText,
 		"nft.apply: set net.bridge.bridge-nf-call-iptables to 1: open /proc/sys/net/bridge/bridge-nf-call-iptables: read-only file system (without it the forward chain filters nothing between guests on a bridge; the table was not replaced)",
-		"firewall.star:22")
+		"scripts/firewall.star:")
 	mustContain(t, "summary", out, "failed  update  sysctl:net.bridge.bridge-nf-call-iptables  0 -> 1", "0 changed, 0 unchanged, 1 failed")
 	if strings.Contains(out, "nft:inet phoenix") || strings.Contains(out, "ip6tables") {
 		t.Errorf("the summary lists a change after the failure:\n%s", out)
