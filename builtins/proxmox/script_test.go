@@ -3,16 +3,12 @@ package proxmox_test
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"phoenix/internal/cli/clitest"
-	"phoenix/internal/testkit"
 )
 
 func TestMain(m *testing.M) { clitest.Main(m, nil) }
@@ -51,22 +47,7 @@ func simServe(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("simserve: %v", err)
 	}
 	pw := hex.EncodeToString(pwb)
-	cmd := clitest.Command(ts, append([]string{"sim", "serve", "--listen", "127.0.0.1:0", "--root-password", pw}, args...)...)
-	cmd.Stderr = os.Stderr
-	var url, fp string
-	d, err := testkit.StartDaemon(cmd, 20*time.Second, func(l string) bool {
-		if v, ok := strings.CutPrefix(l, "URL:"); ok {
-			url = strings.TrimSpace(v)
-		}
-		if v, ok := strings.CutPrefix(l, "Fingerprint:"); ok {
-			fp = strings.TrimSpace(v)
-		}
-		return url != "" && fp != ""
-	})
-	if err != nil {
-		ts.Fatalf("simserve: phoenix sim serve printed no URL and fingerprint: %v", err)
-	}
-	ts.Defer(func() { d.Stop() })
+	url, fp := clitest.SimServe(ts, append([]string{"--root-password", pw}, args...)...)
 	ts.Setenv("PVE_URL", url)
 	ts.Setenv("PHOENIX_PVE_FINGERPRINT", fp)
 	ts.Setenv("PHOENIX_PVE_PASSWORD", pw)

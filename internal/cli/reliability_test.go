@@ -202,22 +202,7 @@ func simServe(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 1 {
 		ts.Fatalf("usage: simserve PASSWORD [sim serve flags]")
 	}
-	cmd := clitest.Command(ts, append([]string{"sim", "serve", "--listen", "127.0.0.1:0", "--task-duration", "5ms", "--debug-endpoint", "--root-password", args[0]}, args[1:]...)...)
-	cmd.Stderr = os.Stderr
-	var url, fp string
-	d, err := testkit.StartDaemon(cmd, 20*time.Second, func(l string) bool {
-		if v, ok := strings.CutPrefix(l, "URL:"); ok {
-			url = strings.TrimSpace(v)
-		}
-		if v, ok := strings.CutPrefix(l, "Fingerprint:"); ok {
-			fp = strings.TrimSpace(v)
-		}
-		return url != "" && fp != ""
-	})
-	if err != nil {
-		ts.Fatalf("simserve: %v", err)
-	}
-	ts.Defer(func() { d.Stop() })
+	url, fp := clitest.SimServe(ts, append([]string{"--task-duration", "5ms", "--debug-endpoint", "--root-password", args[0]}, args[1:]...)...)
 	ts.Setenv("PVE_TARGET", strings.TrimSuffix(url, "/api2/json"))
 	ts.Setenv("PHOENIX_PVE_FINGERPRINT", fp)
 }

@@ -419,20 +419,7 @@ func serveSNI(t *testing.T, ns, addr string, res legoResult) {
 		}
 		return nil, fmt.Errorf("no certificate for %q", h.ServerName)
 	}}
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				tc := tls.Server(c, cfg)
-				tc.SetDeadline(time.Now().Add(5 * time.Second))
-				tc.Handshake()
-			}()
-		}
-	}()
+	go testkit.Handshakes(l, cfg)
 }
 
 // runCheck runs scripts/checks/check_traefik_proxy.star with args as if

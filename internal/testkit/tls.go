@@ -89,24 +89,29 @@ func (c *Cert) Chain(intermediates ...*Cert) tls.Certificate {
 // closed, as a consumer of the certificate (nginx, Traefik) would: each
 // connection gets a handshake, then is closed.
 func ServeTLS(cert tls.Certificate) (net.Listener, error) {
-	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				c.(*tls.Conn).Handshake()
-			}()
-		}
-	}()
+	go Handshakes(l, &tls.Config{Certificates: []tls.Certificate{cert}})
 	return l, nil
+}
+
+// Handshakes answers every connection l accepts with a TLS handshake
+// under cfg, then closes it, until l is closed.
+func Handshakes(l net.Listener, cfg *tls.Config) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			tc := tls.Server(c, cfg)
+			tc.SetDeadline(time.Now().Add(5 * time.Second))
+			tc.Handshake()
+		}()
+	}
 }
 
 // TLSServer is ServeTLS until the test ends; it returns the address.

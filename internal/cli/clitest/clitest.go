@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -88,4 +90,26 @@ func Condition(cond string) (bool, error) {
 		return os.Geteuid() == 0, nil
 	}
 	return false, fmt.Errorf("unknown condition %q", cond)
+}
+
+// SimServe starts `phoenix sim serve` on a free loopback port with the
+// flags given, until the script ends, and returns the URL and the
+// certificate pin it prints for the operator.
+func SimServe(ts *testscript.TestScript, args ...string) (url, fingerprint string) {
+	cmd := Command(ts, append([]string{"sim", "serve", "--listen", "127.0.0.1:0"}, args...)...)
+	cmd.Stderr = os.Stderr
+	d, err := testkit.StartDaemon(cmd, 20*time.Second, func(l string) bool {
+		if v, ok := strings.CutPrefix(l, "URL:"); ok {
+			url = strings.TrimSpace(v)
+		}
+		if v, ok := strings.CutPrefix(l, "Fingerprint:"); ok {
+			fingerprint = strings.TrimSpace(v)
+		}
+		return url != "" && fingerprint != ""
+	})
+	if err != nil {
+		ts.Fatalf("simserve: phoenix sim serve printed no URL and fingerprint: %v", err)
+	}
+	ts.Defer(func() { d.Stop() })
+	return url, fingerprint
 }
