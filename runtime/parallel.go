@@ -151,9 +151,7 @@ func parallelBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark
 			defer func() { <-sem }()
 			th := rt.NewThread(thread.Name+"/"+t.name, res.report, &res.out)
 			defer rt.Release(th)
-			if chain, ok := thread.Local(chainKey).([]string); ok {
-				th.SetLocal(chainKey, chain)
-			}
+			inheritLocals(thread, th)
 			res.value, res.err = starlark.Call(th, t.fn, t.args, t.kwargs)
 		}(i, t)
 	}

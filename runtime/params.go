@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
@@ -43,7 +44,7 @@ type Param struct {
 type paramSet struct {
 	decls  []Param
 	values map[string]starlark.Value
-	used   bool
+	used   atomic.Bool
 }
 
 // UsageError is a command-line mistake: exit 2.
@@ -187,6 +188,18 @@ func DeclaredParams(path string) ([]Param, error) {
 // SetParams parses the script's own arguments and --var values against its
 // declarations. It reports whether --help was asked for.
 func (rt *Runtime) SetParams(decls []Param, args []string, vars map[string]string) (help bool, err error) {
+	ps, help, err := rt.parseParams(decls, args, vars)
+	if ps != nil {
+		rt.mu.Lock()
+		rt.params = ps
+		rt.mu.Unlock()
+	}
+	return help, err
+}
+
+// parseParams is SetParams without setting: the values of one run of a
+// script.
+func (rt *Runtime) parseParams(decls []Param, args []string, vars map[string]string) (ps *paramSet, help bool, err error) {
 	byName := map[string]Param{}
 	for _, p := range decls {
 		byName[p.Name] = p
@@ -214,16 +227,16 @@ func (rt *Runtime) SetParams(decls []Param, args []string, vars map[string]strin
 	}
 	for _, k := range slices.Sorted(maps.Keys(vars)) {
 		if err := set(k, vars[k], true, "--var "+k); err != nil {
-			return false, err
+			return nil, false, err
 		}
 	}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "-h" || a == "--help" {
-			return true, nil
+			return nil, true, nil
 		}
 		if !strings.HasPrefix(a, "--") {
-			return false, &UsageError{fmt.Sprintf("unexpected argument %q: script parameters are --name=value", a)}
+			return nil, false, &UsageError{fmt.Sprintf("unexpected argument %q: script parameters are --name=value", a)}
 		}
 		name, val, hasVal := strings.Cut(a[2:], "=")
 		key := strings.ReplaceAll(name, "-", "_")
@@ -232,17 +245,16 @@ func (rt *Runtime) SetParams(decls []Param, args []string, vars map[string]strin
 			val, hasVal = args[i], true
 		}
 		if err := set(name, val, hasVal, "--"+name); err != nil {
-			return false, err
+			return nil, false, err
 		}
 	}
 	// Paths are checked now, before the script changes anything.
 	for _, k := range slices.Sorted(maps.Keys(values)) {
 		if err := rt.checkPathParam(byName[k], values[k]); err != nil {
-			return false, err
+			return nil, false, err
 		}
 	}
-	rt.params = &paramSet{decls: decls, values: values}
-	return false, nil
+	return &paramSet{decls: decls, values: values}, false, nil
 }
 
 // checkPathParam: a param.path value is a clean absolute site path that
@@ -321,17 +333,21 @@ func ScriptDoc(path string) string {
 
 // paramsBuiltin is params() at run time: it returns the values.
 func paramsBuiltin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	rt := FromThread(thread)
-	ps := rt.params
+	ps, _ := thread.Local(paramsKey).(*paramSet)
+	if ps == nil {
+		rt := FromThread(thread)
+		rt.mu.Lock()
+		ps = rt.params
+		rt.mu.Unlock()
+	}
 	if ps == nil {
 		// Loaded as a module, or run with no declarations read (REPL):
 		// defaults only.
 		ps = &paramSet{values: map[string]starlark.Value{}}
 	}
-	if ps.used {
+	if ps.used.Swap(true) {
 		return nil, fmt.Errorf("params: called twice")
 	}
-	ps.used = true
 	fields := starlark.StringDict{}
 	for _, kv := range kwargs {
 		name := string(kv[0].(starlark.String))

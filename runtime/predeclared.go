@@ -15,6 +15,7 @@ func (rt *Runtime) Predeclared() starlark.StringDict {
 		"task":     starlark.NewBuiltin("task", taskBuiltin),
 		"struct":   starlark.NewBuiltin("struct", starlarkstruct.Make),
 		"catch":    starlark.NewBuiltin("catch", catchBuiltin),
+		"scripts":  scriptsModule(),
 		"phoenix":  rt.info(),
 	}
 	for _, f := range rt.Opts.Families {
