@@ -28,6 +28,21 @@ type extra struct{ Name string }
 // finished, and the steps that need it are skipped.
 var runtimeGlobals = extra{Name: ""}
 
+// One site script running another as a step of the same run.
+//
+// It is defined in runtime/runscript.go. Paths are relative to the
+// directory of the script that calls.
+//
+//	run(path: str, **params: any) - struct(script, changed, unchanged, failed_checks) of the script's run
+//	    Runs the script at path once, to its end, with params as its declared parameters: a keyword it does not declare, or a value of another type than its params() declares, is an error naming the script and the parameter; None keeps the default. It shares this run's backends, root, mode and planned state, so a plan sees what earlier steps would have done; its changes, checks and printed output join the caller's summary where the call is. A script that fails fails the call with its own backtrace. Inside parallel() each step may run a script with its own parameters.
+//	glob(pattern: str) - sorted list of the script paths matching pattern, as run() takes them
+//	    Wildcards as in a shell (*, ?, [...]); e.g. glob("check_*.star").
+//
+// A script that runs itself, directly or through others, is an error
+// naming the cycle. scripts/site.star and scripts/checks/all.star are
+// built from these.
+var scriptsModule = extra{Name: "scripts"}
+
 // JSON text to and from Starlark values (go.starlark.net/lib/json).
 //
 // Encoding turns dicts and structs into objects, lists and tuples into
@@ -73,4 +88,4 @@ var testingModule = extra{Name: "testing"}
 
 // The generator finds the extras by parsing this file; the references keep
 // them from looking unused.
-var _ = []extra{runtimeGlobals, jsonModule, assertModule, testingModule}
+var _ = []extra{runtimeGlobals, scriptsModule, jsonModule, assertModule, testingModule}
