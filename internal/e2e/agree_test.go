@@ -54,6 +54,7 @@ func agreeCases(t *testing.T, repo string) []agreeCase {
 		agreeCase{file: "scripts/checks/check_dns_resolution.star"},
 		agreeCase{file: "scripts/checks/check_step_ca.star"},
 		agreeCase{file: "scripts/checks/check_traefik_proxy.star"},
+		agreeCase{file: "scripts/checks/all.star"},
 		agreeCase{file: "internal/e2e/testdata/star/agree.star"},
 	)
 }
@@ -88,7 +89,7 @@ func TestPlanAgreesWithApply(t *testing.T) {
 // take other paths than their applies.
 func TestPlanAgreementNoticesBlindReads(t *testing.T) {
 	repo := testkit.RepoDir(t)
-	for _, file := range []string{"scripts/mounts.star", "scripts/guests.star", "scripts/lxc_103.star", "internal/e2e/testdata/star/agree.star"} {
+	for _, file := range []string{"scripts/mounts.star", "scripts/guests.star", "scripts/lxc_103.star", "scripts/site.star", "internal/e2e/testdata/star/agree.star"} {
 		t.Run(file, func(t *testing.T) {
 			c := agreeCase{file: file}
 			apply, err := traceRun(t, repo, c, false, false)
