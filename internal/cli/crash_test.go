@@ -29,10 +29,12 @@ import (
 
 var crashIterations = flag.Int("crash-iterations", 0, "iterations of TestCrashConsistency (default 10, or $PHOENIX_CRASH_ITERATIONS)")
 
-// TestCrashConsistency runs scripts/lxc_103.star with --sim --target
-// against a separately running phoenix sim serve (a real PVE keeps
-// running its tasks when the client dies; an in-process simulator would
-// die with phoenix), SIGKILLs it after a random delay, and checks:
+// TestCrashConsistency runs scripts/lxc_103.star, then scripts/site.star
+// (the whole site: DNS, mounts, the CA, the VMs, the firewall), with
+// --sim --target against a separately running phoenix sim serve (a real
+// PVE keeps running its tasks when the client dies; an in-process
+// simulator would die with phoenix), SIGKILLs it after a random delay,
+// and checks:
 //   - every file under the root is complete: PEM parses to the end, JSON
 //     is valid, a secret file is a value and a newline, and a file whose
 //     content does not vary between runs has exactly that content;
@@ -40,10 +42,11 @@ var crashIterations = flag.Int("crash-iterations", 0, "iterations of TestCrashCo
 //   - after the rerun, the root, the ZFS datasets and the PVE guests equal
 //     those of an uninterrupted run: the same files and directories with
 //     the same modes and owners and fixed contents, datasets and
-//     properties, guests and configs (PVE-assigned MACs aside);
+//     properties, guests and configs (PVE-assigned MACs and VM uuids
+//     aside);
 //   - the CA root, once on disk, never changes.
 //
-// 10 iterations by default; -crash-iterations N or
+// 10 iterations of each script by default; -crash-iterations N or
 // PHOENIX_CRASH_ITERATIONS=N for more, PHOENIX_CRASH_SEED to replay.
 func TestCrashConsistency(t *testing.T) {
 	if os.Getuid() != 0 {
@@ -63,12 +66,20 @@ func TestCrashConsistency(t *testing.T) {
 	if v := os.Getenv("PHOENIX_CRASH_SEED"); v != "" {
 		seed, _ = strconv.ParseUint(v, 10, 64)
 	}
-	rng := mrand.New(mrand.NewPCG(seed, 0))
 	t.Logf("seed %d (PHOENIX_CRASH_SEED replays it)", seed)
+	for _, script := range []string{"lxc_103.star", "site.star"} {
+		t.Run(script, func(t *testing.T) {
+			crashLoop(t, script, n, mrand.New(mrand.NewPCG(seed, 0)))
+		})
+	}
+}
 
+// crashLoop kills scripts/SCRIPT n times, each after a random delay up
+// to an uninterrupted run's duration, and checks each kill's aftermath.
+func crashLoop(t *testing.T, script string, n int, rng *mrand.Rand) {
 	bin := testkit.Phoenix(t)
 	repo := testkit.RepoDir(t)
-	c := &crashRun{t: t, bin: bin, script: filepath.Join(repo, "scripts", "lxc_103.star"), config: filepath.Join(repo, "config")}
+	c := &crashRun{t: t, bin: bin, script: filepath.Join(repo, "scripts", script), config: filepath.Join(repo, "config")}
 
 	// Two uninterrupted runs tell which contents are fixed and which are
 	// generated (keys, passwords, certificates).
@@ -157,8 +168,8 @@ func TestCrashConsistency(t *testing.T) {
 		}
 		sim.stop()
 	}
-	t.Logf("%d iterations (%d killed mid-run, %d finished before the kill; uninterrupted run %v): checked %d files and directories for complete content (PEM, JSON, secrets, %d fixed contents), %d temp files left by kills were ignored by the rerun, %d reruns reported unfinished changes from the journal; %d of %d reruns converged to the uninterrupted state (files, modes, owners, ZFS datasets, PVE guests, the CA's completion marker); the CA root never changed (%d times it existed before the rerun)",
-		n, killedMid, completed, dur.Round(time.Millisecond), files, len(fixed), tempLeft, unfinishedReported, n-diverged, n, caBefore)
+	t.Logf("%s: %d iterations (%d killed mid-run, %d finished before the kill; uninterrupted run %v): checked %d files and directories for complete content (PEM, JSON, secrets, %d fixed contents), %d temp files left by kills were ignored by the rerun, %d reruns reported unfinished changes from the journal; %d of %d reruns converged to the uninterrupted state (files, modes, owners, ZFS datasets, PVE guests, the CA's completion marker); the CA root never changed (%d times it existed before the rerun)",
+		script, n, killedMid, completed, dur.Round(time.Millisecond), files, len(fixed), tempLeft, unfinishedReported, n-diverged, n, caBefore)
 }
 
 const (
@@ -319,11 +330,18 @@ func snapshot(t *testing.T, root, pveState string) *state {
 		if err := json.Unmarshal(b, &p); err != nil {
 			t.Fatalf("PVE simulator state: %v", err)
 		}
+		// PVE assigns MACs, and a VM's SMBIOS uuid and generation id,
+		// when it creates the guest: a guest created in another order
+		// gets others.
 		mac := regexp.MustCompile(`(hwaddr|macaddr|virtio)=[0-9A-Fa-f:]{17}`)
+		uuid := regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`)
 		for id, g := range p.Guests {
 			conf := map[string]string{}
 			for k, v := range g.Conf {
 				conf[k] = mac.ReplaceAllString(v, "$1=MAC")
+				if k == "smbios1" || k == "vmgenid" {
+					conf[k] = uuid.ReplaceAllString(conf[k], "UUID")
+				}
 			}
 			s.guests[id] = fmt.Sprintf("%s on %s running=%v %v", g.Type, g.Node, g.Running, conf)
 		}
