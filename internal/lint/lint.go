@@ -6,7 +6,11 @@
 package lint
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -15,6 +19,7 @@ import (
 	"go.starlark.net/syntax"
 
 	"phoenix/builtins"
+	"phoenix/runtime"
 )
 
 // Finding is one problem at a position.
@@ -179,6 +184,12 @@ func (l *linter) call(c *syntax.CallExpr) {
 			key = name + "." + fn.Name.Name
 		}
 	}
+	switch {
+	case key == "scripts.run":
+		l.scriptParams(c.Args)
+	case key == "task" && len(c.Args) > 0 && l.isScriptsRun(c.Args[0]):
+		l.scriptParams(c.Args[1:])
+	}
 	f, ok := l.c.Funcs[key]
 	if !ok || f.Params == nil {
 		return
@@ -304,4 +315,61 @@ func (l *linter) unusedParams() {
 func sameBinding(id, first *syntax.Ident) bool {
 	b, ok := id.Binding.(*resolve.Binding)
 	return ok && b.First == first
+}
+
+func (l *linter) isScriptsRun(e syntax.Expr) bool {
+	d, ok := e.(*syntax.DotExpr)
+	if !ok || d.Name.Name != "run" {
+		return false
+	}
+	name, _, ok := l.predeclared(d.X)
+	return ok && name == "scripts"
+}
+
+// scriptParams checks scripts.run's arguments (or a task's that calls
+// it) when the script is a literal path: it must exist beside this file,
+// and each keyword must be one of its declared parameters.
+func (l *linter) scriptParams(args []syntax.Expr) {
+	if len(args) == 0 {
+		return
+	}
+	lit, ok := args[0].(*syntax.Literal)
+	if !ok || lit.Token != syntax.STRING {
+		return
+	}
+	rel := lit.Value.(string)
+	path := rel
+	if !filepath.IsAbs(rel) {
+		path = filepath.Join(filepath.Dir(l.file.Path), rel)
+	}
+	decls, err := runtime.DeclaredParams(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			l.report(lit.TokenPos, "scripts.run: no script %s beside this file", rel)
+		} else {
+			l.report(lit.TokenPos, "scripts.run: %s: %v", rel, err)
+		}
+		return
+	}
+	var names []string
+	for _, p := range decls {
+		names = append(names, p.Name)
+	}
+	for _, arg := range args[1:] {
+		b, ok := arg.(*syntax.BinaryExpr)
+		if !ok || b.Op != syntax.EQ {
+			continue
+		}
+		kw := b.X.(*syntax.Ident)
+		if kw.Name == "name" || kw.Name == "needs" {
+			continue // task()'s own
+		}
+		if !slices.Contains(names, kw.Name) {
+			takes := "it declares none"
+			if len(names) > 0 {
+				takes = "it declares " + strings.Join(names, ", ")
+			}
+			l.report(kw.NamePos, "%s declares no parameter %s%s (%s)", rel, kw.Name, DidYouMean(kw.Name, names), takes)
+		}
+	}
 }

@@ -2,6 +2,8 @@ package lint_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -46,6 +48,39 @@ func TestFindings(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := c.File("t.star", []byte(tc.src))
+			if len(got) != len(tc.want) {
+				t.Fatalf("findings %v, want %d: %q", got, len(tc.want), tc.want)
+			}
+			for i, w := range tc.want {
+				if !strings.Contains(got[i].String(), w) {
+					t.Errorf("finding %d = %q, want it to contain %q", i, got[i], w)
+				}
+			}
+		})
+	}
+}
+
+// scripts.run with a literal path is checked against the script's own
+// params(), directly and as a parallel() task.
+func TestScriptsRunParams(t *testing.T) {
+	c := checker(t)
+	dir := t.TempDir()
+	step := "P = params(kind = param.string(\"all\"), restart = param.bool())\nprint(P)\n"
+	if err := os.WriteFile(filepath.Join(dir, "step.star"), []byte(step), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, src string
+		want      []string
+	}{
+		{"declared", "scripts.run(\"step.star\", kind = \"vm\", restart = True)\n", nil},
+		{"undeclared", "scripts.run(\"step.star\", kidn = \"vm\")\n", []string{`1:26: step.star declares no parameter kidn, did you mean "kind"? (it declares kind, restart)`}},
+		{"task", "parallel([task(scripts.run, \"step.star\", name = \"s\", needs = [], restart = True, max = 2)])\n", []string{"1:82: step.star declares no parameter max"}},
+		{"missing script", "scripts.run(\"nope.star\")\n", []string{"1:13: scripts.run: no script nope.star beside this file"}},
+		{"computed path", "p = \"nope.star\"\nscripts.run(p, x = 1)\n", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := c.File(filepath.Join(dir, "main.star"), []byte(tc.src))
 			if len(got) != len(tc.want) {
 				t.Fatalf("findings %v, want %d: %q", got, len(tc.want), tc.want)
 			}
