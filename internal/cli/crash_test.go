@@ -84,7 +84,10 @@ func crashLoop(t *testing.T, script string, n int, rng *mrand.Rand) {
 	// Two uninterrupted runs tell which contents are fixed and which are
 	// generated (keys, passwords, certificates).
 	ref1, dur := c.reference("ref1")
-	ref2, _ := c.reference("ref2")
+	ref2, dur2 := c.reference("ref2")
+	// The quicker run bounds the delays: on a loaded machine one run can
+	// take twice as long, and kills after the end prove nothing.
+	dur = min(dur, dur2)
 	fixed := map[string]bool{}
 	for p, e := range ref1.files {
 		if o, ok := ref2.files[p]; ok && o.sum == e.sum {
@@ -135,7 +138,15 @@ func crashLoop(t *testing.T, script string, n int, rng *mrand.Rand) {
 				tempLeft++
 				continue
 			}
-			if err := complete(filepath.Join(root, p), e, fixed[p], ref1.files[p]); err != nil {
+			// A simulated host's state is rewritten at each change (the
+			// nft simulator's sysctls, then its table): a kill leaves one
+			// of its states, and the rerun must converge it. Its JSON must
+			// be whole; the table's text is empty before there is a table.
+			simState := strings.HasPrefix(p, "var/lib/phoenix-sim/")
+			if simState && !strings.HasSuffix(p, ".json") {
+				continue
+			}
+			if err := complete(filepath.Join(root, p), e, fixed[p] && !simState, ref1.files[p]); err != nil {
 				t.Errorf("%s (killed after %v): %s: %v", it, delay, p, err)
 			}
 		}

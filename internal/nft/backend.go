@@ -86,11 +86,13 @@ func (s *Sim) save(st simState) error {
 	if err := os.MkdirAll(filepath.Dir(s.path), 0o755); err != nil {
 		return err
 	}
-	if err := machine.WriteFileAtomic(s.path, append(b, '\n'), 0o644, -1, -1); err != nil {
+	// The table as an operator reviews it, first: the state is what the
+	// next run reads, so a kill between the two leaves a state that run
+	// applies again, writing both.
+	if err := machine.WriteFileAtomic(strings.TrimSuffix(s.path, ".json")+".rules", []byte(RenderTable(st.Table)), 0o644, -1, -1); err != nil {
 		return err
 	}
-	// The table as an operator reviews it.
-	return machine.WriteFileAtomic(strings.TrimSuffix(s.path, ".json")+".rules", []byte(RenderTable(st.Table)), 0o644, -1, -1)
+	return machine.WriteFileAtomic(s.path, append(b, '\n'), 0o644, -1, -1)
 }
 
 func (s *Sim) Current() (*Ruleset, error) {
