@@ -285,9 +285,11 @@ func (d *Dir) createTemp(name string) (string, int, error) {
 
 // Mkdir creates the directory name with exactly mode (the umask does not
 // narrow it) and, when uid or gid is >= 0, that owner, set on the opened
-// directory.
+// directory. It is made with mode's permissions at once: a run killed
+// before the chmod leaves them (less the umask), not a private directory
+// that a parent created in passing would keep.
 func (d *Dir) Mkdir(name string, mode fs.FileMode, uid, gid int) error {
-	if err := unix.Mkdirat(d.fd, name, 0o700); err != nil {
+	if err := unix.Mkdirat(d.fd, name, uint32(mode.Perm())); err != nil {
 		return d.err("mkdir", name, err)
 	}
 	f, err := d.Open(name)
