@@ -507,6 +507,29 @@ func Mark(opts Options) error {
 	if err != nil {
 		return fmt.Errorf("ca.Mark: %w", err)
 	}
+	// A kill after finish's moves, before it removed the staging
+	// directory, leaves it emptied but for its ready file: finish it too.
+	// One that still holds anything else is left for inspection.
+	staging := hostPath(opts.Dir, StagingDir)
+	if there, err := present(r, staging); err != nil {
+		return fmt.Errorf("ca.Mark: %w", err)
+	} else if there {
+		ready := filepath.Join(staging, stagingReady)
+		if has, err := present(r, ready); err != nil {
+			return fmt.Errorf("ca.Mark: %w", err)
+		} else if has {
+			if err := r.Remove(ready); err != nil {
+				return fmt.Errorf("ca.Mark: %w", err)
+			}
+		}
+		if empty, err := dirEmpty(r, staging); err != nil {
+			return fmt.Errorf("ca.Mark: %w", err)
+		} else if empty {
+			if err := r.Remove(staging); err != nil {
+				return fmt.Errorf("ca.Mark: %w", err)
+			}
+		}
+	}
 	m, _ := json.Marshal(marker{Fingerprint: Fingerprint(root), Origin: "unknown"})
 	if err := writeFileAtomic(r, hostPath(opts.Dir, MarkerFile), append(m, '\n'), modeCert, opts.UID, opts.GID); err != nil {
 		return fmt.Errorf("ca.Mark: %w", err)
