@@ -63,7 +63,7 @@ var Family = runtime.Family{
 // files a restart (`systemctl restart dnsmasq`, or dnsmasq@external), as
 // does a daemon that started before its conf file was last written (a
 // hand edit). A reload or restart that a run owes is recorded in
-// /var/lib/phoenix/dnsmasq-pending until it is done, so one that failed,
+// /run/phoenix/dnsmasq-pending until it is done, so one that failed,
 // or that a failure before it left undone, is repeated by the next run;
 // the plan lists the reload or restart. The shell
 // script's old /etc/dnsmasq.d/00-phoenix-aggregated-hosts.conf is deleted
@@ -579,8 +579,9 @@ func staleConf(rt *runtime.Runtime, be Backend, unit string, files []dnsmasq.Fil
 // reloads that a run owes its daemons and has not done yet. Under --sim
 // no daemon's start time is known, and on a host a restart that failed
 // may leave no daemon running: neither shows that the files on disk
-// were never read, so the file says it.
-const PendingFile = "/var/lib/phoenix/dnsmasq-pending"
+// were never read, so the file says it. It lives in /run: a reboot
+// starts the daemons afresh, which pays what was owed.
+const PendingFile = "/run/phoenix/dnsmasq-pending"
 
 func readPending(rt *runtime.Runtime) (map[string]string, error) {
 	out := map[string]string{}
