@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"path"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 
+	"phoenix/builtins/config"
 	"phoenix/internal/ca"
 	"phoenix/internal/machine"
 	"phoenix/internal/site"
@@ -88,7 +90,9 @@ var Family = runtime.Family{Name: "stepca", Module: Module}
 // provisioner key is decrypted once per run. cert holds the chain; the
 // directories of cert and key must exist. Under --sim, where no CA daemon
 // runs in the simulated guest, a ca_url that is the url of a CA this run
-// converged is answered by that CA in process.
+// converged, or of the site's CA (its dns_names or its guest's IP, with
+// the port of its address; a later run than the one that converged it),
+// is answered by that CA in process.
 //
 // serve runs the CA in dir in this process until the run ends (tests,
 // demos); its ca.json's guest paths are mapped to dir. status only reads.
@@ -187,9 +191,14 @@ func (r *Real) Close() error {
 	return errors.Join(errs...)
 }
 
-// Sim is Real with the CAs this run converged answering at their URLs.
+// Sim is Real with the CAs this run converged answering at their URLs,
+// and the site's CA (config's ca section) answering at its URL or at its
+// guest's IP: a run that converges a consumer of the CA (lxc_101.star)
+// comes after the run that converged the CA.
 type Sim struct {
 	*Real
+	// site is the run's site config, nil without one.
+	site func() (*site.Site, error)
 
 	mu     sync.Mutex
 	cas    map[string]ca.Options // by URL
@@ -209,6 +218,12 @@ func (s *Sim) Certificate(ctx context.Context, req ca.CertRequest, st *ca.CertSt
 	s.mu.Lock()
 	o, ok := s.cas[req.CAURL]
 	s.mu.Unlock()
+	if !ok && st.Action != ca.CertUnchanged {
+		var err error
+		if o, ok, err = s.siteCA(req.CAURL); err != nil {
+			return nil, err
+		}
+	}
 	if !ok || st.Action == ca.CertUnchanged {
 		return s.Real.Certificate(ctx, req, st)
 	}
@@ -230,12 +245,58 @@ func (s *Sim) Stats() ca.IssuerStats {
 	return st
 }
 
+// siteCA is the site's CA when url names it: https://NAME:PORT for one
+// of its dns_names, or its guest's IP, with the port of its address. Its
+// password is read from password.txt in its private directory, where
+// lxc_103.star keeps it for the daemon.
+func (s *Sim) siteCA(url string) (ca.Options, bool, error) {
+	if s.site == nil {
+		return ca.Options{}, false, nil
+	}
+	st, err := s.site()
+	if err != nil || st == nil {
+		return ca.Options{}, false, err
+	}
+	c := st.Hypervisor.CA
+	_, port, err := net.SplitHostPort(c.Address)
+	if err != nil || c.PrivateHostPath == "" {
+		return ca.Options{}, false, nil
+	}
+	hosts := append([]string(nil), c.DNSNames...)
+	for _, g := range st.LXCs {
+		if g.VMID == c.VMID && g.Network.IP.IsValid() {
+			hosts = append(hosts, g.Network.IP.Addr().String())
+		}
+	}
+	named := false
+	for _, h := range hosts {
+		named = named || url == "https://"+net.JoinHostPort(h, port)
+	}
+	if !named {
+		return ca.Options{}, false, nil
+	}
+	pwFile := path.Join(c.PrivateHostPath, "password.txt")
+	pw, err := s.root.ReadFile(pwFile)
+	if err != nil {
+		return ca.Options{}, false, fmt.Errorf("the site's CA at %s (simulated): its password: %w", url, err)
+	}
+	return ca.Options{
+		Dir: c.PrivateHostPath, Password: []byte(strings.TrimSpace(string(pw))),
+		DNSNames: c.DNSNames, Address: c.Address,
+		Durations: ca.Durations{Default: c.Durations.Default.Duration, Max: c.Durations.Max.Duration},
+	}, true, nil
+}
+
 func newReal(rt *runtime.Runtime) (Backend, error) {
 	return &Real{issuer: ca.NewIssuer(), root: rt.Root}, nil
 }
 
 func newSim(rt *runtime.Runtime) (Backend, error) {
-	return &Sim{Real: &Real{issuer: ca.NewIssuer(), root: rt.Root}, cas: map[string]ca.Options{}}, nil
+	return &Sim{
+		Real: &Real{issuer: ca.NewIssuer(), root: rt.Root},
+		site: func() (*site.Site, error) { return config.RunSite(rt) },
+		cas:  map[string]ca.Options{},
+	}, nil
 }
 
 // plannedCA is a CA a plan declares (resource "ca:DIR"): its fingerprint
