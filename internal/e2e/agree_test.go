@@ -22,6 +22,15 @@ import (
 type agreeCase struct {
 	file    string // relative to the repository
 	globals starlark.StringDict
+	// after are scripts applied first on the same root, in both modes: a
+	// consumer of the CA needs the CA that lxc_103.star converges.
+	after []string
+}
+
+// prerequisites are the scripts a site script needs applied before it.
+var prerequisites = map[string][]string{
+	"scripts/lxc_101.star": {"scripts/lxc_103.star"},
+	"scripts/renew.star":   {"scripts/lxc_103.star", "scripts/lxc_101.star"},
 }
 
 // agreeCases are every script in scripts/ and the .star tests whose
@@ -40,7 +49,7 @@ func agreeCases(t *testing.T, repo string) []agreeCase {
 			continue // tests of the scripts, run by phoenix test
 		}
 		rel, _ := filepath.Rel(repo, s)
-		out = append(out, agreeCase{file: rel})
+		out = append(out, agreeCase{file: rel, after: prerequisites[rel]})
 	}
 	return append(out,
 		agreeCase{file: "builtins/fs/testdata/fs.star"},
@@ -104,12 +113,24 @@ func TestPlanAgreementNoticesBlindReads(t *testing.T) {
 	}
 }
 
-// traceRun runs one case under --sim on a fresh root and returns what it
-// did, in order.
+// traceRun runs one case under --sim on a fresh root, its prerequisites
+// applied first, and returns what it did, in order.
 func traceRun(t *testing.T, repo string, c agreeCase, dry, blind bool) ([]string, error) {
 	t.Helper()
+	root := filepath.Join(t.TempDir(), "root")
+	for _, before := range c.after {
+		if _, err := runCase(t, repo, agreeCase{file: before}, root, false, false); err != nil {
+			t.Fatalf("%s, applied before %s: %v", before, c.file, err)
+		}
+	}
+	return runCase(t, repo, c, root, dry, blind)
+}
+
+// runCase runs one case under --sim on root and returns what it did.
+func runCase(t *testing.T, repo string, c agreeCase, root string, dry, blind bool) ([]string, error) {
+	t.Helper()
 	rt, err := runtime.New(context.Background(), runtime.Options{
-		Sim: true, DryRun: dry, RootDir: filepath.Join(t.TempDir(), "root"),
+		Sim: true, DryRun: dry, RootDir: root,
 		ConfigDir: filepath.Join(repo, "config"), Stderr: io.Discard,
 		Families: builtins.All(), Globals: c.globals,
 	})
