@@ -16,8 +16,9 @@ import (
 
 // TestNoSecretInOutput runs every script in scripts/ under --sim with
 // --output text and json, at every --log-level (debug adds each PVE API
-// call): a plan on the fresh root, the applying run, a plan and a run on
-// the converged root. Then it reads every secret the runs wrote (the
+// call): a plan on the fresh root (after the scripts it needs,
+// testkit.Prerequisites), the applying run, a plan and a run on the
+// converged root. Then it reads every secret the runs wrote (the
 // files group and others cannot read: passwords, keys) and looks for
 // each value, and each line of each PEM body, in the stdout and stderr
 // of every run, the journal and phoenix log.
@@ -54,6 +55,20 @@ func scanRun(t *testing.T, script, config, output, level string, ran *int) {
 	t.Run(name, func(t *testing.T) {
 		root := t.TempDir()
 		var seen bytes.Buffer // every byte the runs printed
+		repo, err := testkit.Repo()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(repo, script)
+		for _, before := range testkit.Prerequisites[filepath.ToSlash(rel)] {
+			var stdout, stderr bytes.Buffer
+			code := cli.Run([]string{"exec", "--sim", "--root", root, "--config", config, "--output", output, "--log-level", level, filepath.Join(repo, before)}, nil, &stdout, &stderr)
+			if code != cli.ExitOK && code != cli.ExitCheck {
+				t.Fatalf("phoenix exec %s (before %s) exited %d:\n%s", before, rel, code, stderr.String())
+			}
+			seen.Write(stdout.Bytes())
+			seen.Write(stderr.Bytes())
+		}
 		for _, cmd := range []string{"plan", "exec", "plan", "exec"} {
 			var stdout, stderr bytes.Buffer
 			code := cli.Run([]string{cmd, "--sim", "--root", root, "--config", config, "--output", output, "--log-level", level, script}, nil, &stdout, &stderr)

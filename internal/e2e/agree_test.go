@@ -27,12 +27,6 @@ type agreeCase struct {
 	after []string
 }
 
-// prerequisites are the scripts a site script needs applied before it.
-var prerequisites = map[string][]string{
-	"scripts/lxc_101.star": {"scripts/lxc_103.star"},
-	"scripts/renew.star":   {"scripts/lxc_103.star", "scripts/lxc_101.star"},
-}
-
 // agreeCases are every script in scripts/ and the .star tests whose
 // assertions hold in a plan as in an apply. Left out: zfs.star asserts
 // sizes a plan cannot know, parallel.star lets steps race for who
@@ -49,7 +43,7 @@ func agreeCases(t *testing.T, repo string) []agreeCase {
 			continue // tests of the scripts, run by phoenix test
 		}
 		rel, _ := filepath.Rel(repo, s)
-		out = append(out, agreeCase{file: rel, after: prerequisites[rel]})
+		out = append(out, agreeCase{file: rel, after: testkit.Prerequisites[rel]})
 	}
 	return append(out,
 		agreeCase{file: "builtins/fs/testdata/fs.star"},

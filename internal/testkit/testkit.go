@@ -144,3 +144,13 @@ func StepPath(prefix string) (scratch string, remove func()) {
 	os.Setenv("STEPPATH", filepath.Join(scratch, "steppath"))
 	return scratch, func() { os.RemoveAll(scratch) }
 }
+
+// Prerequisites are, for a site script (by its path from the
+// repository's root), the scripts that must have converged on the same
+// root before it runs: a consumer of the CA needs lxc_103.star's export.
+// Tests that run every script of scripts/ on a fresh root apply these
+// first.
+var Prerequisites = map[string][]string{
+	"scripts/lxc_101.star": {"scripts/lxc_103.star"},
+	"scripts/renew.star":   {"scripts/lxc_103.star", "scripts/lxc_101.star"},
+}
