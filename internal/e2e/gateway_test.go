@@ -24,6 +24,7 @@ import (
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 
+	"phoenix/builtins"
 	"phoenix/builtins/proxmox"
 	"phoenix/internal/ca"
 	"phoenix/internal/machine"
@@ -143,6 +144,27 @@ func TestGateway(t *testing.T) {
 		l.reloadNginx(goodCert)
 	}
 
+	t.Run("the served CA issues and renews at the URL the host uses", func(t *testing.T) {
+		defer restore()
+		// A renew window longer than the lifetime: renewed over mTLS.
+		if got := l.issueReal(t, "1000h"); got != "gateway renew https://10.0.0.103:9000" {
+			t.Errorf("renewing: %q", got)
+		}
+		other := testkit.Issue(t, "Other CA", nil, true, time.Now().Add(time.Hour*24*365))
+		leaf := testkit.Issue(t, gwName, other, false, time.Now().Add(7*24*time.Hour), gwName, gwAltName)
+		writeFile(t, certFile, leaf.PEM(), 0o644)
+		writeFile(t, keyFile, leafKeyPEM(t, leaf), 0o600)
+		// A foreign certificate: issued anew with the JWK provisioner.
+		if got := l.issueReal(t, ""); got != "gateway issue https://10.0.0.103:9000" {
+			t.Errorf("issuing: %q", got)
+		}
+		l.reloadNginx(mustReadFile(t, certFile))
+		for _, c := range l.checks() {
+			if c.Status != "ok" {
+				t.Errorf("with the certificate the served CA issued: %s %s: %s", c.Name, c.Status, c.Detail)
+			}
+		}
+	})
 	t.Run("certificate from another CA", func(t *testing.T) {
 		other := testkit.Issue(t, "Other CA", nil, true, time.Now().Add(time.Hour*24*365))
 		leaf := testkit.Issue(t, gwName, other, false, time.Now().Add(7*24*time.Hour), gwName, gwAltName)
@@ -445,6 +467,42 @@ func (l *gatewayLab) reloadNginx(crt []byte) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// issueReal converges the site's certificates for real (no --sim)
+// against the served CA, with renew_before ("" for the site's window),
+// and returns what the script printed.
+func (l *gatewayLab) issueReal(t *testing.T, renewBefore string) string {
+	t.Helper()
+	var out bytes.Buffer
+	rt, err := runtime.New(context.Background(), runtime.Options{
+		RootDir: l.root, ConfigDir: l.config, Stderr: io.MultiWriter(&out, testLog{t}), Families: builtins.All(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	script := filepath.Join(l.repo, "internal", "e2e", "testdata", "star", "certs_real.star")
+	decls, err := runtime.DeclaredParams(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var args []string
+	if renewBefore != "" {
+		args = append(args, "--renew-before="+renewBefore)
+	}
+	if _, err := rt.SetParams(decls, args, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.ExecScript(script); err != nil {
+		t.Fatalf("%s: %v", filepath.Base(script), err)
+	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(line, "gateway ") {
+			return line
+		}
+	}
+	return out.String()
 }
 
 // get GETs / from the gateway as name, verified against the site's root.
