@@ -21,9 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"go.starlark.net/starlark"
-	"go.starlark.net/starlarkstruct"
-
 	"phoenix/builtins"
 	"phoenix/builtins/proxmox"
 	"phoenix/internal/ca"
@@ -48,8 +45,9 @@ const (
 	gwCertTrack = "cert:/" + gwCerts + "/gateway.crt"
 )
 
-// capturePushes keeps what scripts push into lxc:101 (dst -> content),
-// exactly as pct push got it, then lets the simulated pct do the rest.
+// capturePushes keeps what scripts push into lxc:101 (path -> content),
+// exactly as pct push got it, following the rename in the container
+// that puts it in place; the simulated pct does the rest.
 func capturePushes(into map[string][]byte, mu *sync.Mutex) func(*runtime.Runtime, *machine.SimRunner) error {
 	return func(rt *runtime.Runtime, sr *machine.SimRunner) error {
 		pct := machine.NewSimRunner()
@@ -64,6 +62,15 @@ func capturePushes(into map[string][]byte, mu *sync.Mutex) func(*runtime.Runtime
 				}
 				mu.Lock()
 				into[c.Argv[4]] = b
+				mu.Unlock()
+			}
+			// pct exec 101 -- mv -f TMP DST
+			if a := c.Argv; len(a) == 8 && a[1] == "exec" && a[2] == "101" && a[4] == "mv" && a[5] == "-f" {
+				mu.Lock()
+				if b, ok := into[a[6]]; ok {
+					into[a[7]] = b
+					delete(into, a[6])
+				}
 				mu.Unlock()
 			}
 			return pct.Run(ctx, c)
@@ -185,7 +192,7 @@ func TestGateway(t *testing.T) {
 	t.Run("CA stopped", func(t *testing.T) {
 		l.stopCA()
 		defer l.startCA()
-		cs := l.wantFail(t, "", "connection refused")
+		cs := l.wantFail(t, "ca health", "connection refused")
 		for _, c := range cs {
 			if strings.HasPrefix(c.Name, "gateway") && c.Status != "ok" {
 				t.Errorf("the CA is not on the gateway's path, but %s: %s", c.Name, c.Detail)
@@ -234,7 +241,6 @@ type gatewayLab struct {
 	root, tmp         string
 	phoenix           string // the test binary as phoenix
 	rendered          []byte // the site lxc_101.star pushed into 101
-	stepCACheck       string
 	caPW              []byte
 	ca, nginx         *testkit.Daemon
 	backendCert       tls.Certificate
@@ -248,9 +254,6 @@ func newGatewayLab(t *testing.T) *gatewayLab {
 	repo := testkit.RepoDir(t)
 	l := &gatewayLab{t: t, repo: repo, config: filepath.Join(repo, "config"), tmp: t.TempDir()}
 	l.root = filepath.Join(l.tmp, "root")
-	if p := filepath.Join(repo, "scripts", "checks", "check_step_ca.star"); fileExists(p) {
-		l.stepCACheck = p
-	}
 
 	runSim(t, l.config, l.root, filepath.Join(repo, "scripts", "lxc_103.star"))
 	pushed, mu := map[string][]byte{}, &sync.Mutex{}
@@ -541,19 +544,11 @@ func (l *gatewayLab) get(name string) (int, string) {
 func (l *gatewayLab) checks() []runtime.CheckResult {
 	t := l.t
 	t.Helper()
-	scripts := []string{filepath.Join(l.repo, "scripts", "checks", "check_nginx_gateway.star")}
-	if l.stepCACheck != "" {
-		scripts = append(scripts, l.stepCACheck)
+	scripts := []string{
+		filepath.Join(l.repo, "scripts", "checks", "check_nginx_gateway.star"),
+		filepath.Join(l.repo, "scripts", "checks", "check_step_ca.star"),
 	}
 	var all []runtime.CheckResult
-	if l.stepCACheck == "" {
-		// No check_step_ca.star: lxc_103.star's own check of the CA
-		// endpoint, run as on a real host (as TestHealthCheck does).
-		real := starlark.StringDict{"phoenix": starlarkstruct.FromStringDict(starlark.String("phoenix"),
-			starlark.StringDict{"sim": starlark.False, "target": starlark.String("")})}
-		r := runSimWith(t, l.config, l.root, filepath.Join(l.repo, "scripts", "lxc_103.star"), real)
-		all = append(all, r.report.Checks...)
-	}
 	for _, s := range scripts {
 		cmd := exec.Command(l.phoenix, "exec", "--root", l.root, "--config", l.config, "--output", "json", s)
 		var stdout, stderr bytes.Buffer
@@ -721,11 +716,6 @@ func mkdirTemp(t *testing.T, dir, pattern string) string {
 		t.Fatal(err)
 	}
 	return d
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
 
 func keys(m map[string][]byte) []string {
