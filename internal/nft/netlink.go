@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -132,7 +134,21 @@ func (n *Netlink) Current() (*Ruleset, error) {
 	if !slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == Table }) {
 		return nil, nil
 	}
-	return decode(c)
+	// The table is read in several dumps (chains, sets, rules): one that
+	// another process replaces meanwhile (a rollback, an operator's nft -f)
+	// loses an object between them. Read it again, whole.
+	for try := 1; ; try++ {
+		rs, err := decode(c)
+		if err == nil || try == 5 || !vanished(err) {
+			return rs, err
+		}
+		time.Sleep(time.Duration(try) * 20 * time.Millisecond)
+	}
+}
+
+// vanished reports an error from an object that went away mid-read.
+func vanished(err error) bool {
+	return errors.Is(err, syscall.ENOENT) || strings.Contains(err.Error(), "no such file or directory")
 }
 
 // Sysctl reads a sysctl of the namespace.
