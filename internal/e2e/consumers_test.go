@@ -41,28 +41,17 @@ const stepEnv = "PHOENIX_E2E_STEP"
 //     file, and no terminal (in CI and with PHOENIX_INTEROP=1: it builds
 //     step, a minute or more the first time).
 func TestCAConsumers(t *testing.T) {
+	var env []string
 	if os.Getenv(netnsEnv) != "1" {
 		needRoot(t)
-		unshare := testkit.Tool(t, "unshare")
-		testkit.Tool(t, "ip")
-		cmd := exec.Command(unshare, "--net", "--", os.Args[0], "-test.run=^TestCAConsumers$", "-test.v", "-test.count=1")
-		cmd.Env = append(os.Environ(), netnsEnv+"=1")
 		if testkit.InCI() || os.Getenv("PHOENIX_INTEROP") == "1" {
 			// Built out here: the module proxy is not reachable from the
 			// new network namespace.
-			cmd.Env = append(cmd.Env, stepEnv+"="+buildStep(t))
+			env = append(env, stepEnv+"="+buildStep(t))
 		}
-		out, err := cmd.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "--- PASS: TestCAConsumers") {
-			t.Fatalf("in a new network namespace: %v\n%s", err, out)
-		}
-		t.Logf("in a new network namespace:\n%s", out)
-		return
 	}
-	for _, args := range [][]string{{"link", "set", "lo", "up"}, {"addr", "add", "10.0.0.103/32", "dev", "lo"}} {
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
+	if !inCANetns(t, env...) {
+		return
 	}
 	tools := map[string]string{}
 	for _, tool := range []string{"unshare", "mount", "sh", "curl"} {

@@ -19,28 +19,42 @@ import (
 
 const netnsEnv = "PHOENIX_E2E_IN_NETNS"
 
+// inCANetns reports whether the test runs in a fresh network namespace
+// where 10.0.0.103, the CA's address in the site config, is on the
+// loopback. Called outside one, it runs the test again inside one
+// (unshare --net, so the host's network is not touched), with env added,
+// fails t when that run does not pass, and returns false.
+func inCANetns(t *testing.T, env ...string) bool {
+	t.Helper()
+	if os.Getenv(netnsEnv) != "1" {
+		needRoot(t)
+		unshare := testkit.Tool(t, "unshare")
+		testkit.Tool(t, "ip")
+		cmd := exec.Command(unshare, "--net", "--", os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1")
+		cmd.Env = append(append(os.Environ(), netnsEnv+"=1"), env...)
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+			t.Fatalf("in a new network namespace: %v\n%s", err, out)
+		}
+		t.Logf("in a new network namespace:\n%s", out)
+		return false
+	}
+	for _, args := range [][]string{{"link", "set", "lo", "up"}, {"addr", "add", "10.0.0.103/32", "dev", "lo"}} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	return true
+}
+
 // TestHealthCheck runs lxc_103.star's health check as on a real host: the
 // CA answers at 103's address from the site config (10.0.0.103:9000),
 // which a fresh network namespace puts on its loopback, so the host's
 // network is not touched. Served, the check is ok; stopped, it fails
 // (exit 3); restarted by the run, the check waits for it to listen.
 func TestHealthCheck(t *testing.T) {
-	if os.Getenv(netnsEnv) != "1" {
-		needRoot(t)
-		unshare := testkit.Tool(t, "unshare")
-		testkit.Tool(t, "ip")
-		cmd := exec.Command(unshare, "--net", "--", os.Args[0], "-test.run=^TestHealthCheck$", "-test.v", "-test.count=1")
-		cmd.Env = append(os.Environ(), netnsEnv+"=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "--- PASS: TestHealthCheck") {
-			t.Fatalf("in a new network namespace: %v\n%s", err, out)
-		}
+	if !inCANetns(t) {
 		return
-	}
-	for _, args := range [][]string{{"link", "set", "lo", "up"}, {"addr", "add", "10.0.0.103/32", "dev", "lo"}} {
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
 	}
 	_, config, script := lxc103(t)
 	root := filepath.Join(t.TempDir(), "root")
