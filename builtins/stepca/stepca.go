@@ -112,10 +112,10 @@ var Module = &starlarkstruct.Module{
 // and from are site paths, acted on through the run's root),
 // certificates from a running CA, and CAs served in this process. Real
 // asks the CA at ca_url over the network; Sim answers a ca_url that
-// names a CA this run converged (stepca.init's url) by signing with that
-// CA's intermediate in process, since under --sim no daemon runs inside
-// the simulated guest. Other URLs (a CA stepca.serve runs) it asks as
-// Real does.
+// names a CA this run converged (stepca.init's url) or the site's CA by
+// signing with that CA's intermediate in process, since under --sim no
+// daemon runs inside the simulated guest. Other URLs (a CA stepca.serve
+// runs) it asks as Real does.
 type Backend interface {
 	Inspect(dir string, password []byte) (*ca.State, error)
 	InspectSource(dir string, password []byte) (*ca.Source, error)
