@@ -106,16 +106,7 @@ func execString(t *testing.T, rt *runtime.Runtime, name, src string) (starlark.S
 // the external instance's files go and its service is stopped and
 // disabled, once; the internal view stays as it was.
 func TestRetireExternalView(t *testing.T) {
-	dir := t.TempDir()
-	for _, f := range []string{"phoenix_hypervisor_config.json", "phoenix_lxc_configs.json", "phoenix_vm_configs.json"} {
-		b, err := os.ReadFile(filepath.Join(config(t), f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := testkit.SiteConfig(t)
 	rt := runtimetest.New(t, runtimetest.Options{Families: builtins.All(), ConfigDir: dir})
 	if _, err := execString(t, rt, "with.star", `dnsmasq.apply(dnsmasq.render(config.site()))`); err != nil {
 		t.Fatal(err)

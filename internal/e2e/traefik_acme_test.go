@@ -635,26 +635,42 @@ func TestMeshRefusals(t *testing.T) {
 // decoded form.
 func editedConfig(t *testing.T, repo, file string, edit func(map[string]any)) string {
 	t.Helper()
-	dir := t.TempDir()
-	for _, f := range []string{"phoenix_hypervisor_config.json", "phoenix_lxc_configs.json", "phoenix_vm_configs.json"} {
-		b, err := os.ReadFile(filepath.Join(repo, "config", f))
+	dir := testkit.SiteConfig(t)
+	testkit.EditJSON(t, filepath.Join(dir, file), edit)
+	return dir
+}
+
+// TestMeshBackendTrust: an https route's backend is verified against the
+// site's root unless its route says insecure_skip_verify (Portainer's
+// self-signed certificate), which gives that route alone a transport
+// that accepts any certificate.
+func TestMeshBackendTrust(t *testing.T) {
+	repo := testkit.RepoDir(t)
+	script := filepath.Join(repo, "scripts", "lxc_102.star")
+	transport := func(config string) string {
+		root := filepath.Join(t.TempDir(), "root")
+		if _, err := runHostile(t, config, root, script); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(root, "var/lib/phoenix/lxc/102/etc/traefik/dynamic.yml"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		var m map[string]any
-		if err := json.Unmarshal(b, &m); err != nil {
-			t.Fatal(err)
+		s := string(b)
+		i := strings.Index(s, "  serversTransports:\n    portainer:\n")
+		if i < 0 {
+			t.Fatalf("no transport for portainer in:\n%s", s)
 		}
-		delete(m, "$schema")
-		if f == file {
-			edit(m)
-		}
-		if b, err = json.Marshal(m); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		s = s[i+len("  serversTransports:\n    portainer:\n"):]
+		return s[:strings.Index(s, "  services:")]
 	}
-	return dir
+	if got := transport(filepath.Join(repo, "config")); !strings.Contains(got, "rootCAs:\n        - \"/etc/traefik/ca/root_ca.crt\"") || strings.Contains(got, "insecureSkipVerify") {
+		t.Errorf("verified transport:\n%s", got)
+	}
+	insecure := editedConfig(t, repo, "phoenix_lxc_configs.json", func(m map[string]any) {
+		m["102"].(map[string]any)["traefik"].(map[string]any)["routes"].([]any)[0].(map[string]any)["insecure_skip_verify"] = true
+	})
+	if got := transport(insecure); got != "      insecureSkipVerify: true\n" {
+		t.Errorf("insecure transport:\n%q", got)
+	}
 }

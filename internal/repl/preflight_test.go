@@ -2,7 +2,6 @@ package repl_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,26 +16,10 @@ import (
 // does, naming the cause; the session goes on, and statements that do not
 // touch the family are not held up by it.
 func TestPreflightBeforeStatement(t *testing.T) {
-	cfg := t.TempDir()
-	for _, f := range []string{"phoenix_hypervisor_config.json", "phoenix_lxc_configs.json", "phoenix_vm_configs.json"} {
-		b, err := os.ReadFile(filepath.Join(testkit.RepoDir(t), "config", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if f == "phoenix_lxc_configs.json" {
-			var m map[string]any
-			if err := json.Unmarshal(b, &m); err != nil {
-				t.Fatal(err)
-			}
-			m["103"].(map[string]any)["template"] = "local:vztmpl/nosuch-os_1.0_amd64.tar.zst"
-			if b, err = json.Marshal(m); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := os.WriteFile(filepath.Join(cfg, f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	cfg := testkit.SiteConfig(t)
+	testkit.EditJSON(t, filepath.Join(cfg, "phoenix_lxc_configs.json"), func(m map[string]any) {
+		m["103"].(map[string]any)["template"] = "local:vztmpl/nosuch-os_1.0_amd64.tar.zst"
+	})
 	root := filepath.Join(t.TempDir(), "root")
 	in := strings.NewReader("x = 41\nproxmox.lxc_ensure(site.lxc(103), data = site.hypervisor.zfs.persistent_data)\nx + 1\n")
 	var out, errb bytes.Buffer

@@ -92,6 +92,17 @@ func (GuestRecord) schemaRule() string {
 	return `{"not": {"required": ["address", "cname"]}}`
 }
 
+func (r *Route) check(c *structCtx) {
+	if r.InsecureSkipVerify && r.Scheme != "https" {
+		c.err("insecure_skip_verify", "only for a route with scheme https")
+	}
+}
+
+func (Route) schemaRule() string {
+	return `{"if": {"properties": {"insecure_skip_verify": {"const": true}}, "required": ["insecure_skip_verify"]},
+		"then": {"properties": {"scheme": {"const": "https"}}}}`
+}
+
 var icmpTypes = map[string][]string{
 	"icmp":   {"destination-unreachable", "time-exceeded", "parameter-problem", "echo-request", "echo-reply"},
 	"icmpv6": {"destination-unreachable", "time-exceeded", "parameter-problem", "echo-request", "echo-reply", "packet-too-big", "nd-router-solicit", "nd-router-advert", "nd-neighbor-solicit", "nd-neighbor-advert"},

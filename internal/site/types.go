@@ -207,6 +207,9 @@ type Route struct {
 	VMID   int      `json:"vmid,required" min:"100" max:"999999999" doc:"The guest that serves the route."`
 	Port   int      `json:"port,required" min:"1" max:"65535" doc:"The guest's port."`
 	Scheme string   `json:"scheme" enum:"http|https" default:"https" doc:"How Traefik talks to the guest."`
+	// InsecureSkipVerify is the documented way out for a backend whose
+	// certificate no CA of the site issued (Portainer's own, self-signed).
+	InsecureSkipVerify bool `json:"insecure_skip_verify" default:"false" doc:"https only: accept any certificate from the guest (encrypted, not authenticated), for a backend whose certificate the site's CA did not issue, such as Portainer's self-signed one. Off, the certificate must chain to the site's root."`
 }
 
 // RootFS is a container's root disk.
