@@ -202,6 +202,13 @@ func Confirm(thread *starlark.Thread, question string) error {
 	if rt.Opts.DryRun || rt.Opts.Confirm == nil {
 		return nil
 	}
+	rt.mu.Lock()
+	asked := rt.confirmed[question]
+	rt.mu.Unlock()
+	if asked {
+		// Asked earlier in this run, before its first change.
+		return nil
+	}
 	ok, err := rt.Opts.Confirm(question)
 	if err != nil {
 		return err
@@ -209,6 +216,12 @@ func Confirm(thread *starlark.Thread, question string) error {
 	if !ok {
 		return fmt.Errorf("not confirmed: %s; nothing of it was done", question)
 	}
+	rt.mu.Lock()
+	if rt.confirmed == nil {
+		rt.confirmed = map[string]bool{}
+	}
+	rt.confirmed[question] = true
+	rt.mu.Unlock()
 	return nil
 }
 

@@ -75,6 +75,9 @@ type Runtime struct {
 	stmtCtx  context.Context
 	journal  *journal  // set by OpenJournal
 	stop     stopState // see Stop
+	// confirmed are the questions the operator said yes to in this run
+	// (Confirm): a script may ask one before its first change.
+	confirmed map[string]bool
 }
 
 type backend struct {

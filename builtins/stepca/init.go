@@ -174,25 +174,77 @@ func initCA(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	}), nil
 }
 
+// replaces reports whether init, given reinit and force, moves the CA
+// in st aside for a new one: the change converging again cannot undo.
+func replaces(st *ca.State, reinit, force bool) bool {
+	switch {
+	case reinit:
+		return st.Status != ca.Missing
+	case st.Status == ca.Invalid, len(st.Leftovers) > 0:
+		return force
+	}
+	return false
+}
+
+// replaceQuestion is what the operator is asked before that; the run
+// asks it once (runtime.Confirm remembers the answer).
+func replaceQuestion(dir string, st *ca.State) string {
+	return fmt.Sprintf("replace the CA in %s (root %s) with a new one? It is snapshotted and moved aside, and every consumer must then trust the new root", dir, ca.ShortFingerprint(st.Fingerprint))
+}
+
+// confirmReplace asks, before a run's first change, the question that
+// init(dir, reinit=, force=) would ask when it reaches the CA, so that a
+// refusal leaves everything as it was. It returns whether init would
+// replace the CA.
+func confirmReplace(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	fn := b.Name()
+	var dir string
+	var pw starlark.Value
+	var reinit, force bool
+	if err := starlark.UnpackArgs(fn, args, kwargs, "dir", &dir, "password", &pw, "reinit?", &reinit, "force?", &force); err != nil {
+		return nil, err
+	}
+	rt := runtime.FromThread(thread)
+	if _, err := sitePath(rt, fn, "dir", dir); err != nil {
+		return nil, err
+	}
+	password, err := secretArg(fn, "password", pw)
+	if err != nil {
+		return nil, err
+	}
+	be, err := BackendOf(rt)
+	if err != nil {
+		return nil, siteErr(rt, fn, err)
+	}
+	st, err := be.Inspect(dir, password)
+	if err != nil {
+		return nil, siteErr(rt, fn, err)
+	}
+	if !replaces(st, reinit, force) {
+		return starlark.False, nil
+	}
+	if err := runtime.Confirm(thread, replaceQuestion(dir, st)); err != nil {
+		return nil, fmt.Errorf("%s: %w", fn, err)
+	}
+	return starlark.True, nil
+}
+
 // converge decides by the CA's state and declares what it does.
 func converge(thread *starlark.Thread, fn string, be Backend, a *initArgs, st *ca.State) (*initResult, error) {
 	resource := "ca:" + a.dir
 	reason := siteText(runtime.FromThread(thread), st.Reason)
 	repair := "force=True (lxc_103.star: --reinit) snapshots the dataset, moves the CA aside and makes a new one"
-	backup := false
+	backup := replaces(st, a.reinit, a.force)
 	switch {
 	case a.reinit:
-		backup = st.Status != ca.Missing
 	case st.Status == ca.Invalid:
 		if !a.force {
 			return nil, fmt.Errorf("%s: %s: the CA is invalid: %s. Nothing was changed; %s", fn, a.dir, reason, repair)
 		}
-		backup = true
 	case len(st.Leftovers) > 0:
 		if !a.force {
 			return nil, fmt.Errorf("%s: %s: %s, which no phoenix run staged. Nothing was changed; %s", fn, a.dir, reason, repair)
 		}
-		backup = true
 	case st.Status == ca.Valid || st.Status == ca.NeedsReissue:
 		if a.explicit {
 			if err := sameRoot(thread, fn, be, a, st); err != nil {
@@ -235,8 +287,7 @@ func converge(thread *starlark.Thread, fn string, be Backend, a *initArgs, st *c
 
 	res := &initResult{}
 	if backup {
-		q := fmt.Sprintf("replace the CA in %s (root %s) with a new one? It is snapshotted and moved aside, and every consumer must then trust the new root", a.dir, ca.ShortFingerprint(st.Fingerprint))
-		if err := runtime.Confirm(thread, q); err != nil {
+		if err := runtime.Confirm(thread, replaceQuestion(a.dir, st)); err != nil {
 			return nil, fmt.Errorf("%s: %w", fn, err)
 		}
 		if err := backupCA(thread, fn, be, a, st, res); err != nil {

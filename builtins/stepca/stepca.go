@@ -30,6 +30,7 @@ var Family = runtime.Family{Name: "stepca", Module: Module}
 //
 //	init(dir: str, name: str, dns_names: list, provisioner: str, password: secret, provisioner_password: secret, guest_dir: str = "/etc/step-ca/ssl", address: str = ":9000", acme: bool = True, durations: struct|dict|None = None, adopt_from: str|list|None = None, force: bool = False, reinit: bool = False, owner: str|int|tuple|None = None) - struct(changed, action, created, adopted, reissued, dir, root, fingerprint, url, backup, snapshot)
 //	status(dir: str, password: secret) - struct(status, reason, fingerprint, root_subject, intermediate_not_after, provisioners, guest_dir, dns_names, address)
+//	confirm_replace(dir: str, password: secret, reinit: bool = False, force: bool = False) - bool
 //	export(dir: str, to: str, provisioner_password: secret|None = None, owner: str|int|tuple|None = None, ca_url: str = "", provisioner: str = "", mounted_at: str = "") - struct(changed, fingerprint, path, root, defaults)
 //	certificate(ca_url: str, root: str, provisioner: str, provisioner_password: secret, subject: str, cert: str, key: str, sans: list|None = None, renew_before: str|None = None, owner: str|int|tuple|None = None) - struct(changed, action, reason, serial, not_after, sans, cert, key)
 //	serve(dir: str, password: secret, listen: str = "127.0.0.1:0") - struct(url, root, fingerprint)
@@ -96,14 +97,19 @@ var Family = runtime.Family{Name: "stepca", Module: Module}
 //
 // serve runs the CA in dir in this process until the run ends (tests,
 // demos); its ca.json's guest paths are mapped to dir. status only reads.
+// confirm_replace asks, at the start of a run, the question init with the
+// same reinit and force would ask before it moves the CA aside (when it
+// would), so that "no" leaves the run's other changes undone too; init
+// does not ask again. It returns whether init will replace the CA.
 var Module = &starlarkstruct.Module{
 	Name: "stepca",
 	Members: starlark.StringDict{
-		"init":        starlark.NewBuiltin("stepca.init", initCA),
-		"status":      starlark.NewBuiltin("stepca.status", status),
-		"export":      starlark.NewBuiltin("stepca.export", export),
-		"certificate": starlark.NewBuiltin("stepca.certificate", certificate),
-		"serve":       starlark.NewBuiltin("stepca.serve", serve),
+		"init":            starlark.NewBuiltin("stepca.init", initCA),
+		"status":          starlark.NewBuiltin("stepca.status", status),
+		"confirm_replace": starlark.NewBuiltin("stepca.confirm_replace", confirmReplace),
+		"export":          starlark.NewBuiltin("stepca.export", export),
+		"certificate":     starlark.NewBuiltin("stepca.certificate", certificate),
+		"serve":           starlark.NewBuiltin("stepca.serve", serve),
 	},
 }
 
