@@ -151,7 +151,10 @@ func (rt *Runtime) Close() {
 	defer rt.mu.Unlock()
 	for _, k := range slices.Sorted(maps.Keys(rt.backends)) {
 		if c, ok := rt.backends[k].v.(io.Closer); ok {
-			c.Close()
+			// A simulator writes its last state here: say when it cannot.
+			if err := c.Close(); err != nil {
+				fmt.Fprintf(rt.Opts.Stderr, "phoenix: closing the %s backend: %v\n", k, err)
+			}
 		}
 	}
 	rt.Root.Close()

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"go.starlark.net/starlark"
 	"golang.org/x/sys/unix"
@@ -309,7 +310,10 @@ func startSim(rt *runtime.Runtime, opts pve.Options) (*Sim, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := pvesim.New(pvesim.Options{RootPassword: pw, StateFile: state})
+	// It dies with this run: written behind, and for the last time at
+	// Close, so that a run creating N guests does not write the state N
+	// times.
+	srv, err := pvesim.New(pvesim.Options{RootPassword: pw, StateFile: state, WriteBehind: 200 * time.Millisecond})
 	if err != nil {
 		return nil, err
 	}

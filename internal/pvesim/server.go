@@ -38,6 +38,13 @@ type Options struct {
 	// StateFile persists the simulated cluster after every change; empty
 	// keeps it in memory.
 	StateFile string
+	// WriteBehind, when positive, persists the StateFile at most once per
+	// this interval instead of after every change, and Close writes the
+	// last state. For a simulator that lives and dies with its only
+	// client (phoenix exec --sim): writing the whole state after every
+	// change makes a run that creates N guests cost N². A write that
+	// fails is the error of the next request.
+	WriteBehind time.Duration
 	// DebugEndpoint serves the request counter at /debug/requests.
 	DebugEndpoint bool
 	// TokenPrivileges restricts tokens (by ID, "USER@REALM!ID") to the
@@ -64,6 +71,13 @@ type Server struct {
 
 	persistMu sync.Mutex
 	persisted uint64
+
+	// With WriteBehind: dirty wakes the writer; writeErr is its last
+	// failure, reported by the next request and by Close.
+	dirty    chan struct{}
+	quit     chan struct{}
+	writerWG sync.WaitGroup
+	writeErr error // guarded by persistMu
 
 	reqMu    sync.Mutex
 	requests map[string]int
@@ -118,6 +132,7 @@ func New(opts Options) (*Server, error) {
 					s.running = append(s.running, t)
 				}
 			}
+			s.startWriter()
 			return s, nil
 		}
 	}
@@ -135,7 +150,78 @@ func New(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("pvesim: write state %s: %w", opts.StateFile, err)
 		}
 	}
+	s.startWriter()
 	return s, nil
+}
+
+func (s *Server) startWriter() {
+	if s.opts.StateFile == "" || s.opts.WriteBehind <= 0 {
+		return
+	}
+	s.dirty = make(chan struct{}, 1)
+	s.quit = make(chan struct{})
+	s.writerWG.Add(1)
+	go func() {
+		defer s.writerWG.Done()
+		for {
+			select {
+			case <-s.quit:
+				return
+			case <-s.dirty:
+			}
+			// Changes that come meanwhile share this write.
+			select {
+			case <-s.quit:
+				return
+			case <-time.After(s.opts.WriteBehind):
+			}
+			if err := s.flush(); err != nil {
+				s.persistMu.Lock()
+				s.writeErr = err
+				s.persistMu.Unlock()
+			}
+		}
+	}()
+}
+
+// flush writes the current state unless it is on disk already.
+func (s *Server) flush() error {
+	s.mu.Lock()
+	version := s.version
+	data, err := s.snapshot()
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.persist(version, data)
+}
+
+// changed records a change to the world; the caller holds s.mu. It
+// returns the state to persist once s.mu is released (nil with
+// WriteBehind: the writer does it).
+func (s *Server) changed() ([]byte, uint64, error) {
+	s.version++
+	if s.dirty != nil {
+		select {
+		case s.dirty <- struct{}{}:
+		default:
+		}
+		return nil, 0, nil
+	}
+	data, err := s.snapshot()
+	return data, s.version, err
+}
+
+// writeFailure is the write-behind writer's last failure, once.
+func (s *Server) writeFailure() error {
+	if s.opts.WriteBehind <= 0 {
+		return nil
+	}
+	s.persistMu.Lock()
+	defer s.persistMu.Unlock()
+	err := s.writeErr
+	s.writeErr = nil
+	return err
 }
 
 // ParseToken splits "USER@REALM!ID=SECRET" into the token ID and secret.
@@ -210,12 +296,11 @@ func (s *Server) PushFile(node string, vmid int, path, sha256hex string) error {
 		return fmt.Errorf("pvesim: push %d:%s: container %d is not running", vmid, path, vmid)
 	}
 	s.w.Files[fileKey(vmid, path)] = strings.ToLower(sha256hex)
-	s.version++
-	data, err := s.snapshot()
+	data, version, err := s.changed()
 	if err != nil {
 		return err
 	}
-	return s.persist(s.version, data)
+	return s.persist(version, data)
 }
 
 // MoveFile renames a file pushed into a running container, as `mv -f`
@@ -234,12 +319,11 @@ func (s *Server) MoveFile(node string, vmid int, from, to string) error {
 	}
 	delete(s.w.Files, fileKey(vmid, from))
 	s.w.Files[fileKey(vmid, to)] = h
-	s.version++
-	data, err := s.snapshot()
+	data, version, err := s.changed()
 	if err != nil {
 		return err
 	}
-	return s.persist(s.version, data)
+	return s.persist(version, data)
 }
 
 // FileHash returns the SHA-256 of a file pushed into container vmid.
@@ -342,23 +426,38 @@ func (s *Server) HTTPClient() *http.Client {
 	}}
 }
 
-// Close stops serving. The state is already persisted after each change.
+// Close stops serving and, with WriteBehind, writes the last state;
+// otherwise it is already persisted after each change.
 func (s *Server) Close() error {
 	s.srvMu.Lock()
 	defer s.srvMu.Unlock()
-	if s.srv == nil {
-		return nil
+	var err error
+	if s.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		err = s.srv.Shutdown(ctx)
+		if err != nil {
+			s.srv.Close()
+		}
+		if serr := <-s.serveErr; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+			err = serr
+		}
+		s.srv = nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	err := s.srv.Shutdown(ctx)
-	if err != nil {
-		s.srv.Close()
+	if s.quit != nil {
+		// No request comes any more: the writer's last word, then ours.
+		close(s.quit)
+		s.writerWG.Wait()
+		s.quit = nil
+		s.mu.Lock()
+		s.dirty = nil
+		s.mu.Unlock()
+		s.persistMu.Lock()
+		werr := s.writeErr
+		s.writeErr = nil
+		s.persistMu.Unlock()
+		err = errors.Join(err, werr, s.flush())
 	}
-	if serr := <-s.serveErr; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
-	s.srv = nil
 	return err
 }
 
@@ -494,13 +593,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	var version uint64
 	var perr error
 	if c.dirty {
-		s.version++
-		version = s.version
-		snap, perr = s.snapshot()
+		snap, version, perr = s.changed()
 	}
 	s.mu.Unlock()
 	if perr == nil && snap != nil {
 		perr = s.persist(version, snap)
+	}
+	if perr == nil {
+		perr = s.writeFailure()
 	}
 	if perr != nil {
 		writeError(w, fail(http.StatusInternalServerError, "%s", perr))

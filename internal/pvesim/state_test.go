@@ -197,3 +197,52 @@ func converge(n *proxmox.Node, id int) error {
 type taskError struct{ status string }
 
 func (e *taskError) Error() string { return "task ended " + e.status }
+
+// TestWriteBehind: with WriteBehind the state is written after the
+// changes, not with each one, and Close writes the last of it; a write
+// that fails is the error of a later request and of Close.
+func TestWriteBehind(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "sim.json")
+	s := startSim(t, Options{StateFile: state, TaskDuration: time.Millisecond, WriteBehind: time.Hour})
+	createCT(t, s.tokenClient(), 103)
+	w, _, err := loadWorld(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Guests[103] != nil {
+		t.Fatal("the state was written with the change, not behind it")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if w, _, err = loadWorld(state); err != nil || w.Guests[103] == nil {
+		t.Fatalf("after Close the state lacks the guest: %v", err)
+	}
+
+	dir := filepath.Join(t.TempDir(), "state")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	broken := startSim(t, Options{StateFile: filepath.Join(dir, "sim.json"), TaskDuration: time.Millisecond, WriteBehind: 5 * time.Millisecond})
+	// The directory goes: every later write fails.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	c := broken.tokenClient()
+	createCT(t, c, 104)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := c.Version(context.Background())
+		if err != nil {
+			errContains(t, err, "write state")
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no request reported the failed write")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := broken.Close(); err == nil || !strings.Contains(err.Error(), "write state") {
+		t.Errorf("Close: %v, want the failed write", err)
+	}
+}
