@@ -224,13 +224,29 @@ func TestWriteBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	broken := startSim(t, Options{StateFile: filepath.Join(dir, "sim.json"), TaskDuration: time.Millisecond, WriteBehind: 5 * time.Millisecond})
-	// The directory goes: every later write fails.
-	if err := os.RemoveAll(dir); err != nil {
-		t.Fatal(err)
-	}
 	c := broken.tokenClient()
 	createCT(t, c, 104)
 	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if w, _, err := loadWorld(filepath.Join(dir, "sim.json")); err == nil && w.Guests[104] != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the writer never wrote the state")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The directory goes: the next write fails.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	ct, err := node(t, c, "pve").Container(context.Background(), 104)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ct.Config(context.Background(), proxmox.ContainerOption{Name: "cores", Value: 2}); err != nil {
+		t.Fatal(err)
+	}
 	for {
 		_, err := c.Version(context.Background())
 		if err != nil {
