@@ -174,6 +174,35 @@ func initCA(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	}), nil
 }
 
+// caArgs checks a builtin's dir (a CA directory: a clean site path) and
+// password (a secret) arguments and finds the run's CA backend.
+func caArgs(rt *runtime.Runtime, fn, dir string, pw starlark.Value) (host string, password []byte, be Backend, err error) {
+	if host, err = sitePath(rt, fn, "dir", dir); err != nil {
+		return "", nil, nil, err
+	}
+	if password, err = secretArg(fn, "password", pw); err != nil {
+		return "", nil, nil, err
+	}
+	if be, err = BackendOf(rt); err != nil {
+		return "", nil, nil, siteErr(rt, fn, err)
+	}
+	return host, password, be, nil
+}
+
+// inspectArgs is caArgs, then the CA in dir as it is.
+func inspectArgs(thread *starlark.Thread, fn, dir string, pw starlark.Value) (*runtime.Runtime, *ca.State, error) {
+	rt := runtime.FromThread(thread)
+	_, password, be, err := caArgs(rt, fn, dir, pw)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := be.Inspect(dir, password)
+	if err != nil {
+		return nil, nil, siteErr(rt, fn, err)
+	}
+	return rt, st, nil
+}
+
 // replaces reports whether init, given reinit and force, moves the CA
 // in st aside for a new one: the change converging again cannot undo.
 func replaces(st *ca.State, reinit, force bool) bool {
@@ -204,21 +233,9 @@ func confirmReplace(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	if err := starlark.UnpackArgs(fn, args, kwargs, "dir", &dir, "password", &pw, "reinit?", &reinit, "force?", &force); err != nil {
 		return nil, err
 	}
-	rt := runtime.FromThread(thread)
-	if _, err := sitePath(rt, fn, "dir", dir); err != nil {
-		return nil, err
-	}
-	password, err := secretArg(fn, "password", pw)
+	_, st, err := inspectArgs(thread, fn, dir, pw)
 	if err != nil {
 		return nil, err
-	}
-	be, err := BackendOf(rt)
-	if err != nil {
-		return nil, siteErr(rt, fn, err)
-	}
-	st, err := be.Inspect(dir, password)
-	if err != nil {
-		return nil, siteErr(rt, fn, err)
 	}
 	if !replaces(st, reinit, force) {
 		return starlark.False, nil
@@ -689,21 +706,9 @@ func status(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if err := starlark.UnpackArgs(fn, args, kwargs, "dir", &dir, "password", &pw); err != nil {
 		return nil, err
 	}
-	rt := runtime.FromThread(thread)
-	if _, err := sitePath(rt, fn, "dir", dir); err != nil {
-		return nil, err
-	}
-	password, err := secretArg(fn, "password", pw)
+	rt, st, err := inspectArgs(thread, fn, dir, pw)
 	if err != nil {
 		return nil, err
-	}
-	be, err := BackendOf(rt)
-	if err != nil {
-		return nil, siteErr(rt, fn, err)
-	}
-	st, err := be.Inspect(dir, password)
-	if err != nil {
-		return nil, siteErr(rt, fn, err)
 	}
 	if p, _, ok := runtime.PlannedAs[plannedCA](rt, "ca:"+dir); ok {
 		// Made by this plan: valid once applied; what it holds is known after.

@@ -22,17 +22,9 @@ func serve(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 		return nil, err
 	}
 	rt := runtime.FromThread(thread)
-	host, err := sitePath(rt, fn, "dir", dir)
+	host, password, be, err := caArgs(rt, fn, dir, pw)
 	if err != nil {
 		return nil, err
-	}
-	password, err := secretArg(fn, "password", pw)
-	if err != nil {
-		return nil, err
-	}
-	be, err := BackendOf(rt)
-	if err != nil {
-		return nil, siteErr(rt, fn, err)
 	}
 	root := joinSite(dir, ca.RootCertFile)
 	if p, _, ok := runtime.PlannedAs[plannedCA](rt, "ca:"+dir); ok {
