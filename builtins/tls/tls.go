@@ -53,7 +53,8 @@ var Family = runtime.Family{Name: "tls", Module: Module}
 //
 // get does an HTTPS GET of url ("https://host[:port]/path"), its
 // connection verified as verify does (server_name defaults to the URL's
-// host), within timeout for the whole request, and returns ok (verified
+// host, and is the request's Host header too, as a browser sends it),
+// within timeout for the whole request, and returns ok (verified
 // and a 2xx status), the status (None when no response came back), the
 // body (at most 1 MiB; None without a response) and the error (a cause
 // as verify names it, or "status 503 Service Unavailable"; None when ok).

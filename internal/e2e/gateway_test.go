@@ -132,6 +132,17 @@ func TestGateway(t *testing.T) {
 		}
 	}
 
+	// Another name never reaches Traefik: not in the handshake, and not
+	// as a Host header after a handshake for a gateway name (Traefik's
+	// dashboard has a name of its own).
+	if status, body := l.getAs(gwName, gwUpstream); status != http.StatusMisdirectedRequest || strings.Contains(body, "backend:") {
+		t.Errorf("GET as %s with Host %s: %d %q, want 421 from nginx", gwName, gwUpstream, status, body)
+	}
+	if c, err := tls.Dial("tcp", gwAddr, &tls.Config{ServerName: gwUpstream, InsecureSkipVerify: true}); err == nil {
+		c.Close()
+		t.Errorf("a handshake for %s on the gateway succeeded; nginx must refuse names it does not serve", gwUpstream)
+	}
+
 	all := l.checks()
 	for _, c := range all {
 		if c.Status != "ok" {
@@ -509,7 +520,11 @@ func (l *gatewayLab) issueReal(t *testing.T, renewBefore string) string {
 }
 
 // get GETs / from the gateway as name, verified against the site's root.
-func (l *gatewayLab) get(name string) (int, string) {
+func (l *gatewayLab) get(name string) (int, string) { return l.getAs(name, name) }
+
+// getAs is get with the handshake for sni and the Host header host.
+func (l *gatewayLab) getAs(sni, host string) (int, string) {
+	name := host
 	t := l.t
 	t.Helper()
 	roots := x509.NewCertPool()
@@ -517,7 +532,7 @@ func (l *gatewayLab) get(name string) (int, string) {
 		t.Fatal("no root certificate in the export")
 	}
 	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: name},
+		TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: sni},
 	}}
 	req, err := http.NewRequest("GET", "https://"+gwAddr+"/", nil)
 	if err != nil {
@@ -533,7 +548,7 @@ func (l *gatewayLab) get(name string) (int, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if hsts := resp.Header.Get("Strict-Transport-Security"); !strings.HasPrefix(hsts, "max-age=") {
+	if hsts := resp.Header.Get("Strict-Transport-Security"); sni == host && !strings.HasPrefix(hsts, "max-age=") {
 		t.Errorf("GET as %s: no HSTS header (%q)", name, hsts)
 	}
 	return resp.StatusCode, string(b)

@@ -343,7 +343,8 @@ const MaxBody = 1 << 20
 
 // Get does an HTTPS GET of rawURL whose connection is verified as Probe
 // verifies (o.SANs and o.MinDays included), within o.Timeout for the
-// whole request. Redirects are not followed: a health check reports what
+// whole request. o.ServerName, when set, is the Host header as well as
+// the SNI. Redirects are not followed: a health check reports what
 // the URL itself answers.
 func Get(ctx context.Context, rawURL string, o Options) GetResult {
 	u, err := url.Parse(rawURL)
@@ -379,6 +380,12 @@ func Get(ctx context.Context, rawURL string, o Options) GetResult {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return GetResult{Error: err.Error()}
+	}
+	// The name asked for in the handshake is the one asked for in the
+	// request too, as a browser does: a virtual host answers by Host.
+	req.Host = o.ServerName
+	if p := u.Port(); p != "" && p != "443" {
+		req.Host = net.JoinHostPort(o.ServerName, p)
 	}
 	resp, err := client.Do(req)
 	if err != nil {

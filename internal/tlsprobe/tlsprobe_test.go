@@ -217,6 +217,7 @@ func TestGet(t *testing.T) {
 	leaf := testkit.Issue(t, "ca.test", f.inter, false, year, "ca.test", "127.0.0.1")
 	mux := http.NewServeMux()
 	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, `{"status":"ok"}`) })
+	mux.HandleFunc("/host", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, r.Host) })
 	mux.HandleFunc("/down", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) })
 	mux.HandleFunc("/hang", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 	mux.HandleFunc("/moved", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/health", http.StatusFound) })
@@ -234,6 +235,10 @@ func TestGet(t *testing.T) {
 	g := Get(ctx, base+"/health", o)
 	if !g.OK || g.Status != 200 || string(g.Body) != `{"status":"ok"}` || g.Error != "" {
 		t.Errorf("health: %+v", g)
+	}
+	// The name asked for in the handshake is the Host asked for.
+	if g := Get(ctx, base+"/host", o); string(g.Body) != "ca.test:"+strings.Split(l.Addr().String(), ":")[1] {
+		t.Errorf("Host header: %q", g.Body)
 	}
 	// By IP, the server name is the URL's host.
 	if g := Get(ctx, base+"/health", Options{Root: f.rootFile}); !g.OK {
