@@ -37,6 +37,7 @@ const (
 	gwSSL       = "mnt/pve/quickOS/lxc-persistent-data/103/ssl"
 	gwName      = "gateway.phoenix.internal"
 	gwAltName   = "www.example.com"
+	gwPortainer = "portainer.example.com"
 	gwUpstream  = "traefik.phoenix.internal"
 	gwAddr      = "10.0.0.101:443"
 	gwBackend   = "10.0.0.102:8443"
@@ -44,6 +45,9 @@ const (
 	gwRenewCmd  = "run cmd:pct exec 101 -- systemctl reload nginx"
 	gwCertTrack = "cert:/" + gwCerts + "/gateway.crt"
 )
+
+// gwNames are the gateway's server_names in the example site.
+var gwNames = []string{gwName, gwAltName, gwPortainer}
 
 // capturePushes keeps what scripts push into lxc:101 (path -> content),
 // exactly as pct push got it, following the rename in the container
@@ -125,7 +129,7 @@ func TestGateway(t *testing.T) {
 
 	// Through nginx to the backend: nginx sent the SNI the backend
 	// requires, and passed the client's Host on.
-	for _, name := range []string{gwName, gwAltName} {
+	for _, name := range gwNames {
 		status, body := l.get(name)
 		if want := "backend: sni=" + gwUpstream + " host=" + name + "\n"; status != 200 || body != want {
 			t.Errorf("GET https://%s/ as %s: %d %q, want 200 %q", gwAddr, name, status, body, want)
@@ -169,7 +173,7 @@ func TestGateway(t *testing.T) {
 			t.Errorf("renewing: %q", got)
 		}
 		other := testkit.Issue(t, "Other CA", nil, true, time.Now().Add(time.Hour*24*365))
-		leaf := testkit.Issue(t, gwName, other, false, time.Now().Add(7*24*time.Hour), gwName, gwAltName)
+		leaf := testkit.Issue(t, gwName, other, false, time.Now().Add(7*24*time.Hour), gwNames...)
 		writeFile(t, certFile, leaf.PEM(), 0o644)
 		writeFile(t, keyFile, leafKeyPEM(t, leaf), 0o600)
 		// A foreign certificate: issued anew with the JWK provisioner.
@@ -185,13 +189,13 @@ func TestGateway(t *testing.T) {
 	})
 	t.Run("certificate from another CA", func(t *testing.T) {
 		other := testkit.Issue(t, "Other CA", nil, true, time.Now().Add(time.Hour*24*365))
-		leaf := testkit.Issue(t, gwName, other, false, time.Now().Add(7*24*time.Hour), gwName, gwAltName)
+		leaf := testkit.Issue(t, gwName, other, false, time.Now().Add(7*24*time.Hour), gwNames...)
 		l.serveCert(leaf.PEM(), leafKeyPEM(t, leaf))
 		defer restore()
 		l.wantFail(t, "gateway tls "+gwName, "certificate signed by unknown authority")
 	})
 	t.Run("expired certificate", func(t *testing.T) {
-		l.serveCert(l.sign(t, []string{gwName, gwAltName}, 24*time.Hour, time.Now().Add(-72*time.Hour)))
+		l.serveCert(l.sign(t, gwNames, 24*time.Hour, time.Now().Add(-72*time.Hour)))
 		defer restore()
 		l.wantFail(t, "gateway tls "+gwName, "expired 2 days ago")
 	})
@@ -635,7 +639,7 @@ func TestRenewal(t *testing.T) {
 		t.Helper()
 		req := ca.CertRequest{
 			CAURL: "https://10.0.0.103:9000", Root: filepath.Join(root, gwExport, "root_ca.crt"), Provisioner: "test",
-			Subject: gwName, SANs: []string{gwName, gwAltName}, Cert: certFile, Key: keyFile, UID: 100000, GID: 100000,
+			Subject: gwName, SANs: gwNames, Cert: certFile, Key: keyFile, UID: 100000, GID: 100000,
 		}
 		if _, err := ca.SignLocal(filepath.Join(root, gwSSL), pw, req, life, ca.CertIssue, time.Now()); err != nil {
 			t.Fatal(err)
